@@ -1,0 +1,60 @@
+# bastion — `make help` lists the targets. CI (.ci/run) runs `make test`, exactly what developers run.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# One release build serves the tests and the benchmarks; `make dev BUILD=` gives a faster debug build.
+BUILD ?= --release
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip maturin
+	$(PY) -m pip install -q "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6.100" "cryptography>=42" "PyJWT[crypto]>=2.8" \
+		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff>=0.6" "mypy>=1.11" \
+		"oxyjwt" "types-redis"
+	touch $@
+
+.PHONY: dev
+dev: $(VENV)/.deps ## build the extension into .venv (release by default) and install bastion
+	$(VENV)/bin/maturin develop -q $(BUILD)
+
+.PHONY: services
+services: ## install redis-server and postgresql from Debian when missing (the tests start them)
+	bash .ci/services.sh
+
+.PHONY: test
+test: services dev ## build, then run every test: Rust core unit tests and the Python suite (benches run once as tests)
+	cargo test -q --release --no-default-features
+	$(PY) -m pytest -q
+
+.PHONY: demo
+demo: dev ## build, then run the main job: the demo
+	$(PY) -m bastion demo
+
+.PHONY: bench
+bench: dev ## run the benchmarks against the peers (release build) and print the comparison
+	$(PY) -m pytest benches --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name -q
+
+.PHONY: lint
+lint: $(VENV)/.deps ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
+	cargo fmt --check
+	cargo clippy -q --all-targets -- -D warnings
+	cargo clippy -q --all-targets --no-default-features -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy python/bastion
+	$(VENV)/bin/python -m mypy.stubtest bastion._core
+
+.PHONY: format
+format: $(VENV)/.deps ## format Rust and Python
+	cargo fmt
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches

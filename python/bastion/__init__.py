@@ -1,0 +1,79 @@
+"""bastion: the bearer-token layer for Python APIs.
+
+Verify JWTs and opaque (database) tokens, enforce scopes and roles, throttle by identity and audit every
+request, with the per-request work done in Rust. See README.md for the tour and DESIGN (docs/) for the
+contract.
+"""
+
+from __future__ import annotations
+
+from bastion import errors
+from bastion._core import __version__
+from bastion.errors import (
+    AuthError,
+    AuthUnavailable,
+    BastionError,
+    ConfigurationError,
+    Forbidden,
+    InsufficientScope,
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    InvalidKeyError,
+    InvalidRequest,
+    InvalidSignature,
+    InvalidToken,
+    InvalidType,
+    MissingClaim,
+    MissingToken,
+    RateLimited,
+    TokenExpired,
+    TokenMalformed,
+    TokenNotYetValid,
+    TokenRevoked,
+    TokenTooLarge,
+    UnknownKey,
+    UnknownToken,
+    UnsupportedAlgorithm,
+    UnsupportedHeader,
+    WeakKeyError,
+)
+
+# -- jwt (issue 2) --
+# -- opaque (issue 3) --
+# -- ratelimit (issue 4) --
+
+__all__ = [
+    "AuthError",
+    "AuthUnavailable",
+    "BastionError",
+    "ConfigurationError",
+    "Forbidden",
+    "InsufficientScope",
+    "InvalidAudience",
+    "InvalidClaim",
+    "InvalidIssuer",
+    "InvalidKeyError",
+    "InvalidRequest",
+    "InvalidSignature",
+    "InvalidToken",
+    "InvalidType",
+    "MissingClaim",
+    "MissingToken",
+    "RateLimited",
+    "TokenExpired",
+    "TokenMalformed",
+    "TokenNotYetValid",
+    "TokenRevoked",
+    "TokenTooLarge",
+    "UnknownKey",
+    "UnknownToken",
+    "UnsupportedAlgorithm",
+    "UnsupportedHeader",
+    "WeakKeyError",
+    "__version__",
+    "errors",
+    # -- jwt (issue 2) --
+    # -- opaque (issue 3) --
+    # -- ratelimit (issue 4) --
+]

@@ -1,0 +1,12 @@
+//! bastion's core: bearer-token verification, opaque tokens and rate limiting without I/O.
+//!
+//! The core modules import no PyO3; the binding layer lives in [`py`] behind the default `python`
+//! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
+//! wiring only.
+
+pub mod error;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,16 @@
+//! The PyO3 binding layer: the only place that imports PyO3. Each domain registers its own classes.
+
+use pyo3::prelude::*;
+
+mod errors;
+
+/// `bastion._core`: the Rust extension module.
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("ERROR_CODES", errors::error_codes())?;
+    // -- jwt (issue 2) --
+    // -- opaque (issue 3) --
+    // -- ratelimit (issue 4) --
+    Ok(())
+}
