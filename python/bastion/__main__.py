@@ -11,6 +11,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bastion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="mint and verify tokens, print results and timings")
+    bench = sub.add_parser("bench", help="time bastion against the peer libraries installed here, in one run")
+    bench.add_argument("domains", nargs="*", choices=["jwt", "opaque", "ratelimit", []], help="default: all")
+    bench.add_argument("--seconds", type=float, default=0.2, help="time spent per case (default 0.2)")
     # -- cli commands: jwt (issue 2) --
     # -- cli commands: opaque (issue 3) --
     # -- cli commands: ratelimit (issue 4) --
@@ -19,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bastion._demo import run_demo
 
         return run_demo()
+    if args.command == "bench":
+        from bastion._benchutil import DOMAINS, run
+
+        return run(list(args.domains) or list(DOMAINS), target_s=args.seconds)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -1,0 +1,89 @@
+"""The harness behind ``python -m bastion bench``: bastion and its peers, same operation, same run.
+
+Each domain module (``bastion._bench_jwt``, ``bastion._bench_opaque``, ``bastion._bench_ratelimit``) exposes
+``cases() -> list[Case]``. A case whose peer library is not installed is reported as missing, not failed.
+Figures are medians of repeated timed batches (``time.perf_counter_ns``); ratios are against bastion's case
+of the same group. This machine is shared and noisy: compare within one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Case:
+    """One timed operation: ``group`` (e.g. "HS256 verify"), ``name`` (e.g. "bastion", "PyJWT")."""
+
+    group: str
+    name: str
+    fn: Callable[[], object] | None
+    #: why ``fn`` is None (peer not installed, needs another Python, …)
+    missing: str = ""
+    is_bastion: bool = field(default=False)
+
+
+def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7) -> float:
+    """Median seconds per call over ``repeats`` batches, each about ``target_s / repeats`` long."""
+    fn()
+    n = 1
+    while True:
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter_ns() - t0
+        if dt > 2_000_000 or n >= 1 << 24:
+            break
+        n *= 4
+    per_batch = max(1, int(n * (target_s / repeats) / max(dt / 1e9, 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        for _ in range(per_batch):
+            fn()
+        samples.append((time.perf_counter_ns() - t0) / per_batch / 1e9)
+    return statistics.median(samples)
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    return f"{seconds * 1e3:.2f} ms"
+
+
+DOMAINS = ("jwt", "opaque", "ratelimit")
+
+
+def run(domains: list[str], *, target_s: float = 0.2) -> int:
+    """Run the cases of ``domains`` and print one table per group."""
+    for domain in domains:
+        try:
+            module = importlib.import_module(f"bastion._bench_{domain}")
+        except ImportError as exc:
+            print(f"## {domain}: not available ({exc})")
+            continue
+        cases: list[Case] = module.cases()
+        groups: dict[str, list[Case]] = {}
+        for case in cases:
+            groups.setdefault(case.group, []).append(case)
+        print(f"## {domain}")
+        for group, members in groups.items():
+            results: list[tuple[Case, float | None]] = []
+            for case in members:
+                results.append((case, measure(case.fn, target_s=target_s) if case.fn is not None else None))
+            base = next((t for c, t in results if c.is_bastion and t is not None), None)
+            print(f"\n{group}")
+            for case, t in results:
+                if t is None:
+                    print(f"  {case.name:<34} {'—':>10}   ({case.missing})")
+                    continue
+                ratio = f"{t / base:6.1f}× bastion" if base and not case.is_bastion else ""
+                print(f"  {case.name:<34} {fmt_time(t):>10}   {ratio}")
+        print()
+    return 0
