@@ -130,9 +130,18 @@ def start_postgres() -> PostgresServer:
     datadir = os.path.join(root, "data")
     port = free_port()
     server = PostgresServer(port, datadir, bindir, user)
-    _pg(server, [os.path.join(bindir, "initdb"), "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
-    opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off -c max_connections=100"
-    _pg(server, [os.path.join(bindir, "pg_ctl"), "-D", datadir, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"])
+    _pg(
+        server,
+        [os.path.join(bindir, "initdb"), "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
+        " -c fsync=off -c max_connections=100"
+    )
+    _pg(
+        server,
+        [os.path.join(bindir, "pg_ctl"), "-D", datadir, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"],
+    )
     _wait_port(port)
     return server
 

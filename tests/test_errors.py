@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pickle
 
-import pytest
-
 import bastion
+import pytest
 from bastion import _core, errors
 
 
