@@ -220,6 +220,12 @@ impl<S: Slot> Index<S> {
         Ok(Probe::Miss(Miss { digest, candidates: self.digester.candidates(token, foreign), epoch }))
     }
 
+    /// Every digest a token may be stored under, after the format check (for revoke-by-token).
+    pub fn lookup_keys(&self, token: &[u8]) -> Result<Vec<Candidate>> {
+        let foreign = self.check_format(token)?;
+        Ok(self.digester.candidates(token, foreign))
+    }
+
     fn negative_hit(&self, digest: &Digest, now: f64) -> bool {
         if self.config.negative_capacity == 0 {
             return false;
