@@ -41,6 +41,9 @@ from bastion.errors import (
 
 # -- jwt (issue 2) --
 # -- opaque (issue 3) --
+from bastion._core import Principal
+from bastion.tokens import IssuedToken, TokenInfo, TokenStore
+
 # -- ratelimit (issue 4) --
 
 __all__ = [
@@ -75,5 +78,9 @@ __all__ = [
     "errors",
     # -- jwt (issue 2) --
     # -- opaque (issue 3) --
+    "IssuedToken",
+    "Principal",
+    "TokenInfo",
+    "TokenStore",
     # -- ratelimit (issue 4) --
 ]

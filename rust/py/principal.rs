@@ -182,14 +182,15 @@ impl PyPrincipal {
     fn __repr__(&self) -> String {
         let p = self.p();
         let names = |s: &NameSet| s.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+        let opt = |s: Option<&str>| s.map_or_else(|| "None".to_owned(), |s| format!("{s:?}"));
         format!(
-            "Principal(subject={:?}, token_type={:?}, token_id={:?}, scopes=[{}], roles=[{}], tier={:?})",
+            "Principal(subject={:?}, token_type={:?}, token_id={}, scopes=[{}], roles=[{}], tier={})",
             &*p.subject,
             p.token_type.name(),
-            p.token_id.as_deref().unwrap_or(""),
+            opt(p.token_id.as_deref()),
             names(&p.scopes),
             names(&p.roles),
-            p.tier.as_deref().map_or("", String::as_str),
+            opt(p.tier.as_deref().map(String::as_str)),
         )
     }
 }
