@@ -53,6 +53,7 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
 
 
 _BACKEND_ERRORS = _backend_errors()
+_WORKER_ERRORS: tuple[type[BaseException], ...] = (AuthUnavailable, *_BACKEND_ERRORS)
 
 
 def _unavailable(exc: BaseException) -> AuthUnavailable:
@@ -707,7 +708,7 @@ def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event)
                 store._run(ops.prune_events(time.time() - EVENT_RETENTION), write=True)
                 next_sweep = now + 60.0
             timeout = max(0.0, min(store.poll_interval, next_flush - now))
-        except (AuthUnavailable, *_BACKEND_ERRORS):
+        except _WORKER_ERRORS:
             timeout = 1.0
         del store
         if not backend.wait(timeout, stop):
