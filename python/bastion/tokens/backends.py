@@ -55,6 +55,9 @@ class Backend:
         stop.wait(timeout)
         return True
 
+    def listen(self) -> None:
+        """Start receiving change notifications, if the backend has them."""
+
     def close(self) -> None:
         pass
 
@@ -232,16 +235,29 @@ class PostgresBackend(Backend):
             except StopIteration as stop:
                 return stop.value
 
+    def listen(self) -> None:
+        """Open the listening connection (the store does this before reading the last event number, so no
+        change can fall between the two)."""
+        import psycopg
+
+        if self._listener is None:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
+            conn.execute(f"LISTEN {ops.CHANNEL}")
+            self._listener = conn
+
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         import psycopg
 
+        deadline = time.monotonic() + timeout
         try:
-            if self._listener is None:
-                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
-                conn.execute(f"LISTEN {ops.CHANNEL}")
-                self._listener = conn
-            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                break
+            self.listen()
+            # short slices, so that close() (which sets ``stop``) never waits long for this thread
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                for _ in self._listener.notifies(timeout=min(left, 0.2), stop_after=1):
+                    return True
             return True
         except psycopg.Error:
             self._drop_listener()

@@ -282,6 +282,8 @@ class TokenStore(OpaqueIndex):
                     f"records in this store use pepper id(s) {', '.join(map(repr, missing))} that are not configured; "
                     "pass peppers={id: bytes, ...} with every id still in use"
                 )
+            if background:
+                self._backend.listen()
             self._seq: int = self._backend.run(ops.last_seq())
         except _BACKEND_ERRORS as exc:
             self._backend.close()
