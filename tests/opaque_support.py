@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-
 from bastion import TokenStore
 from bastion._core import OpaqueIndex
+
 from tests.servers import PostgresServer
 
 PEPPER = b"p" * 32

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import bastion
+import pytest
 from bastion import Principal, TokenStore
 
 
@@ -15,20 +14,33 @@ def store() -> TokenStore:
 
 def test_fields_and_helpers(store: TokenStore) -> None:
     t = store.issue(
-        "user_1", scopes="read:reports write", roles=["admin", "user"], tier="internal", metadata={"team": "ops", "n": 2}
+        "user_1",
+        scopes="read:reports write",
+        roles=["admin", "user"],
+        tier="internal",
+        metadata={"team": "ops", "n": 2},
     )
     p = store.verify(t.token)
     assert isinstance(p, Principal)
-    assert p.scopes == frozenset({"read:reports", "write"}) and isinstance(p.scopes, frozenset)
-    assert p.roles == frozenset({"admin", "user"}) and isinstance(p.roles, frozenset)
-    assert p.has_scopes("read:reports") and p.has_scopes("read:reports", "write") and p.has_scopes()
-    assert not p.has_scopes("read:reports", "delete") and not p.has_scopes(42)  # type: ignore[arg-type]
-    assert p.has_role("admin") and not p.has_role("root") and not p.has_role(None)  # type: ignore[arg-type]
+    assert p.scopes == frozenset({"read:reports", "write"})
+    assert isinstance(p.scopes, frozenset)
+    assert p.roles == frozenset({"admin", "user"})
+    assert isinstance(p.roles, frozenset)
+    assert p.has_scopes("read:reports")
+    assert p.has_scopes("read:reports", "write")
+    assert p.has_scopes()
+    assert not p.has_scopes("read:reports", "delete")
+    assert not p.has_scopes(42)
+    assert p.has_role("admin")
+    assert not p.has_role("root")
+    assert not p.has_role(None)
     assert (p.tier, p.token_type, p.token_id, p.issuer, p.client_id) == ("internal", "opaque", t.id, None, None)
     assert dict(p.claims) == {"team": "ops", "n": 2}
     assert p.rate_limit_key == "user_1"
     # Starlette BaseUser duck type
-    assert p.is_authenticated is True and p.display_name == "user_1" and p.identity == "user_1"
+    assert p.is_authenticated is True
+    assert p.display_name == "user_1"
+    assert p.identity == "user_1"
 
 
 def test_immutable(store: TokenStore) -> None:
@@ -47,8 +59,11 @@ def test_repr_has_no_secret(store: TokenStore) -> None:
     t = store.issue("user_3", scopes=["a"])
     p = store.verify(t.token)
     text = repr(p)
-    assert t.token not in text and t.token[5:20] not in text
-    assert "user_3" in text and t.id in text and "opaque" in text
+    assert t.token not in text
+    assert t.token[5:20] not in text
+    assert "user_3" in text
+    assert t.id in text
+    assert "opaque" in text
 
 
 def test_machine_clients_rate_limit_by_client(store: TokenStore) -> None:

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import bastion
+import pytest
 from bastion import TokenStore
+
 from tests.opaque_support import PEPPER, open_store
 from tests.servers import PostgresServer
 
@@ -31,12 +31,15 @@ def codes(store: TokenStore, token: object, **kw: float) -> str:
 
 def test_issue_verify_principal(store: TokenStore) -> None:
     issued = store.issue("user_1", scopes=["read:reports"], roles=["user"], tier="third_party", ttl=3600, name="ci")
-    assert issued.token.startswith("bstk_") and len(issued.token) == 54
-    assert issued.token not in repr(issued) and issued.token not in str(issued)
+    assert issued.token.startswith("bstk_")
+    assert len(issued.token) == 54
+    assert issued.token not in repr(issued)
+    assert issued.token not in str(issued)
     assert issued.expires_at == pytest.approx(issued.created_at + 3600)
     p = store.verify(issued.token)
     assert (p.subject, p.token_type, p.token_id, p.tier) == ("user_1", "opaque", issued.id, "third_party")
-    assert p.scopes == frozenset({"read:reports"}) and p.roles == frozenset({"user"})
+    assert p.scopes == frozenset({"read:reports"})
+    assert p.roles == frozenset({"user"})
     assert p.expires_at == pytest.approx(issued.expires_at)
     assert store.verify(issued.token.encode()) is p, "a hit returns the record's cached Principal"
 
@@ -73,25 +76,33 @@ def test_every_error_code(store: TokenStore) -> None:
     assert codes(store, t) == "token_revoked"
     assert store.revoke(issued.id) is False, "already revoked"
     info = store.get(issued.id)
-    assert info is not None and info.revoked_reason == "test" and not info.is_active()
+    assert info is not None
+    assert info.revoked_reason == "test"
+    assert not info.is_active()
 
 
 def test_rotate_grace_then_revoked(store: TokenStore) -> None:
     old = store.issue("user_3", scopes=["a"], kind="r", ttl=1000)
     new = store.rotate(old.token, grace=30)
-    assert new.token != old.token and new.kind == "r" and new.scopes == ("a",)
+    assert new.token != old.token
+    assert new.kind == "r"
+    assert new.scopes == ("a",)
     now = time.time()
     assert store.verify(old.token, now=now + 10).token_id == old.id, "old token works during the grace period"
     assert codes(store, old.token, now=now + 31) == "token_revoked", "rotated past grace"
     assert store.verify(new.token).token_id == new.id
     info = store.get(new.id)
-    assert info is not None and info.parent_id == old.id and info.family_id == old.id
+    assert info is not None
+    assert info.parent_id == old.id
+    assert info.family_id == old.id
     old_info = store.get(old.id)
-    assert old_info is not None and old_info.revoked_reason == "rotated"
+    assert old_info is not None
+    assert old_info.revoked_reason == "rotated"
     newest = store.rotate(new.token, grace=0)
     assert codes(store, new.token) == "token_revoked"
     newest_info = store.get(newest.id)
-    assert newest_info is not None and newest_info.family_id == old.id
+    assert newest_info is not None
+    assert newest_info.family_id == old.id
 
 
 def test_revoke_subject_kills_earlier_tokens_only(store: TokenStore) -> None:
@@ -120,9 +131,11 @@ def test_revoke_by_token_and_list_get(store: TokenStore) -> None:
     assert codes(store, a.token) == "token_revoked"
     infos = store.list("user_6")
     assert [i.id for i in infos] == [a.id, b.id]
-    assert infos[0].metadata == {"device": "mac"} and infos[1].name == "ci"
+    assert infos[0].metadata == {"device": "mac"}
+    assert infos[1].name == "ci"
     for info in infos:
-        assert a.token not in repr(info) and b.token not in repr(info)
+        assert a.token not in repr(info)
+        assert b.token not in repr(info)
     assert store.get("nope") is None
     assert store.get("0" * 22) is None
     assert store.list("nobody") == []
@@ -136,14 +149,18 @@ def test_usage_is_counted_and_flushed(store: TokenStore) -> None:
     for _ in range(5):
         store.verify(t.token)
     info = store.get(t.id)
-    assert info is not None and info.use_count == 0, "nothing is written on the request path"
+    assert info is not None
+    assert info.use_count == 0, "nothing is written on the request path"
     assert store.flush() == 1, "one row per token used"
     info = store.get(t.id)
-    assert info is not None and info.use_count == 5 and info.last_used_at is not None
+    assert info is not None
+    assert info.use_count == 5
+    assert info.last_used_at is not None
     store.verify(t.token)
     store.flush()
     info = store.get(t.id)
-    assert info is not None and info.use_count == 6
+    assert info is not None
+    assert info.use_count == 6
     assert store.flush() == 0
 
 
@@ -152,14 +169,16 @@ def test_async_variants(store: TokenStore) -> None:
         issued = await store.aissue("user_8", scopes=["x"])
         store._clear()  # force the async miss path
         p = await store.averify(issued.token)
-        assert p.subject == "user_8" and p.has_scopes("x")
+        assert p.subject == "user_8"
+        assert p.has_scopes("x")
         assert (await store.averify(issued.token)) is p
         new = await store.arotate(issued.token, grace=0)
         with pytest.raises(bastion.TokenRevoked):
             await store.averify(issued.token)
         assert [i.id for i in await store.alist("user_8")] == [issued.id, new.id]
         info = await store.aget(new.id)
-        assert info is not None and info.parent_id == issued.id
+        assert info is not None
+        assert info.parent_id == issued.id
         assert await store.arevoke(new.id) is True
         with pytest.raises(bastion.TokenRevoked):
             await store.averify(new.token)

@@ -7,7 +7,9 @@ import sys
 import time
 
 import bastion
+import pytest
 from bastion import TokenStore
+
 from tests.opaque_support import PEPPER, fresh_pg_url
 from tests.servers import PostgresServer
 
@@ -44,7 +46,8 @@ def test_revocation_reaches_another_process_within_one_second(postgres_server: P
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert child.stdin is not None and child.stdout is not None
+        assert child.stdin is not None
+        assert child.stdout is not None
         child.stdin.write(issued.token + "\n")
         child.stdin.flush()
         assert child.stdout.readline().strip() == "ready"
@@ -93,9 +96,7 @@ def test_revoke_subject_and_rotation_reach_another_store(postgres_server: Postgr
 def test_unreachable_server_is_auth_unavailable() -> None:
     from tests.servers import free_port
 
-    try:
+    with pytest.raises(bastion.AuthUnavailable) as info:
         TokenStore(f"postgresql://postgres@127.0.0.1:{free_port()}/x", pepper=PEPPER)
-    except bastion.AuthUnavailable as exc:
-        assert exc.code == "auth_unavailable" and exc.retry_after == 1.0
-    else:
-        raise AssertionError("expected auth_unavailable")
+    assert info.value.code == "auth_unavailable"
+    assert info.value.retry_after == 1.0

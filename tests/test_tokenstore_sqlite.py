@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import bastion
+import pytest
 from bastion import TokenStore
+
 from tests.opaque_support import PEPPER, body_bytes, body_of
 
 
@@ -29,7 +29,8 @@ def test_file_and_wal_hold_no_token(tmp_path: Path) -> None:
     store.rotate(issued[1].token)
     store.flush()
     wal = Path(str(db) + "-wal")
-    assert wal.exists() and wal.stat().st_size > 0, "the WAL is checked while it holds the writes"
+    assert wal.exists()
+    assert wal.stat().st_size > 0, "the WAL is checked while it holds the writes"
 
     def check() -> None:
         blobs = [p.read_bytes() for p in (db, wal) if p.exists()]
@@ -135,7 +136,9 @@ def test_several_processes_share_one_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'multi.db'}"
     TokenStore(url, pepper=PEPPER, background=False).close()
     procs = [
-        subprocess.Popen([sys.executable, "-c", CHILD, url, PEPPER.decode(), f"p{i}"], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, PEPPER.decode(), f"p{i}"], stdout=subprocess.PIPE, text=True
+        )
         for i in range(3)
     ]
     outs = [p.communicate(timeout=60)[0].split() for p in procs]
@@ -171,10 +174,12 @@ def test_pepper_rotation_rekeys_lazily(tmp_path: Path) -> None:
     old.close()
     both = TokenStore(url, peppers={"p1": p1, "p2": p2}, pepper_id="p2", background=False)
     info = both.get(t.id)
-    assert info is not None and info.pepper_id == "p1"
+    assert info is not None
+    assert info.pepper_id == "p1"
     assert both.verify(t.token).subject == "alice"
     info = both.get(t.id)
-    assert info is not None and (info.scheme, info.pepper_id) == ("blake3", "p2"), "re-keyed on first use"
+    assert info is not None
+    assert (info.scheme, info.pepper_id) == ("blake3", "p2"), "re-keyed on first use"
     both.close()
     new_only = TokenStore(url, peppers={"p2": p2}, background=False)
     assert new_only.verify(t.token).subject == "alice"
@@ -182,7 +187,8 @@ def test_pepper_rotation_rekeys_lazily(tmp_path: Path) -> None:
     with pytest.raises(bastion.ConfigurationError) as info_err:
         TokenStore(url, peppers={"p3": b"3" * 32}, background=False)
     assert info_err.value.code == "invalid_configuration"
-    assert "'p2'" in info_err.value.message and str(p2) not in info_err.value.message
+    assert "'p2'" in info_err.value.message
+    assert str(p2) not in info_err.value.message
 
 
 def test_import_phoenix_sha256_tokens(tmp_path: Path) -> None:
@@ -191,15 +197,22 @@ def test_import_phoenix_sha256_tokens(tmp_path: Path) -> None:
     raws = [os.urandom(32) for _ in range(3)]
     sent = [base64.urlsafe_b64encode(r).rstrip(b"=").decode() for r in raws]
     rows = [
-        {"digest": hashlib.sha256(r).digest(), "subject": f"user_{i}", "expires_at": time.time() + 600, "scopes": ["api"]}
+        {
+            "digest": hashlib.sha256(r).digest(),
+            "subject": f"user_{i}",
+            "expires_at": time.time() + 600,
+            "scopes": ["api"],
+        }
         for i, r in enumerate(raws)
     ]
     store = TokenStore(url, pepper=PEPPER, foreign_tokens=True, background=False)
     assert store.import_hashed(rows) == 3
     p = store.verify(sent[0])
-    assert p.subject == "user_0" and p.has_scopes("api")
+    assert p.subject == "user_0"
+    assert p.has_scopes("api")
     info = store.get(p.token_id or "")
-    assert info is not None and info.scheme == "blake3", "re-keyed to the current scheme on first use"
+    assert info is not None
+    assert info.scheme == "blake3", "re-keyed to the current scheme on first use"
     store._clear()
     assert store.verify(sent[0]).subject == "user_0"
     assert store.revoke(sent[1]) is True

@@ -91,7 +91,10 @@ impl Digester {
     /// Build from `(id, pepper)` pairs and the current id. Peppers shorter than 32 bytes are weak keys.
     pub fn new(peppers: &[(String, Vec<u8>)], current: &str) -> Result<Self> {
         if peppers.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidConfiguration, "at least one pepper is required"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "at least one pepper is required",
+            ));
         }
         let mut out: Vec<Pepper> = Vec::with_capacity(peppers.len());
         for (id, secret) in peppers {
@@ -159,10 +162,18 @@ impl Digester {
                 digest: to_digest(hmac::sign(&p.hmac_key, token).as_ref()),
             });
         }
-        out.push(Candidate { scheme: Scheme::Sha256, pepper_id: None, digest: sha256(token) });
+        out.push(Candidate {
+            scheme: Scheme::Sha256,
+            pepper_id: None,
+            digest: sha256(token),
+        });
         if foreign {
             if let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
-                out.push(Candidate { scheme: Scheme::Sha256B64Url, pepper_id: None, digest: sha256(&raw) });
+                out.push(Candidate {
+                    scheme: Scheme::Sha256B64Url,
+                    pepper_id: None,
+                    digest: sha256(&raw),
+                });
             }
         }
         out
@@ -221,10 +232,16 @@ mod tests {
 
     #[test]
     fn bad_configuration() {
-        assert_eq!(Digester::new(&[], "x").err().unwrap().kind, ErrorKind::InvalidConfiguration);
+        assert_eq!(
+            Digester::new(&[], "x").err().unwrap().kind,
+            ErrorKind::InvalidConfiguration
+        );
         let short = vec![("p".to_string(), vec![0u8; 31])];
         assert_eq!(Digester::new(&short, "p").err().unwrap().kind, ErrorKind::WeakKey);
-        assert_eq!(Digester::new(&peppers(), "missing").err().unwrap().kind, ErrorKind::InvalidConfiguration);
+        assert_eq!(
+            Digester::new(&peppers(), "missing").err().unwrap().kind,
+            ErrorKind::InvalidConfiguration
+        );
         let bad_id = vec![(String::new(), vec![0u8; 32])];
         assert!(Digester::new(&bad_id, "").is_err());
         for s in Scheme::ALL {

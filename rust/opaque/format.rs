@@ -196,7 +196,11 @@ mod tests {
         for i in 5..bad.len() {
             let orig = bad[i];
             bad[i] = if orig == b'a' { b'b' } else { b'a' };
-            assert_eq!(parse(&bad, "bst").unwrap_err().kind, ErrorKind::TokenMalformed, "pos {i}");
+            assert_eq!(
+                parse(&bad, "bst").unwrap_err().kind,
+                ErrorKind::TokenMalformed,
+                "pos {i}"
+            );
             bad[i] = orig;
         }
         assert!(parse(token.as_bytes(), "xyz").is_err());

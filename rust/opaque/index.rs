@@ -48,7 +48,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { prefix: "bst".into(), foreign_tokens: false, negative_capacity: 65_536, negative_ttl: 5.0 }
+        Config {
+            prefix: "bst".into(),
+            foreign_tokens: false,
+            negative_capacity: 65_536,
+            negative_ttl: 5.0,
+        }
     }
 }
 
@@ -126,15 +131,24 @@ impl<S: Slot> Index<S> {
     pub fn new(config: Config, digester: Digester) -> Result<Self> {
         format::check_prefix(&config.prefix)?;
         if !(config.negative_ttl.is_finite() && config.negative_ttl >= 0.0) {
-            return Err(Error::new(ErrorKind::InvalidConfiguration, "negative_ttl must be a non-negative number"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "negative_ttl must be a non-negative number",
+            ));
         }
         Ok(Index {
             config,
             digester,
-            tables: RwLock::new(Tables { by_digest: HashTable::new(), by_id: HashTable::new() }),
+            tables: RwLock::new(Tables {
+                by_digest: HashTable::new(),
+                by_id: HashTable::new(),
+            }),
             subjects: RwLock::new(HashMap::new()),
             any_subject_cutoff: AtomicBool::new(false),
-            negative: Mutex::new(Negative { seen: HashMap::new(), order: VecDeque::new() }),
+            negative: Mutex::new(Negative {
+                seen: HashMap::new(),
+                order: VecDeque::new(),
+            }),
             epoch: AtomicU64::new(0),
             dirty: Mutex::new(Vec::new()),
             interner: Mutex::new(Interner::default()),
@@ -171,7 +185,9 @@ impl<S: Slot> Index<S> {
                 let ours = token.len() == format::token_len(self.config.prefix.len())
                     && token.starts_with(self.config.prefix.as_bytes());
                 let plausible = (FOREIGN_MIN..=FOREIGN_MAX).contains(&token.len())
-                    && token.iter().all(|&c| c.is_ascii_alphanumeric() || b"-_.~+/=".contains(&c));
+                    && token
+                        .iter()
+                        .all(|&c| c.is_ascii_alphanumeric() || b"-_.~+/=".contains(&c));
                 if self.config.foreign_tokens && !ours && plausible {
                     Ok(true)
                 } else {
@@ -217,7 +233,11 @@ impl<S: Slot> Index<S> {
             return Err(unknown());
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        Ok(Probe::Miss(Miss { digest, candidates: self.digester.candidates(token, foreign), epoch }))
+        Ok(Probe::Miss(Miss {
+            digest,
+            candidates: self.digester.candidates(token, foreign),
+            epoch,
+        }))
     }
 
     /// Every digest a token may be stored under, after the format check (for revoke-by-token).
@@ -294,8 +314,14 @@ impl<S: Slot> Index<S> {
     fn put(&self, tables: &mut Tables<S>, entry: Arc<Entry<S>>) {
         self.remove_locked(tables, entry.id());
         let hasher = &self.id_hasher;
-        tables.by_digest.insert_unique(digest_hash(&entry.digest), Arc::clone(&entry), |e| digest_hash(&e.digest));
-        tables.by_id.insert_unique(hasher.hash_one(entry.id()), entry, |e| hasher.hash_one(e.id()));
+        tables
+            .by_digest
+            .insert_unique(digest_hash(&entry.digest), Arc::clone(&entry), |e| {
+                digest_hash(&e.digest)
+            });
+        tables
+            .by_id
+            .insert_unique(hasher.hash_one(entry.id()), entry, |e| hasher.hash_one(e.id()));
     }
 
     fn remove_locked(&self, tables: &mut Tables<S>, id: &str) -> bool {
@@ -304,7 +330,10 @@ impl<S: Slot> Index<S> {
             return false;
         };
         let (entry, _) = found.remove();
-        if let Ok(d) = tables.by_digest.find_entry(digest_hash(&entry.digest), |e| Arc::ptr_eq(e, &entry)) {
+        if let Ok(d) = tables
+            .by_digest
+            .find_entry(digest_hash(&entry.digest), |e| Arc::ptr_eq(e, &entry))
+        {
             d.remove();
         }
         entry.retire();
@@ -350,7 +379,9 @@ impl<S: Slot> Index<S> {
 
     fn raise_cutoff(&self, subject: &str, valid_after: f64) {
         let mut subjects = self.subjects.write();
-        let slot = subjects.entry(CompactString::from(subject)).or_insert(f64::NEG_INFINITY);
+        let slot = subjects
+            .entry(CompactString::from(subject))
+            .or_insert(f64::NEG_INFINITY);
         if valid_after > *slot {
             *slot = valid_after;
         }
@@ -427,7 +458,14 @@ mod tests {
 
     fn index(foreign: bool) -> Index<()> {
         let d = Digester::new(&[("p1".into(), vec![5u8; 32])], "p1").unwrap();
-        Index::new(Config { foreign_tokens: foreign, ..Config::default() }, d).unwrap()
+        Index::new(
+            Config {
+                foreign_tokens: foreign,
+                ..Config::default()
+            },
+            d,
+        )
+        .unwrap()
     }
 
     fn record(id: &str, subject: &str) -> Record {
@@ -471,7 +509,9 @@ mod tests {
         let t = token(1);
         let m = miss(&idx, &t, 150.0);
         assert_eq!(m.candidates[0].digest, m.digest);
-        let Admitted::Hit(e) = idx.admit(&m, Some(record("id1", "alice")), 150.0).unwrap() else { panic!() };
+        let Admitted::Hit(e) = idx.admit(&m, Some(record("id1", "alice")), 150.0).unwrap() else {
+            panic!()
+        };
         assert_eq!(e.principal.subject, "alice");
         assert_eq!(&e.principal.scopes[..], &["a".into(), "b".into()] as &[Box<str>]);
         let e2 = hit(&idx, &t, 151.0).unwrap();
@@ -482,9 +522,14 @@ mod tests {
         // interned: a second record with the same scopes shares the set
         let t2 = token(2);
         let m2 = miss(&idx, &t2, 150.0);
-        let Admitted::Hit(f) = idx.admit(&m2, Some(record("id2", "bob")), 150.0).unwrap() else { panic!() };
+        let Admitted::Hit(f) = idx.admit(&m2, Some(record("id2", "bob")), 150.0).unwrap() else {
+            panic!()
+        };
         assert!(Arc::ptr_eq(&e.principal.scopes, &f.principal.scopes));
-        assert!(Arc::ptr_eq(e.principal.tier.as_ref().unwrap(), f.principal.tier.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(
+            e.principal.tier.as_ref().unwrap(),
+            f.principal.tier.as_ref().unwrap()
+        ));
         assert_eq!(idx.len(), 2);
     }
 
@@ -494,7 +539,10 @@ mod tests {
         let t = token(3);
         let m = miss(&idx, &t, 10.0);
         assert_eq!(idx.admit(&m, None, 10.0).err().unwrap().kind, ErrorKind::UnknownToken);
-        assert_eq!(idx.probe(t.as_bytes(), 11.0).err().unwrap().kind, ErrorKind::UnknownToken);
+        assert_eq!(
+            idx.probe(t.as_bytes(), 11.0).err().unwrap().kind,
+            ErrorKind::UnknownToken
+        );
         // after the TTL, the backend is asked again (a token issued elsewhere becomes visible)
         assert!(matches!(idx.probe(t.as_bytes(), 15.1).unwrap(), Probe::Miss(_)));
         // insert() (issue) removes a digest from the negative cache at once
@@ -507,7 +555,14 @@ mod tests {
     #[test]
     fn negative_cache_is_bounded() {
         let d = Digester::new(&[("p1".into(), vec![5u8; 32])], "p1").unwrap();
-        let idx: Index<()> = Index::new(Config { negative_capacity: 8, ..Config::default() }, d).unwrap();
+        let idx: Index<()> = Index::new(
+            Config {
+                negative_capacity: 8,
+                ..Config::default()
+            },
+            d,
+        )
+        .unwrap();
         for n in 0..50u8 {
             let m = miss(&idx, &token(n), 1.0);
             let _ = idx.admit(&m, None, 1.0);
@@ -523,12 +578,18 @@ mod tests {
         let t = token(4);
         let m = miss(&idx, &t, 150.0);
         idx.evict("id4"); // a revocation commits while the record is being read
-        assert!(matches!(idx.admit(&m, Some(record("id4", "dave")), 150.0).unwrap(), Admitted::Stale));
+        assert!(matches!(
+            idx.admit(&m, Some(record("id4", "dave")), 150.0).unwrap(),
+            Admitted::Stale
+        ));
         assert!(matches!(idx.admit(&m, None, 150.0).unwrap(), Admitted::Stale));
         let m = miss(&idx, &t, 150.0);
         let mut r = record("id4", "dave");
         r.revoked_at = Some(149.0);
-        assert_eq!(idx.admit(&m, Some(r), 150.0).err().unwrap().kind, ErrorKind::TokenRevoked);
+        assert_eq!(
+            idx.admit(&m, Some(r), 150.0).err().unwrap().kind,
+            ErrorKind::TokenRevoked
+        );
         assert_eq!(hit(&idx, &t, 151.0).err().unwrap().kind, ErrorKind::TokenRevoked);
         assert!(idx.evict("id4"));
         assert!(!idx.evict("id4"));
@@ -555,19 +616,36 @@ mod tests {
     fn malformed_and_foreign() {
         let idx = index(false);
         for bad in ["", "bstk_", "bsta_x", "hello world", &token(7)[1..]] {
-            assert_eq!(idx.probe(bad.as_bytes(), 1.0).err().unwrap().kind, ErrorKind::TokenMalformed);
+            assert_eq!(
+                idx.probe(bad.as_bytes(), 1.0).err().unwrap().kind,
+                ErrorKind::TokenMalformed
+            );
         }
         let other = format::encode("abc", b'k', &[1; 32]);
-        assert_eq!(idx.probe(other.as_bytes(), 1.0).err().unwrap().kind, ErrorKind::TokenMalformed);
+        assert_eq!(
+            idx.probe(other.as_bytes(), 1.0).err().unwrap().kind,
+            ErrorKind::TokenMalformed
+        );
         let foreign = index(true);
         let phx = "q3Yx0bKp1n5Hc7bD8k0aZ3hQ2mR9sT4uV6wX1yZ2aB4";
-        let Probe::Miss(m) = foreign.probe(phx.as_bytes(), 1.0).unwrap() else { panic!() };
-        assert_eq!(m.candidates.last().unwrap().scheme, super::super::digest::Scheme::Sha256B64Url);
+        let Probe::Miss(m) = foreign.probe(phx.as_bytes(), 1.0).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            m.candidates.last().unwrap().scheme,
+            super::super::digest::Scheme::Sha256B64Url
+        );
         // our own shape with a broken checksum stays malformed even when foreign tokens are accepted
         let mut broken = token(8).into_bytes();
         broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
-        assert_eq!(foreign.probe(&broken, 1.0).err().unwrap().kind, ErrorKind::TokenMalformed);
-        assert_eq!(foreign.probe(b"short", 1.0).err().unwrap().kind, ErrorKind::TokenMalformed);
+        assert_eq!(
+            foreign.probe(&broken, 1.0).err().unwrap().kind,
+            ErrorKind::TokenMalformed
+        );
+        assert_eq!(
+            foreign.probe(b"short", 1.0).err().unwrap().kind,
+            ErrorKind::TokenMalformed
+        );
     }
 
     #[test]

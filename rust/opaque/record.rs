@@ -173,7 +173,13 @@ mod tests {
 
     #[test]
     fn checks_in_order() {
-        let e: Entry<()> = Entry::new([0; 32], record("i", "s"), name_set(["read"]), name_set::<[&str; 0], _>([]), None);
+        let e: Entry<()> = Entry::new(
+            [0; 32],
+            record("i", "s"),
+            name_set(["read"]),
+            name_set::<[&str; 0], _>([]),
+            None,
+        );
         assert!(e.check(150.0, None).is_ok());
         assert_eq!(e.check(200.0, None).unwrap_err().kind, ErrorKind::TokenExpired);
         assert_eq!(e.check(150.0, Some(100.0)).unwrap_err().kind, ErrorKind::TokenRevoked);
@@ -181,14 +187,27 @@ mod tests {
         let mut r = record("i", "s");
         r.revoked_at = Some(160.0);
         let e: Entry<()> = Entry::new([0; 32], r, name_set(["read"]), name_set::<[&str; 0], _>([]), None);
-        assert!(e.check(159.0, None).is_ok(), "a rotated token works during its grace period");
+        assert!(
+            e.check(159.0, None).is_ok(),
+            "a rotated token works during its grace period"
+        );
         assert_eq!(e.check(160.0, None).unwrap_err().kind, ErrorKind::TokenRevoked);
-        assert_eq!(e.check(500.0, None).unwrap_err().kind, ErrorKind::TokenRevoked, "revoked wins over expired");
+        assert_eq!(
+            e.check(500.0, None).unwrap_err().kind,
+            ErrorKind::TokenRevoked,
+            "revoked wins over expired"
+        );
     }
 
     #[test]
     fn uses_are_counted_and_drained() {
-        let e: Entry<()> = Entry::new([0; 32], record("i", "s"), name_set(["read"]), name_set::<[&str; 0], _>([]), None);
+        let e: Entry<()> = Entry::new(
+            [0; 32],
+            record("i", "s"),
+            name_set(["read"]),
+            name_set::<[&str; 0], _>([]),
+            None,
+        );
         assert!(e.count_use(1.0));
         assert!(!e.count_use(2.0));
         assert_eq!(e.take_uses(), (2, 2.0));

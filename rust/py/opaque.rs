@@ -52,7 +52,9 @@ fn principal_of(py: Python<'_>, entry: &Arc<SlotEntry>) -> PyResult<Py<PyPrincip
 }
 
 fn wall_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn config_error(msg: &'static str) -> PyErr {
@@ -71,7 +73,9 @@ fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
     match now {
         None => resolve_now(None),
         Some(v) if v.is_none() => resolve_now(None),
-        Some(v) => resolve_now(Some(v.extract::<f64>().map_err(|_| config_error("now must be a number"))?)),
+        Some(v) => resolve_now(Some(
+            v.extract::<f64>().map_err(|_| config_error("now must be a number"))?,
+        )),
     }
 }
 
@@ -198,7 +202,13 @@ impl PyOpaqueIndex {
         Ok(out)
     }
 
-    fn settle(&self, py: Python<'_>, miss: &Miss, row: &Bound<'_, PyAny>, now: f64) -> PyResult<Option<Py<PyPrincipal>>> {
+    fn settle(
+        &self,
+        py: Python<'_>,
+        miss: &Miss,
+        row: &Bound<'_, PyAny>,
+        now: f64,
+    ) -> PyResult<Option<Py<PyPrincipal>>> {
         let record = record_from_py(row)?;
         match self.index.admit(miss, record, now)? {
             Admitted::Hit(entry) => principal_of(py, &entry).map(Some),
@@ -220,8 +230,12 @@ impl PyOpaqueIndex {
         negative_ttl: f64,
     ) -> PyResult<Self> {
         let prefix: String = prefix.extract().map_err(|_| config_error("prefix must be a str"))?;
-        let pepper_id: String = pepper_id.extract().map_err(|_| config_error("pepper_id must be a str"))?;
-        let dict = peppers.cast::<PyDict>().map_err(|_| config_error("peppers must be a dict of id -> bytes"))?;
+        let pepper_id: String = pepper_id
+            .extract()
+            .map_err(|_| config_error("pepper_id must be a str"))?;
+        let dict = peppers
+            .cast::<PyDict>()
+            .map_err(|_| config_error("peppers must be a dict of id -> bytes"))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
             let id: String = k.extract().map_err(|_| config_error("pepper ids must be str"))?;
@@ -229,14 +243,26 @@ impl PyOpaqueIndex {
             pairs.push((id, secret.as_bytes().to_vec()));
         }
         let digester = Digester::new(&pairs, &pepper_id)?;
-        let config = Config { prefix, foreign_tokens, negative_capacity, negative_ttl };
-        Ok(PyOpaqueIndex { index: Index::new(config, digester)?, rng: SystemRandom::new() })
+        let config = Config {
+            prefix,
+            foreign_tokens,
+            negative_capacity,
+            negative_ttl,
+        };
+        Ok(PyOpaqueIndex {
+            index: Index::new(config, digester)?,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// Verify a token: returns its `Principal` or raises `token_malformed`, `unknown_token`,
     /// `token_revoked`, `token_expired` (or `auth_unavailable` when the backend fails).
     #[pyo3(signature = (token, *, now=None))]
-    fn verify(slf: &Bound<'_, Self>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyPrincipal>> {
+    fn verify(
+        slf: &Bound<'_, Self>,
+        token: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyPrincipal>> {
         let py = slf.py();
         let this = slf.get();
         let now = now_arg(now)?;
@@ -245,16 +271,20 @@ impl PyOpaqueIndex {
                 match this.index.probe(bytes, now)? {
                     Probe::Hit(entry) => return principal_of(py, &entry),
                     Probe::Miss(miss) => {
-                        let row = slf.call_method1("_fetch", (candidates_py(py, &miss)?, PyBytes::new(py, &miss.digest)))?;
+                        let row =
+                            slf.call_method1("_fetch", (candidates_py(py, &miss)?, PyBytes::new(py, &miss.digest)))?;
                         if let Some(p) = this.settle(py, &miss, &row, now)? {
                             return Ok(p);
                         }
                     }
                 }
             }
-            Err(Error::new(ErrorKind::AuthUnavailable, "the token kept changing while it was being read")
-                .with_retry_after(1.0)
-                .into())
+            Err(Error::new(
+                ErrorKind::AuthUnavailable,
+                "the token kept changing while it was being read",
+            )
+            .with_retry_after(1.0)
+            .into())
         })
     }
 
@@ -342,7 +372,11 @@ impl PyOpaqueIndex {
 
     /// `[(id, uses, last_used_at)]` counted since the last call.
     fn _drain_usage(&self) -> Vec<(String, u32, f64)> {
-        self.index.drain_usage().into_iter().map(|(id, n, t)| (id.into_string(), n, t)).collect()
+        self.index
+            .drain_usage()
+            .into_iter()
+            .map(|(id, n, t)| (id.into_string(), n, t))
+            .collect()
     }
 
     /// The token prefix.

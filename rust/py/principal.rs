@@ -26,7 +26,12 @@ pub struct PyPrincipal {
 impl PyPrincipal {
     /// Wrap a core principal (or anything holding one) for Python.
     pub fn new(source: Source) -> Self {
-        PyPrincipal { source, scopes: PyOnceLock::new(), roles: PyOnceLock::new(), claims: PyOnceLock::new() }
+        PyPrincipal {
+            source,
+            scopes: PyOnceLock::new(),
+            roles: PyOnceLock::new(),
+            claims: PyOnceLock::new(),
+        }
     }
 
     fn p(&self) -> &Principal {
@@ -34,7 +39,11 @@ impl PyPrincipal {
     }
 }
 
-fn frozen<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyFrozenSet>>, set: &NameSet) -> PyResult<Bound<'py, PyFrozenSet>> {
+fn frozen<'py>(
+    py: Python<'py>,
+    cell: &PyOnceLock<Py<PyFrozenSet>>,
+    set: &NameSet,
+) -> PyResult<Bound<'py, PyFrozenSet>> {
     cell.get_or_try_init(py, || PyFrozenSet::new(py, set.iter().map(|s| &**s)).map(Bound::unbind))
         .map(|s| s.bind(py).clone())
 }
@@ -153,7 +162,9 @@ impl PyPrincipal {
     /// True when the token carries every one of `scopes`.
     #[pyo3(signature = (*scopes))]
     fn has_scopes(&self, scopes: &Bound<'_, PyTuple>) -> bool {
-        scopes.iter().all(|s| s.extract::<&str>().is_ok_and(|s| self.p().has_scopes([s])))
+        scopes
+            .iter()
+            .all(|s| s.extract::<&str>().is_ok_and(|s| self.p().has_scopes([s])))
     }
 
     /// True when the token carries `role`.

@@ -68,7 +68,10 @@ def _store(args: argparse.Namespace) -> TokenStore:
     if not pepper:
         raise SystemExit(f"error: set the pepper in ${args.pepper_env} (at least 32 bytes)")
     return TokenStore(
-        args.store, prefix=args.prefix, peppers={args.pepper_id: pepper.encode()}, pepper_id=args.pepper_id,
+        args.store,
+        prefix=args.prefix,
+        peppers={args.pepper_id: pepper.encode()},
+        pepper_id=args.pepper_id,
         background=False,
     )
 
@@ -98,12 +101,20 @@ def run(args: argparse.Namespace) -> int:
         with _store(args) as store:
             if args.action == "issue":
                 issued = store.issue(
-                    args.subject, scopes=args.scope, roles=args.role, tier=args.tier, ttl=args.ttl, name=args.name,
-                    kind=args.kind, client_id=args.client_id,
+                    args.subject,
+                    scopes=args.scope,
+                    roles=args.role,
+                    tier=args.tier,
+                    ttl=args.ttl,
+                    name=args.name,
+                    kind=args.kind,
+                    client_id=args.client_id,
                 )
                 print(issued.token)
-                print(f"issued id={issued.id} expires_at={issued.expires_at:.0f} (the token is shown only once)",
-                      file=sys.stderr)
+                print(
+                    f"issued id={issued.id} expires_at={issued.expires_at:.0f} (the token is shown only once)",
+                    file=sys.stderr,
+                )
                 return 0
             if args.action == "list":
                 infos = store.list(args.subject)
@@ -112,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     for i in infos:
                         state = "active" if i.is_active() else ("revoked" if i.revoked_at else "expired")
-                        print(f"{i.id}  {i.kind}  {state:<7}  uses={i.use_count}  scopes={' '.join(i.scopes)}  "
-                              f"expires={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(i.expires_at))}"
-                              f"{'  name=' + i.name if i.name else ''}")
+                        print(
+                            f"{i.id}  {i.kind}  {state:<7}  uses={i.use_count}  scopes={' '.join(i.scopes)}  "
+                            f"expires={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(i.expires_at))}"
+                            f"{'  name=' + i.name if i.name else ''}"
+                        )
                 return 0
             if args.action == "revoke":
                 done = store.revoke(_secret_arg(args.token_or_id), reason=args.reason)
@@ -123,8 +136,9 @@ def run(args: argparse.Namespace) -> int:
             if args.action == "rotate":
                 issued = store.rotate(_secret_arg(args.token), grace=args.grace)
                 print(issued.token)
-                print(f"rotated: new id={issued.id}; the old token works for {args.grace:g} more seconds",
-                      file=sys.stderr)
+                print(
+                    f"rotated: new id={issued.id}; the old token works for {args.grace:g} more seconds", file=sys.stderr
+                )
                 return 0
             if args.action == "import":
                 with open(args.csv, newline="") as f:

@@ -95,7 +95,9 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
     ),
 ]
 
-SCHEMA_TABLE: Final = "CREATE TABLE IF NOT EXISTS bastion_schema (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+SCHEMA_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS bastion_schema (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
 #: the advisory lock key PostgreSQL migrations take (any constant; "bastion" in ASCII)
 PG_LOCK_KEY: Final = 0x62617374696F6E
 

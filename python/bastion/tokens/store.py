@@ -222,7 +222,7 @@ class TokenStore(OpaqueIndex):
     """
 
     def __new__(cls, url: str | None = None, **options: Any) -> TokenStore:
-        kind, location = parse_url(url)
+        _kind, location = parse_url(url)
         peppers, current = _resolve_peppers(
             location, options.get("pepper"), options.get("peppers"), options.get("pepper_id")
         )
@@ -510,7 +510,9 @@ class TokenStore(OpaqueIndex):
         self._subject_cutoff(subject, cut)
         return cut
 
-    def _rotation(self, token: str | bytes, grace: object, old: Principal) -> tuple[str, dict[str, Any], str, bytes, float]:
+    def _rotation(
+        self, token: str | bytes, grace: object, old: Principal
+    ) -> tuple[str, dict[str, Any], str, bytes, float]:
         grace_s = _number(grace, "grace", low=0, high=MAX_TTL)
         now = time.time()
         info = self._info_or_raise(old)
@@ -689,7 +691,10 @@ class TokenStore(OpaqueIndex):
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"TokenStore(kind={self.url_kind!r}, prefix={self.prefix!r}, pepper_id={self.pepper_id!r}, indexed={len(self)})"
+        return (
+            f"TokenStore(kind={self.url_kind!r}, prefix={self.prefix!r}, pepper_id={self.pepper_id!r}, "
+            f"indexed={len(self)})"
+        )
 
 
 def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event) -> None:

@@ -1,0 +1,40 @@
+"""pytest-benchmark: opaque-token verify (index hit) against the usual ways, in one run.
+
+``make bench`` (release build) gives the figures; with ``--benchmark-disable`` (the default) each case runs once
+as a test and checks its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from bastion._bench_opaque import cases
+
+
+@pytest.fixture(scope="module")
+def opaque_cases() -> dict[str, Callable[[], object]]:
+    return {c.name: c.fn for c in cases() if c.fn is not None}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bastion TokenStore.verify (index hit)",
+        "hashlib.sha256 + dict lookup (no checks)",
+        "hashlib.sha256 + SQLite query",
+    ],
+)
+def test_opaque_verify(
+    benchmark: pytest.FixtureRequest, opaque_cases: dict[str, Callable[[], object]], name: str
+) -> None:
+    result = benchmark(opaque_cases[name])  # type: ignore[operator]
+    assert result is not None
+
+
+def test_index_memory_small() -> None:
+    from bastion._bench_opaque import measure_memory
+
+    figures = measure_memory(20_000)
+    assert figures["records"] == 20_000
+    assert figures["index_bytes_per_record"] > 0
