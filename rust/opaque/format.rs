@@ -81,6 +81,10 @@ pub fn decode_fixed<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// The body of the largest 256-bit value, 2^256 - 1.
+static MAX_BODY: std::sync::LazyLock<[u8; BODY_CHARS]> =
+    std::sync::LazyLock::new(|| encode_fixed::<BODY_CHARS>(&[0xff; BODY_BYTES]).expect("62^43 > 2^256"));
+
 fn crc_chars(data: &[u8]) -> [u8; CRC_CHARS] {
     let crc = crc32fast::hash(data);
     encode_fixed::<CRC_CHARS>(&crc.to_be_bytes()).expect("62^6 > 2^32")
@@ -155,14 +159,16 @@ pub fn parse(token: &[u8], prefix: &str) -> Result<Parsed> {
     }
     let body = &token[p + 2..p + 2 + BODY_CHARS];
     let crc = &token[p + 2 + BODY_CHARS..];
-    if !body.iter().chain(crc).all(|&c| DECODE[c as usize] != INVALID) {
+    // branch-free alphabet check: digits are < 64, INVALID has the top bit set
+    if token[p + 2..].iter().fold(0u8, |acc, &c| acc | DECODE[c as usize]) & 0x80 != 0 {
         return Err(malformed());
     }
     if crc_chars(&token[..p + 2 + BODY_CHARS]) != crc {
         return Err(malformed());
     }
-    // canonical: the body is a value below 2^256 (43 base62 digits can hold slightly more)
-    if decode_fixed::<BODY_BYTES>(body).is_none() {
+    // canonical: the body is a value below 2^256 (43 base62 digits can hold slightly more). The alphabet is
+    // in ASCII order and the width is fixed, so comparing the text compares the numbers: no big-number decode.
+    if body > &MAX_BODY[..] {
         return Err(malformed());
     }
     Ok(Parsed { kind })
@@ -182,6 +188,18 @@ mod tests {
         assert_eq!(encode_fixed::<BODY_CHARS>(&[0; 32]).unwrap(), [b'0'; BODY_CHARS]);
         // the largest 43-digit value overflows 256 bits: not canonical
         assert!(decode_fixed::<BODY_BYTES>(&[b'z'; BODY_CHARS]).is_none());
+        // the text comparison agrees with the decode at the boundary
+        let max = *MAX_BODY;
+        assert_eq!(decode_fixed::<BODY_BYTES>(&max).unwrap(), [0xff; 32]);
+        let mut over = max;
+        let last = over.iter().rposition(|&c| c != b'z').unwrap();
+        over[last] = ALPHABET[ALPHABET.iter().position(|&c| c == over[last]).unwrap() + 1];
+        assert!(decode_fixed::<BODY_BYTES>(&over).is_none());
+        let body = std::str::from_utf8(&over).unwrap();
+        let mut tok = format!("bstk_{body}").into_bytes();
+        let crc = crc_chars(&tok);
+        tok.extend_from_slice(&crc);
+        assert!(parse(&tok, "bst").is_err(), "a body over 2^256 - 1 is not canonical");
         assert!(encode_fixed::<2>(&[1, 0, 0]).is_none());
     }
 
