@@ -440,7 +440,7 @@ impl<S: Slot> Index<S> {
 impl<S: Slot> Drop for Index<S> {
     fn drop(&mut self) {
         // cached objects in slots may point back at their entries: break those cycles
-        for entry in self.tables.get_mut().by_digest.iter() {
+        for entry in &self.tables.get_mut().by_digest {
             entry.retire();
         }
     }

@@ -174,6 +174,7 @@ impl PyPrincipal {
 
     /// Starlette `BaseUser`: always True.
     #[getter]
+    #[allow(clippy::unused_self)] // a property of the instance in Python
     fn is_authenticated(&self) -> bool {
         true
     }
