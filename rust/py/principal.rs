@@ -18,9 +18,15 @@ pub type Source = Arc<dyn AsRef<Principal> + Send + Sync>;
 #[pyclass(frozen, module = "bastion._core", name = "Principal")]
 pub struct PyPrincipal {
     source: Source,
-    scopes: PyOnceLock<Py<PyFrozenSet>>,
-    roles: PyOnceLock<Py<PyFrozenSet>>,
-    claims: PyOnceLock<Py<PyMappingProxy>>,
+    // one cell for the three views keeps the object small: it is cached per index record
+    views: PyOnceLock<Views>,
+}
+
+/// The Python views of a principal, built together on first access.
+struct Views {
+    scopes: Py<PyFrozenSet>,
+    roles: Py<PyFrozenSet>,
+    claims: Py<PyMappingProxy>,
 }
 
 impl PyPrincipal {
@@ -28,24 +34,32 @@ impl PyPrincipal {
     pub fn new(source: Source) -> Self {
         PyPrincipal {
             source,
-            scopes: PyOnceLock::new(),
-            roles: PyOnceLock::new(),
-            claims: PyOnceLock::new(),
+            views: PyOnceLock::new(),
         }
     }
 
     fn p(&self) -> &Principal {
         (*self.source).as_ref()
     }
+
+    fn views(&self, py: Python<'_>) -> PyResult<&Views> {
+        self.views.get_or_try_init(py, || {
+            let p = self.p();
+            let dict = match &p.claims {
+                Some(map) => map_to_py(py, map)?,
+                None => PyDict::new(py),
+            };
+            Ok::<_, PyErr>(Views {
+                scopes: frozen(py, &p.scopes)?.unbind(),
+                roles: frozen(py, &p.roles)?.unbind(),
+                claims: PyMappingProxy::new(py, dict.cast::<PyMapping>()?).unbind(),
+            })
+        })
+    }
 }
 
-fn frozen<'py>(
-    py: Python<'py>,
-    cell: &PyOnceLock<Py<PyFrozenSet>>,
-    set: &NameSet,
-) -> PyResult<Bound<'py, PyFrozenSet>> {
-    cell.get_or_try_init(py, || PyFrozenSet::new(py, set.iter().map(|s| &**s)).map(Bound::unbind))
-        .map(|s| s.bind(py).clone())
+fn frozen<'py>(py: Python<'py>, set: &NameSet) -> PyResult<Bound<'py, PyFrozenSet>> {
+    PyFrozenSet::new(py, set.iter().map(|s| &**s))
 }
 
 /// Convert a JSON value to Python (objects → dict, arrays → list).
@@ -100,13 +114,13 @@ impl PyPrincipal {
     /// Scopes, as a frozenset.
     #[getter]
     fn scopes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
-        frozen(py, &self.scopes, &self.p().scopes)
+        Ok(self.views(py)?.scopes.bind(py).clone())
     }
 
     /// Roles, as a frozenset.
     #[getter]
     fn roles<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
-        frozen(py, &self.roles, &self.p().roles)
+        Ok(self.views(py)?.roles.bind(py).clone())
     }
 
     /// The rate-limit tier, if any.
@@ -142,15 +156,7 @@ impl PyPrincipal {
     /// The verified claims (JWT) or the token's metadata (opaque), as a read-only mapping.
     #[getter]
     fn claims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyMappingProxy>> {
-        self.claims
-            .get_or_try_init(py, || {
-                let dict = match &self.p().claims {
-                    Some(map) => map_to_py(py, map)?,
-                    None => PyDict::new(py),
-                };
-                Ok::<_, PyErr>(PyMappingProxy::new(py, dict.cast::<PyMapping>()?).unbind())
-            })
-            .map(|m| m.bind(py).clone())
+        Ok(self.views(py)?.claims.bind(py).clone())
     }
 
     /// The key to rate-limit on: the client id for machine clients, else the subject.
