@@ -30,10 +30,10 @@ def test_fields_and_helpers(store: TokenStore) -> None:
     assert p.has_scopes("read:reports", "write")
     assert p.has_scopes()
     assert not p.has_scopes("read:reports", "delete")
-    assert not p.has_scopes(42)
+    assert not p.has_scopes(42)  # type: ignore[arg-type]
     assert p.has_role("admin")
     assert not p.has_role("root")
-    assert not p.has_role(None)
+    assert not p.has_role(None)  # type: ignore[arg-type]
     assert (p.tier, p.token_type, p.token_id, p.issuer, p.client_id) == ("internal", "opaque", t.id, None, None)
     assert dict(p.claims) == {"team": "ops", "n": 2}
     assert p.rate_limit_key == "user_1"
@@ -52,7 +52,7 @@ def test_immutable(store: TokenStore) -> None:
     with pytest.raises(AttributeError):
         p.scopes.add("admin")  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
-        Principal()  # type: ignore[call-arg]
+        Principal()
 
 
 def test_repr_has_no_secret(store: TokenStore) -> None:

@@ -98,6 +98,10 @@ def test_rotate_grace_then_revoked(store: TokenStore) -> None:
     old_info = store.get(old.id)
     assert old_info is not None
     assert old_info.revoked_reason == "rotated"
+    # rotating the old token again during its grace period works but does not extend that period
+    again = store.rotate(old.token, grace=3600)
+    assert codes(store, old.token, now=now + 31) == "token_revoked"
+    assert store.verify(again.token).token_id == again.id
     newest = store.rotate(new.token, grace=0)
     assert codes(store, new.token) == "token_revoked"
     newest_info = store.get(newest.id)

@@ -3,18 +3,18 @@
 __version__: str
 #: Every error code the core can raise, in table order (see ``bastion.errors.ERRORS_BY_CODE``).
 ERROR_CODES: list[str]
-__all__ = ["__version__", "ERROR_CODES"]
+__all__ = ["ERROR_CODES", "__version__"]
 
 # -- jwt (issue 2) --
 
 # -- opaque (issue 3) --
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Self, final
+from collections.abc import Mapping  # noqa: E402 - imports of this domain's section
+from types import MappingProxyType  # noqa: E402
+from typing import Any, Self, final  # noqa: E402
 
-from typing_extensions import disjoint_base
+from typing_extensions import disjoint_base  # noqa: E402
 
-__all__ += ["Principal", "OpaqueIndex", "_Miss"]
+__all__ += ["OpaqueIndex", "Principal", "_Miss"]
 
 @final
 class Principal:

@@ -56,6 +56,9 @@ class Dialect:
     def greatest(self) -> str:
         return "GREATEST" if self.postgres else "max"
 
+    def least(self) -> str:
+        return "LEAST" if self.postgres else "min"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
@@ -152,10 +155,12 @@ def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
 
 
 def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, now: float) -> Op:
+    # a second rotation of the same token during its grace period never extends that period
     rows = yield Query(
-        "UPDATE bastion_tokens SET revoked_at = ?, revoked_reason = 'rotated' "
+        f"UPDATE bastion_tokens SET revoked_at = {d.least()}(COALESCE(revoked_at, ?), ?), "  # noqa: S608
+        "revoked_reason = COALESCE(revoked_reason, 'rotated') "
         "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) RETURNING id",
-        (grace_until, old_id, now),
+        (grace_until, grace_until, old_id, now),
     )
     if not rows:
         return False
@@ -171,8 +176,8 @@ def info(token_id: str) -> Op:
 
 def list_subject(subject: str) -> Op:
     rows = yield Query(
-        f"SELECT {INFO_COLUMNS} FROM bastion_tokens WHERE subject = ? ORDER BY created_at, id",
-        (subject,),  # noqa: S608
+        f"SELECT {INFO_COLUMNS} FROM bastion_tokens WHERE subject = ? ORDER BY created_at, id",  # noqa: S608
+        (subject,),
     )
     return rows
 
