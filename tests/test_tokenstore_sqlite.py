@@ -240,3 +240,17 @@ def test_import_phoenix_sha256_tokens(tmp_path: Path) -> None:
     with pytest.raises(bastion.ConfigurationError):
         keyed.import_hashed([{"digest": b"short", "subject": "x", "expires_at": 1}])
     keyed.close()
+
+
+def test_backend_failure_fails_closed(tmp_path: Path) -> None:
+    db = tmp_path / "gone.db"
+    store = TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False)
+    issued = store.issue("u")
+    store._clear()
+    store._backend.close()  # the database goes away under a running store
+    with pytest.raises(bastion.AuthUnavailable) as info:
+        store.verify(issued.token)
+    assert info.value.status == 503
+    assert issued.token not in info.value.message
+    with pytest.raises(bastion.AuthUnavailable):
+        store.issue("u")

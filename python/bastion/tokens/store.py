@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bastion._core import OpaqueIndex, Principal, _Miss
-from bastion.errors import AuthUnavailable, ConfigurationError, TokenRevoked, UnknownToken
+from bastion.errors import AuthUnavailable, BastionError, ConfigurationError, TokenRevoked, UnknownToken
 from bastion.tokens import ops
 from bastion.tokens.backends import Backend, PostgresBackend, SQLiteBackend
 
@@ -303,7 +303,10 @@ class TokenStore(OpaqueIndex):
         try:
             row: ops.RecordRow | None = self._backend.run(ops.fetch(candidates, digest, self.pepper_id))
             return row
-        except _BACKEND_ERRORS as exc:
+        except BastionError:
+            raise
+        except Exception as exc:
+            # whatever the driver or pool raised, a request fails closed with a 503, never a 500
             raise _unavailable(exc) from exc
 
     def _run(self, op: ops.Op, *, write: bool = False) -> Any:
