@@ -7,5 +7,5 @@ pub mod index;
 pub mod record;
 
 pub use digest::{Candidate, Digest, Digester, Scheme};
-pub use index::{Admitted, Config, Index, Miss, Probe, Usage};
+pub use index::{Admitted, Config, Fast, Index, Miss, Probe, Usage};
 pub use record::{Entry, Record, Slot};

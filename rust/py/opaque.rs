@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use super::principal::{PyPrincipal, Source};
 use crate::error::{Error, ErrorKind};
 use crate::opaque::format::{self, encode_fixed};
-use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Index, Miss, Probe, Record, Slot};
+use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Fast, Index, Miss, Probe, Record, Slot};
 
 /// How many times a verify re-reads a record that was invalidated while it was being read.
 const STALE_RETRIES: usize = 8;
@@ -268,7 +268,15 @@ impl PyOpaqueIndex {
         let now = now_arg(now)?;
         with_token(token, |bytes| {
             for _ in 0..STALE_RETRIES {
-                match this.index.probe(bytes, now)? {
+                // the common case: a hit whose Principal is already built, answered under the read lock
+                let probed = match this
+                    .index
+                    .probe_cached(bytes, now, |e| e.slot.0.lock().as_ref().map(|p| p.clone_ref(py)))?
+                {
+                    Fast::Cached(principal) => return Ok(principal),
+                    Fast::Probe(probed) => probed,
+                };
+                match probed {
                     Probe::Hit(entry) => return principal_of(py, &entry),
                     Probe::Miss(miss) => {
                         let row =
