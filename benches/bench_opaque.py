@@ -40,3 +40,11 @@ def test_index_memory_small() -> None:
     figures = measure_memory(20_000)
     assert figures["records"] == 20_000
     assert figures["index_bytes_per_record"] > 0
+
+
+def test_interleaved_comparison_runs() -> None:
+    from bastion._bench_opaque import compare_interleaved
+
+    figures = compare_interleaved(rounds=2, batch_s=0.001)
+    assert figures["bastion TokenStore.verify (index hit)"][1] == 1.0
+    assert all(t > 0 for t, _ in figures.values())

@@ -116,10 +116,49 @@ def measure_memory(n: int) -> dict[str, float]:
     }
 
 
+def compare_interleaved(rounds: int = 40, batch_s: float = 0.01) -> dict[str, tuple[float, float]]:
+    """Time the cases in alternating short batches, so that a shared machine's changing load hits every case
+    alike; returns ``{name: (median seconds per call, median ratio to bastion within a round)}``."""
+    import statistics
+
+    timed = [c for c in cases() if c.fn is not None]
+    sizes = {}
+    for c in timed:
+        assert c.fn is not None
+        n = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                c.fn()
+            if time.perf_counter() - t0 > batch_s:
+                break
+            n *= 2
+        sizes[c.name] = n
+    per_call: dict[str, list[float]] = {c.name: [] for c in timed}
+    ratios: dict[str, list[float]] = {c.name: [] for c in timed}
+    base = next(c.name for c in timed if c.is_bastion)
+    for _ in range(rounds):
+        this_round = {}
+        for c in timed:
+            assert c.fn is not None
+            fn, n = c.fn, sizes[c.name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            this_round[c.name] = (time.perf_counter() - t0) / n
+            per_call[c.name].append(this_round[c.name])
+        for name, t in this_round.items():
+            ratios[name].append(t / this_round[base])
+    return {name: (statistics.median(per_call[name]), statistics.median(ratios[name])) for name in per_call}
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "memory":
         count = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
         for key, value in measure_memory(count).items():
             print(f"{key}: {value:,.1f}")
+    elif len(sys.argv) >= 2 and sys.argv[1] == "compare":
+        for name, (t, ratio) in compare_interleaved().items():
+            print(f"  {name:<44} {t * 1e9:8.0f} ns   {ratio:5.1f}x bastion")
     else:
-        print("usage: python -m bastion._bench_opaque memory [N]")
+        print("usage: python -m bastion._bench_opaque memory [N] | compare")
