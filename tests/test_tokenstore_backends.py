@@ -122,6 +122,8 @@ def test_revoke_subject_kills_earlier_tokens_only(store: TokenStore) -> None:
     time.sleep(0.002)
     later = store.issue("user_4")
     assert store.verify(later.token).subject == "user_4"
+    assert store.subject_valid_after("user_4") == cut
+    assert store.subject_valid_after("user_5") is None
     # a fresh index (another process, a restart) sees the same cut from the backend
     store._clear()
     assert codes(store, a.token) == "token_revoked"

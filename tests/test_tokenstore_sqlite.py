@@ -166,6 +166,16 @@ def test_several_processes_share_one_file(tmp_path: Path) -> None:
         store.close()
 
 
+def test_subject_cutoffs_load_at_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cut.db'}"
+    first = TokenStore(url, pepper=PEPPER, background=False)
+    cut = first.revoke_subject("jwt_only_user")
+    first.close()
+    later = TokenStore(url, pepper=PEPPER, background=False)
+    assert later.subject_valid_after("jwt_only_user") == cut, "known without any opaque token of that subject"
+    later.close()
+
+
 def test_pepper_rotation_rekeys_lazily(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'pepper.db'}"
     p1, p2 = b"1" * 32, b"2" * 40
@@ -254,3 +264,22 @@ def test_backend_failure_fails_closed(tmp_path: Path) -> None:
     assert issued.token not in info.value.message
     with pytest.raises(bastion.AuthUnavailable):
         store.issue("u")
+
+
+def test_background_thread_flushes_usage(tmp_path: Path) -> None:
+    store = TokenStore(f"sqlite:///{tmp_path / 'usage.db'}", pepper=PEPPER, usage_interval=0.05)
+    try:
+        t = store.issue("u")
+        for _ in range(3):
+            store.verify(t.token)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            info = store.get(t.id)
+            assert info is not None
+            if info.use_count == 3:
+                break
+            time.sleep(0.02)
+        assert info.use_count == 3
+        assert info.last_used_at is not None
+    finally:
+        store.close()

@@ -442,6 +442,11 @@ impl<S: Slot> Index<S> {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// The subject's "valid after" time, if it has one: tokens (opaque or JWT) issued at or before it are revoked.
+    pub fn subject_valid_after(&self, subject: &str) -> Option<f64> {
+        self.cutoff(subject)
+    }
+
     /// Forget everything (after a lost change feed): records reload lazily.
     pub fn clear(&self) {
         let mut tables = self.tables.write();
@@ -690,6 +695,8 @@ mod tests {
         assert!(hit(&idx, &t2, 151.0).is_ok());
         idx.set_subject_cutoff("erin", 110.0); // never lowered
         assert!(hit(&idx, &t1, 151.0).is_err());
+        assert_eq!(idx.subject_valid_after("erin"), Some(120.0));
+        assert_eq!(idx.subject_valid_after("frank"), None);
     }
 
     #[test]

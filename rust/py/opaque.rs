@@ -368,6 +368,12 @@ impl PyOpaqueIndex {
         self.index.set_subject_cutoff(subject, valid_after);
     }
 
+    /// The subject's "valid after" time (epoch seconds), if `revoke_subject` set one: any token of the subject
+    /// issued at or before it, opaque or JWT (compare its `iat`), is revoked.
+    fn subject_valid_after(&self, subject: &str) -> Option<f64> {
+        self.index.subject_valid_after(subject)
+    }
+
     /// Forget every record and unknown digest.
     fn _clear(&self) {
         self.index.clear();

@@ -202,6 +202,11 @@ def events_since(seq: int) -> Op:
     return rows
 
 
+def subject_cutoffs() -> Op:
+    rows = yield Query("SELECT subject, valid_after FROM bastion_subjects")
+    return [(r[0], float(r[1])) for r in rows]
+
+
 def last_seq() -> Op:
     rows = yield Query("SELECT coalesce(max(seq), 0) FROM bastion_events")
     return int(rows[0][0])

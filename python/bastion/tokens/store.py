@@ -285,6 +285,10 @@ class TokenStore(OpaqueIndex):
             if background:
                 self._backend.listen()
             self._seq: int = self._backend.run(ops.last_seq())
+            # subjects revoked before this process started (the table holds only revoked subjects): their cut-offs
+            # apply to JWTs too, which never pass through the record lookup
+            for subject, valid_after in self._backend.run(ops.subject_cutoffs()):
+                self._subject_cutoff(subject, valid_after)
         except _BACKEND_ERRORS as exc:
             self._backend.close()
             raise _unavailable(exc) from exc
@@ -702,7 +706,12 @@ class TokenStore(OpaqueIndex):
 
 def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event) -> None:
     """The background thread: other processes' revocations, usage flushes, index sweeps, event pruning."""
-    next_flush = next_sweep = time.monotonic()
+    store = ref()
+    if store is None:
+        return
+    next_flush = time.monotonic() + store.usage_interval
+    next_sweep = time.monotonic() + 60.0
+    del store
     while not stop.is_set():
         store = ref()
         if store is None:
