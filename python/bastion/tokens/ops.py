@@ -126,7 +126,7 @@ def find_id(candidates: Sequence[Candidate]) -> Op:
     return rows[0][0] if rows else None
 
 
-def insert(d: Dialect, values: dict[str, Any]) -> Op:
+def insert(values: dict[str, Any]) -> Op:
     cols = ", ".join(values)
     yield Query(f"INSERT INTO bastion_tokens ({cols}) VALUES {_in(len(values))}", list(values.values()))  # noqa: S608
 
@@ -164,7 +164,7 @@ def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, 
     )
     if not rows:
         return False
-    yield from insert(d, values)
+    yield from insert(values)
     yield from _event(d, now, "evict", old_id, None, None)
     return True
 
@@ -221,7 +221,7 @@ def pepper_ids_in_use() -> Op:
     return {r[0] for r in rows}
 
 
-def import_rows(d: Dialect, rows: Sequence[dict[str, Any]]) -> Op:
+def import_rows(rows: Sequence[dict[str, Any]]) -> Op:
     if not rows:
         return 0
     cols = list(rows[0])

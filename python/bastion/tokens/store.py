@@ -441,7 +441,7 @@ class TokenStore(OpaqueIndex):
         values, token, digest = self._prepare(
             subject, scopes, roles, tier, ttl, name, metadata, kind, client_id, time.time()
         )
-        self._run(ops.insert(self._dialect, values), write=True)
+        self._run(ops.insert(values), write=True)
         return self._issued(values, token, digest)
 
     async def aissue(
@@ -461,7 +461,7 @@ class TokenStore(OpaqueIndex):
         values, token, digest = self._prepare(
             subject, scopes, roles, tier, ttl, name, metadata, kind, client_id, time.time()
         )
-        await self._arun(ops.insert(self._dialect, values), write=True)
+        await self._arun(ops.insert(values), write=True)
         return self._issued(values, token, digest)
 
     async def averify(self, token: str | bytes, *, now: float | None = None) -> Principal:
@@ -517,9 +517,7 @@ class TokenStore(OpaqueIndex):
         self._subject_cutoff(subject, cut)
         return cut
 
-    def _rotation(
-        self, token: str | bytes, grace: object, old: Principal
-    ) -> tuple[str, dict[str, Any], str, bytes, float]:
+    def _rotation(self, grace: object, old: Principal) -> tuple[str, dict[str, Any], str, bytes, float]:
         grace_s = _number(grace, "grace", low=0, high=MAX_TTL)
         now = time.time()
         info = self._info_or_raise(old)
@@ -551,7 +549,7 @@ class TokenStore(OpaqueIndex):
         """Replace a valid token by a new one with the same subject, scopes, roles, tier, kind and lifetime. The
         old token keeps working for ``grace`` seconds, then fails as ``token_revoked``."""
         old = self.verify(token)
-        old_id, values, new_token, digest, until = self._rotation(token, grace, old)
+        old_id, values, new_token, digest, until = self._rotation(grace, old)
         if not self._run(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
             raise TokenRevoked()
         self._evict(old_id)
@@ -560,7 +558,7 @@ class TokenStore(OpaqueIndex):
     async def arotate(self, token: str | bytes, *, grace: float = 60.0) -> IssuedToken:
         """Async :meth:`rotate`."""
         old = await self.averify(token)
-        old_id, values, new_token, digest, until = await asyncio.to_thread(self._rotation, token, grace, old)
+        old_id, values, new_token, digest, until = await asyncio.to_thread(self._rotation, grace, old)
         if not await self._arun(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
             raise TokenRevoked()
         self._evict(old_id)
@@ -645,7 +643,7 @@ class TokenStore(OpaqueIndex):
                     "expires_at": _number(row.get("expires_at"), "expires_at", low=0, high=1e11),
                 }
             )
-        n: int = self._run(ops.import_rows(self._dialect, prepared), write=True)
+        n: int = self._run(ops.import_rows(prepared), write=True)
         # a token tried before its import finished must not wait for the negative TTL here
         self._clear()
         return n
