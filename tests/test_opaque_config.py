@@ -37,6 +37,9 @@ GOOD = b"g" * 32
         ((None,), {"default_ttl": float("inf")}, "invalid_configuration"),
         ((None,), {"pool_size": 0}, "invalid_configuration"),
         ((None,), {"foreign_tokens": "yes"}, "invalid_configuration"),
+        ((None,), {"pepper": GOOD, "pepper_id": ["x"]}, "invalid_configuration"),
+        ((None,), {"peppers": {("x",): GOOD}, "pepper_id": ("x",)}, "invalid_configuration"),
+        ((None,), {"peppers": [("a", GOOD)]}, "invalid_configuration"),
     ],
 )
 def test_bad_configuration(args: tuple[object, ...], kwargs: dict[str, object], code: str) -> None:
@@ -58,6 +61,10 @@ def test_bad_issue_arguments() -> None:
             {"subject": "u", "ttl": True},
             {"subject": "u", "scopes": ["has space"]},
             {"subject": "u", "scopes": [1]},
+            {"subject": "u", "scopes": 5},
+            {"subject": "u", "roles": b"admin"},
+            {"subject": "u", "client_id": 3},
+            {"subject": 7},
             {"subject": "u", "metadata": {"x": object()}},
             {"subject": "u", "metadata": [1]},
             {"subject": "u", "tier": ""},
@@ -73,6 +80,11 @@ def test_bad_issue_arguments() -> None:
             store.rotate(t.token, grace=-1)
         with pytest.raises(bastion.ConfigurationError):
             store.revoke_subject("")
+        with pytest.raises(bastion.ConfigurationError):
+            store.list(5)  # type: ignore[arg-type]
+        assert store.get(5) is None  # type: ignore[arg-type]
+        with pytest.raises(bastion.TokenMalformed):
+            store.revoke(5)  # type: ignore[arg-type]
         assert "scopes" in repr(t)
         assert t.token not in repr(store)
     finally:

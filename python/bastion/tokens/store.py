@@ -158,6 +158,8 @@ def _names(values: Iterable[str] | str | None, what: str) -> list[str]:
         return []
     if isinstance(values, str):
         values = values.split()
+    if not isinstance(values, Iterable) or isinstance(values, bytes | Mapping):
+        raise _config(f"{what} must be a list of str or a space-separated str")
     out: list[str] = []
     for v in values:
         if not isinstance(v, str) or not v or len(v) > _NAME_MAX or any(c.isspace() for c in v):
@@ -187,6 +189,8 @@ def _resolve_peppers(
 ) -> tuple[dict[str, bytes], str]:
     if pepper is not None and peppers is not None:
         raise _config("give pepper= or peppers=, not both")
+    if pepper_id is not None and not isinstance(pepper_id, str):
+        raise _config("pepper_id must be a str")
     if peppers is not None:
         if not isinstance(peppers, Mapping) or not peppers:
             raise _config("peppers must be a non-empty dict of id -> bytes")
@@ -203,9 +207,8 @@ def _resolve_peppers(
             raise _config("a persistent token store needs a server-side pepper (pepper= or peppers=)")
         # in-memory store: its tokens die with the process, so a random pepper serves
         return {"memory": secrets.token_bytes(32)}, "memory"
-    return {pepper_id if pepper_id is not None else "default": pepper}, (  # type: ignore[dict-item]
-        pepper_id if isinstance(pepper_id, str) else "default"
-    )
+    current = pepper_id if pepper_id is not None else "default"
+    return {current: pepper}, current  # type: ignore[dict-item]  # the Rust index checks the pepper's type
 
 
 class TokenStore(OpaqueIndex):
@@ -580,11 +583,15 @@ class TokenStore(OpaqueIndex):
 
     def list(self, subject: str) -> builtins.list[TokenInfo]:
         """Every token of ``subject`` (active, expired and revoked), oldest first."""
+        if not isinstance(subject, str):
+            raise _config("subject must be a str")
         rows = self._run(ops.list_subject(subject))
         return [TokenInfo.from_row(r) for r in rows]
 
     async def alist(self, subject: str) -> builtins.list[TokenInfo]:
         """Async :meth:`list`."""
+        if not isinstance(subject, str):
+            raise _config("subject must be a str")
         rows = await self._arun(ops.list_subject(subject))
         return [TokenInfo.from_row(r) for r in rows]
 
