@@ -36,6 +36,7 @@ GOOD = b"g" * 32
         ((None,), {"usage_interval": 0}, "invalid_configuration"),
         ((None,), {"default_ttl": float("inf")}, "invalid_configuration"),
         ((None,), {"pool_size": 0}, "invalid_configuration"),
+        ((None,), {"timeout": 0}, "invalid_configuration"),
         ((None,), {"foreign_tokens": "yes"}, "invalid_configuration"),
         ((None,), {"pepper": GOOD, "pepper_id": ["x"]}, "invalid_configuration"),
         ((None,), {"peppers": {("x",): GOOD}, "pepper_id": ("x",)}, "invalid_configuration"),

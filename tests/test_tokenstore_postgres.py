@@ -100,3 +100,32 @@ def test_unreachable_server_is_auth_unavailable() -> None:
         TokenStore(f"postgresql://postgres@127.0.0.1:{free_port()}/x", pepper=PEPPER)
     assert info.value.code == "auth_unavailable"
     assert info.value.retry_after == 1.0
+
+
+def test_server_loss_fails_closed() -> None:
+    from tests.servers import start_postgres
+
+    server = start_postgres()
+    try:
+        store = TokenStore(server.url, pepper=PEPPER, timeout=1.0)
+        issued = store.issue("u")
+        assert store.verify(issued.token).subject == "u"
+    finally:
+        server.stop()
+    try:
+        # the listening connection breaks: this process can no longer learn of revocations, so it drops its
+        # cache and every verify goes to the (unreachable) database: 503, never a stale "valid"
+        deadline = time.monotonic() + 5
+        failure: bastion.AuthError | None = None
+        while failure is None and time.monotonic() < deadline:
+            try:
+                store.verify(issued.token)
+            except bastion.AuthUnavailable as exc:
+                failure = exc
+            time.sleep(0.05)
+        assert failure is not None, "a token kept verifying after the store lost its database"
+        assert failure.status == 503
+        with pytest.raises(bastion.AuthUnavailable):
+            store.issue("v")
+    finally:
+        store.close()

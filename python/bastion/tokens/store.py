@@ -221,7 +221,9 @@ class TokenStore(OpaqueIndex):
     Unknown digests are remembered ``negative_ttl`` seconds (default 5) in a cache of ``negative_cache_size``
     entries: a token that appears in the backend by another path (an import) is found at most that late. Usage
     counters are written every ``usage_interval`` seconds (default 10); other processes' revocations are
-    applied within ``poll_interval`` (SQLite, default 0.5 s) or at once (PostgreSQL, LISTEN/NOTIFY).
+    applied within ``poll_interval`` (SQLite, default 0.5 s) or at once (PostgreSQL, LISTEN/NOTIFY). PostgreSQL
+    stores keep a pool of ``pool_size`` connections and wait at most ``timeout`` seconds for one; past that, the
+    call fails with ``auth_unavailable``.
     """
 
     def __new__(cls, url: str | None = None, **options: Any) -> TokenStore:
@@ -258,6 +260,7 @@ class TokenStore(OpaqueIndex):
         poll_interval: float = 0.5,
         default_ttl: float = DEFAULT_TTL,
         pool_size: int = 8,
+        timeout: float = 5.0,
         background: bool = True,
     ) -> None:
         self.url_kind, location = parse_url(url)
@@ -266,10 +269,11 @@ class TokenStore(OpaqueIndex):
         self.default_ttl = _number(default_ttl, "default_ttl", low=1, high=MAX_TTL)
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 1 <= pool_size <= 1000:
             raise _config("pool_size must be an int between 1 and 1000")
+        connect_timeout = _number(timeout, "timeout", low=0.1, high=600)
         try:
             if self.url_kind == "postgresql":
                 assert location is not None
-                self._backend: Backend = PostgresBackend(location, pool_size=pool_size)
+                self._backend: Backend = PostgresBackend(location, pool_size=pool_size, connect_timeout=connect_timeout)
             else:
                 self._backend = SQLiteBackend(location)
         except _BACKEND_ERRORS as exc:
