@@ -5,6 +5,9 @@
 //! wiring only.
 
 pub mod error;
+// -- opaque (issue 3) --
+pub mod opaque;
+pub mod principal;
 
 #[cfg(feature = "python")]
 mod py;

@@ -41,9 +41,11 @@ from bastion.errors import (
 
 # -- jwt (issue 2) --
 # -- opaque (issue 3) --
+from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
+
 # -- ratelimit (issue 4) --
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
     "AuthError",
     "AuthUnavailable",
     "BastionError",
@@ -75,5 +77,9 @@ __all__ = [
     "errors",
     # -- jwt (issue 2) --
     # -- opaque (issue 3) --
+    "IssuedToken",
+    "Principal",
+    "TokenInfo",
+    "TokenStore",
     # -- ratelimit (issue 4) --
 ]

@@ -3,6 +3,9 @@
 use pyo3::prelude::*;
 
 mod errors;
+// -- opaque (issue 3) --
+pub mod opaque;
+pub mod principal;
 
 /// `bastion._core`: the Rust extension module.
 #[pymodule(gil_used = false)]
@@ -11,6 +14,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ERROR_CODES", errors::error_codes())?;
     // -- jwt (issue 2) --
     // -- opaque (issue 3) --
+    principal::register(m)?;
+    opaque::register(m)?;
     // -- ratelimit (issue 4) --
     Ok(())
 }
