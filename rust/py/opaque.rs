@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::principal::{PyPrincipal, Source};
 use crate::error::{Error, ErrorKind};
@@ -73,6 +73,8 @@ fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
     match now {
         None => resolve_now(None),
         Some(v) if v.is_none() => resolve_now(None),
+        // True is an int to Python, never a time
+        Some(v) if v.is_instance_of::<PyBool>() => Err(config_error("now must be a number")),
         Some(v) => resolve_now(Some(
             v.extract::<f64>().map_err(|_| config_error("now must be a number"))?,
         )),
@@ -370,8 +372,10 @@ impl PyOpaqueIndex {
 
     /// The subject's "valid after" time (epoch seconds), if `revoke_subject` set one: any token of the subject
     /// issued at or before it, opaque or JWT (compare its `iat`), is revoked.
-    fn subject_valid_after(&self, subject: &str) -> Option<f64> {
-        self.index.subject_valid_after(subject)
+    /// Anything that cannot be a stored subject (not a str, not valid Unicode) has none.
+    fn subject_valid_after(&self, subject: &Bound<'_, PyAny>) -> Option<f64> {
+        let text = subject.cast::<PyString>().ok()?.to_str().ok()?;
+        self.index.subject_valid_after(text)
     }
 
     /// Forget every record and unknown digest.

@@ -38,6 +38,10 @@ MAX_TTL = 10 * 366 * 86400.0
 EVENT_RETENTION = 86400.0
 _ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 _NAME_MAX = 256
+#: control characters (C0, DEL, C1) are refused in every stored name
+_PLAIN_RE = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*$")
+_META_DEPTH = 32
+_META_MAX = 65_536
 
 
 def _backend_errors() -> tuple[type[BaseException], ...]:
@@ -149,8 +153,38 @@ def parse_url(url: str | None) -> tuple[str, str | None]:
             return "memory", None
         return "sqlite", path
     if url.startswith(("postgresql://", "postgres://")):
+        _check_postgres_url(url)
         return "postgresql", url
     raise _config("unsupported store URL: use None, sqlite:///path.db, sqlite:////abs/path.db or postgresql://...")
+
+
+def _text(value: object, what: str, *, limit: int = _NAME_MAX) -> str:
+    """A non-empty str of at most ``limit`` characters that every backend stores as is: valid UTF-8 (no lone
+    surrogates) and no control characters (PostgreSQL refuses NUL; the others have no place in a name)."""
+    if not isinstance(value, str) or not value or len(value) > limit or not _PLAIN_RE.match(value):
+        raise _config(f"{what} must be a non-empty str of at most {limit} characters, without control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _config(f"{what} must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _check_postgres_url(url: str) -> None:
+    """Refuse a URL libpq cannot parse, or with a port that is not a number, before any connection attempt. The
+    URL may hold a password: it never goes into the message, and the parser's exception (which quotes the URL) is
+    not chained."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:  # pragma: no cover - psycopg is an optional dependency
+        raise _config("PostgreSQL token stores need psycopg (pip install 'psycopg[binary]' psycopg-pool)") from None
+    try:
+        params = conninfo_to_dict(url)
+    except Exception:
+        raise _config("the PostgreSQL URL cannot be parsed") from None
+    port = str(params.get("port", ""))
+    if port and not all(p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+        raise _config("the PostgreSQL URL's port must be a number between 1 and 65535")
 
 
 def _names(values: Iterable[str] | str | None, what: str) -> list[str]:
@@ -158,30 +192,81 @@ def _names(values: Iterable[str] | str | None, what: str) -> list[str]:
         return []
     if isinstance(values, str):
         values = values.split()
-    if not isinstance(values, Iterable) or isinstance(values, bytes | Mapping):
+    if not isinstance(values, Iterable) or isinstance(values, bytes | bytearray | Mapping):
         raise _config(f"{what} must be a list of str or a space-separated str")
     out: list[str] = []
     for v in values:
-        if not isinstance(v, str) or not v or len(v) > _NAME_MAX or any(c.isspace() for c in v):
+        if not isinstance(v, str) or any(c.isspace() for c in v):
             raise _config(f"each of {what} must be a non-empty str without spaces")
-        out.append(v)
+        out.append(_text(v, f"each of {what}"))
     return sorted(set(out))
 
 
 def _opt_str(value: object, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > _NAME_MAX:
-        raise _config(f"{what} must be a non-empty str of at most {_NAME_MAX} characters")
-    return value
+    return None if value is None else _text(value, what)
 
 
 def _number(value: object, what: str, *, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _config(f"{what} must be a finite number")
-    if not low <= value <= high:
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise _config(f"{what} must be a finite number")
+    if not low <= number <= high:
         raise _config(f"{what} must be between {low:g} and {high:g}")
-    return float(value)
+    return number
+
+
+def _json_value(value: object, depth: int) -> None:
+    """Check that ``value`` is plain JSON the Rust side reads back exactly: str keys, finite floats, 64-bit
+    integers, valid Unicode, bounded depth."""
+    if depth > _META_DEPTH:
+        raise _config(f"metadata may nest at most {_META_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise _config("metadata integers must fit in 64 bits")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _config("metadata numbers must be finite")
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _config("metadata strings must be valid Unicode (no lone surrogates)") from None
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _config("metadata keys must be str")
+            _json_value(k, depth + 1)
+            _json_value(v, depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for v in value:
+            _json_value(v, depth + 1)
+        return
+    raise _config("metadata must hold only JSON values (str, int, float, bool, None, lists and str-keyed dicts)")
+
+
+def _metadata(metadata: object) -> str | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise _config("metadata must be a mapping")
+    if not metadata:
+        return None
+    _json_value(metadata, 0)
+    text = json.dumps(dict(metadata), separators=(",", ":"), allow_nan=False)
+    if len(text) > _META_MAX:
+        raise _config(f"metadata must serialise to at most {_META_MAX} characters of JSON")
+    return text
 
 
 def _resolve_peppers(
@@ -276,6 +361,10 @@ class TokenStore(OpaqueIndex):
                 self._backend: Backend = PostgresBackend(location, pool_size=pool_size, connect_timeout=connect_timeout)
             else:
                 self._backend = SQLiteBackend(location)
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY"):
+                raise _config(f"cannot open the SQLite token store ({exc.sqlite_errorname})") from exc
+            raise _unavailable(exc) from exc
         except _BACKEND_ERRORS as exc:
             raise _unavailable(exc) from exc
         self._dialect = self._backend.dialect
@@ -365,17 +454,11 @@ class TokenStore(OpaqueIndex):
         client_id: object,
         now: float,
     ) -> tuple[dict[str, Any], str, bytes]:
-        if not isinstance(subject, str) or not subject or len(subject) > _NAME_MAX:
-            raise _config(f"subject must be a non-empty str of at most {_NAME_MAX} characters")
-        if kind not in KINDS:
+        subject = _text(subject, "subject")
+        if not isinstance(kind, str) or kind not in KINDS:
             raise _config("kind must be one of 'k' (API key), 'a' (access), 'r' (refresh), 'c' (client secret)")
         life = self.default_ttl if ttl is None else _number(ttl, "ttl", low=1, high=MAX_TTL)
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise _config("metadata must be a mapping")
-        try:
-            meta = json.dumps(dict(metadata), separators=(",", ":"), allow_nan=False) if metadata else None
-        except (TypeError, ValueError) as exc:
-            raise _config("metadata must be JSON-serialisable") from exc
+        meta = _metadata(metadata)
         token, digest = self._new_token(str(kind))
         values: dict[str, Any] = {
             "id": self._new_id(),
@@ -510,16 +593,14 @@ class TokenStore(OpaqueIndex):
     def revoke_subject(self, subject: str) -> float:
         """Revoke every token of ``subject`` issued until now (in O(1): a per-subject "valid after" time);
         tokens issued afterwards work. Returns the cut-off time."""
-        if not isinstance(subject, str) or not subject:
-            raise _config("subject must be a non-empty str")
+        subject = _text(subject, "subject")
         cut: float = self._run(ops.revoke_subject(self._dialect, subject, time.time()), write=True)
         self._subject_cutoff(subject, cut)
         return cut
 
     async def arevoke_subject(self, subject: str) -> float:
         """Async :meth:`revoke_subject`."""
-        if not isinstance(subject, str) or not subject:
-            raise _config("subject must be a non-empty str")
+        subject = _text(subject, "subject")
         cut: float = await self._arun(ops.revoke_subject(self._dialect, subject, time.time()), write=True)
         self._subject_cutoff(subject, cut)
         return cut
@@ -587,15 +668,13 @@ class TokenStore(OpaqueIndex):
 
     def list(self, subject: str) -> builtins.list[TokenInfo]:
         """Every token of ``subject`` (active, expired and revoked), oldest first."""
-        if not isinstance(subject, str):
-            raise _config("subject must be a str")
+        subject = _text(subject, "subject")
         rows = self._run(ops.list_subject(subject))
         return [TokenInfo.from_row(r) for r in rows]
 
     async def alist(self, subject: str) -> builtins.list[TokenInfo]:
         """Async :meth:`list`."""
-        if not isinstance(subject, str):
-            raise _config("subject must be a str")
+        subject = _text(subject, "subject")
         rows = await self._arun(ops.list_subject(subject))
         return [TokenInfo.from_row(r) for r in rows]
 
@@ -632,9 +711,7 @@ class TokenStore(OpaqueIndex):
             kind = row.get("kind", "k")
             if kind not in KINDS:
                 raise _config("kind must be one of 'k', 'a', 'r', 'c'")
-            subject = row.get("subject")
-            if not isinstance(subject, str) or not subject:
-                raise _config("each imported row needs a subject")
+            subject = _text(row.get("subject"), "each imported row's subject")
             created = _number(row.get("created_at", now), "created_at", low=0, high=1e11)
             prepared.append(
                 {
