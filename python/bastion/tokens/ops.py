@@ -8,6 +8,7 @@ use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s``. Lookups 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias
@@ -22,6 +23,8 @@ Candidate: TypeAlias = tuple[str, str | None, bytes]
 # the dialect's function name) and placeholder lists ("(?,?,?)"); every value goes through a parameter.
 
 CHANNEL = "bastion_tokens"
+#: the transaction-level advisory lock that orders revocation events (PostgreSQL); any constant but the migrations'
+EVENTS_LOCK_KEY = 0x62617374696F6F
 RECORD_COLUMNS = (
     "t.id, t.kind, t.subject, t.client_id, t.scopes, t.roles, t.tier, t.created_at, t.expires_at, t.revoked_at, "
     "s.valid_after, t.metadata, t.digest, t.scheme, t.pepper_id"
@@ -88,6 +91,12 @@ def record_row(row: Sequence[Any]) -> RecordRow:
 def _event(
     d: Dialect, now: float, kind: str, token_id: str | None, subject: str | None, valid_after: float | None
 ) -> Op:
+    if d.postgres:
+        # readers follow the events by sequence number, so numbers must become visible in order. PostgreSQL hands
+        # them out at INSERT, not at COMMIT: without this lock (held to the end of the transaction) a slow
+        # transaction could take n, a fast one n + 1 and commit first, and a reader that saw n + 1 would never
+        # read n. Only revocations take it, once each, after their row updates: no deadlock, no hot-path cost.
+        yield Query("SELECT pg_advisory_xact_lock(?)", (EVENTS_LOCK_KEY,))
     yield Query(
         "INSERT INTO bastion_events (at, kind, token_id, subject, valid_after) VALUES (?, ?, ?, ?, ?)",
         (now, kind, token_id, subject, valid_after),
@@ -126,6 +135,19 @@ def find_id(candidates: Sequence[Candidate]) -> Op:
     return rows[0][0] if rows else None
 
 
+def insert_token(values: dict[str, Any]) -> Op:
+    """Insert a new token. If the subject was cut off (``revoke_subject``) at or after the token's ``created_at``
+    (same clock tick, or a clock behind the revoking one), the token is stamped just after the cut: it is issued
+    after that cut committed, so it must live. ``values`` is updated in place (``created_at``, ``expires_at``)."""
+    rows = yield Query("SELECT valid_after FROM bastion_subjects WHERE subject = ?", (values["subject"],))
+    if rows:
+        floor = math.nextafter(float(rows[0][0]), math.inf)
+        if values["created_at"] < floor:
+            values["expires_at"] += floor - values["created_at"]
+            values["created_at"] = floor
+    yield from insert(values)
+
+
 def insert(values: dict[str, Any]) -> Op:
     cols = ", ".join(values)
     yield Query(f"INSERT INTO bastion_tokens ({cols}) VALUES {_in(len(values))}", list(values.values()))  # noqa: S608
@@ -144,10 +166,15 @@ def revoke(d: Dialect, token_id: str, reason: str | None, now: float) -> Op:
 
 
 def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
+    """Cut ``subject`` off at ``now``, or at the newest ``created_at`` among its tokens if that is later (a token
+    stamped by a clock ahead of this one, or in the same tick): every token that exists when this commits dies,
+    whatever the clocks said. Never lowers an earlier cut."""
     rows = yield Query(
-        "INSERT INTO bastion_subjects (subject, valid_after) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE "  # noqa: S608
+        "INSERT INTO bastion_subjects (subject, valid_after) "  # noqa: S608
+        f"VALUES (?, {d.greatest()}(?, COALESCE((SELECT max(created_at) FROM bastion_tokens WHERE subject = ?), ?))) "
+        "ON CONFLICT (subject) DO UPDATE "
         f"SET valid_after = {d.greatest()}(bastion_subjects.valid_after, excluded.valid_after) RETURNING valid_after",
-        (subject, now),
+        (subject, now, subject, now),
     )
     valid_after = float(rows[0][0])
     yield from _event(d, now, "subject", None, subject, valid_after)
@@ -164,7 +191,7 @@ def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, 
     )
     if not rows:
         return False
-    yield from insert(values)
+    yield from insert_token(values)
     yield from _event(d, now, "evict", old_id, None, None)
     return True
 

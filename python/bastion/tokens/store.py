@@ -531,7 +531,7 @@ class TokenStore(OpaqueIndex):
         values, token, digest = self._prepare(
             subject, scopes, roles, tier, ttl, name, metadata, kind, client_id, time.time()
         )
-        self._run(ops.insert(values), write=True)
+        self._run(ops.insert_token(values), write=True)
         return self._issued(values, token, digest)
 
     async def aissue(
@@ -551,7 +551,7 @@ class TokenStore(OpaqueIndex):
         values, token, digest = self._prepare(
             subject, scopes, roles, tier, ttl, name, metadata, kind, client_id, time.time()
         )
-        await self._arun(ops.insert(values), write=True)
+        await self._arun(ops.insert_token(values), write=True)
         return self._issued(values, token, digest)
 
     async def averify(self, token: str | bytes, *, now: float | None = None) -> Principal:

@@ -1,0 +1,156 @@
+"""Ordering and time boundaries: revoke_subject against tokens issued just before and just after it, and the
+revocation feed between processes when two revocations commit out of order."""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import bastion
+import psycopg
+import pytest
+from bastion import TokenStore
+from bastion.tokens import ops
+from bastion.tokens import store as store_module
+from bastion.tokens.backends import drive
+
+from tests.opaque_support import PEPPER, fresh_pg_url, open_store
+from tests.servers import PostgresServer
+
+BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+class Clock:
+    """A wall clock the test sets: the store reads ``time.time()`` through its module."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def time(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock(time.time())
+    monkeypatch.setattr(store_module, "time", types.SimpleNamespace(time=c.time, monotonic=c.monotonic))
+    return c
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TokenStore]:
+    pg: PostgresServer | None = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    yield from open_store(request.param, tmp_path, pg, background=False)
+
+
+def revoked(s: TokenStore, token: str) -> bool:
+    try:
+        s.verify(token)
+    except bastion.TokenRevoked:
+        return True
+    return False
+
+
+def test_same_tick_issue_after_revoke_subject_works(store: TokenStore, clock: Clock) -> None:
+    # a coarse clock (or two calls within one float step): revoke_subject and the next issue read the same time
+    before = store.issue("alice")
+    cut = store.revoke_subject("alice")
+    after = store.issue("alice")
+    assert cut == clock.t
+    assert revoked(store, before.token), "issued before revoke_subject: dead"
+    assert not revoked(store, after.token), "issued after revoke_subject returned: alive"
+    assert after.created_at > cut
+    # and from the database, as another process (or a restart) sees it
+    store._clear()
+    assert revoked(store, before.token)
+    assert not revoked(store, after.token)
+
+
+def test_token_stamped_later_than_the_cut_still_dies(store: TokenStore, clock: Clock) -> None:
+    # the token exists when revoke_subject runs, but its created_at is later than the revoking clock's "now"
+    # (another host's clock ahead, or this one stepped back by NTP): it was issued before, so it must die
+    clock.t += 2.0
+    early = store.issue("bob")
+    clock.t -= 2.0
+    store.revoke_subject("bob")
+    assert revoked(store, early.token)
+    store._clear()
+    assert revoked(store, early.token)
+    later = store.issue("bob")
+    assert not revoked(store, later.token)
+
+
+def test_real_clock_boundary_many_times(store: TokenStore) -> None:
+    for i in range(30):
+        subject = f"carol{i}"
+        before = store.issue(subject)
+        store.revoke_subject(subject)
+        after = store.issue(subject)
+        assert revoked(store, before.token), i
+        assert not revoked(store, after.token), i
+
+
+def test_issue_in_another_store_after_the_cut_works(tmp_path: Path, clock: Clock) -> None:
+    # a second process that has not yet applied the cut (no background thread) issues in the same tick
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    a = TokenStore(url, pepper=PEPPER, background=False)
+    b = TokenStore(url, pepper=PEPPER, background=False)
+    try:
+        old = b.issue("dave")
+        a.revoke_subject("dave")
+        new = b.issue("dave")
+        assert revoked(a, old.token)
+        b.refresh()
+        assert revoked(b, old.token)
+        assert not revoked(a, new.token)
+        assert not revoked(b, new.token)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_revocations_committing_out_of_order_all_reach_other_processes(postgres_server: PostgresServer) -> None:
+    # PostgreSQL hands out event numbers at INSERT, not at COMMIT: a slow revoking transaction can take number n
+    # and commit after a fast one that took n + 1. A reader that saw n + 1 must still see n.
+    url = fresh_pg_url(postgres_server)
+    writer = TokenStore(url, pepper=PEPPER, background=False)
+    reader = TokenStore(url, pepper=PEPPER, background=False)
+    slow = psycopg.connect(url)
+    try:
+        x, y = writer.issue("x"), writer.issue("y")
+        reader.verify(x.token)
+        reader.verify(y.token)
+
+        def execute(q: ops.Query) -> list[tuple[object, ...]]:
+            cur = slow.execute(ops.POSTGRES.sql(q.sql), q.params)
+            return cur.fetchall() if cur.description else []
+
+        opened = threading.Event()
+
+        def slow_revoke() -> None:
+            drive(execute, ops.revoke(ops.POSTGRES, x.id, "slow", time.time()))
+            opened.set()
+
+        t_slow = threading.Thread(target=slow_revoke)
+        t_slow.start()
+        assert opened.wait(5), "the slow transaction revoked x (not yet committed)"
+        fast = threading.Thread(target=writer.revoke, args=(y.id,))
+        fast.start()
+        time.sleep(0.3)  # the fast revocation commits now, unless it has to wait for the slow one
+        reader.refresh()
+        slow.commit()
+        fast.join(10)
+        t_slow.join(10)
+        reader.refresh()
+        assert revoked(reader, y.token)
+        assert revoked(reader, x.token), "a revocation that committed late was skipped by another process"
+    finally:
+        slow.close()
+        writer.close()
+        reader.close()
