@@ -32,6 +32,15 @@ impl TokenType {
             TokenType::Opaque => "opaque",
         }
     }
+
+    /// The type named `"jwt"` or `"opaque"`.
+    pub fn from_name(name: &str) -> Option<TokenType> {
+        match name {
+            "jwt" => Some(TokenType::Jwt),
+            "opaque" => Some(TokenType::Opaque),
+            _ => None,
+        }
+    }
 }
 
 /// The identity a token proves: who, through which client, with which scopes, roles and tier.
@@ -60,6 +69,12 @@ pub struct Principal {
     pub machine: bool,
     /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object.
     pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl AsRef<Principal> for Principal {
+    fn as_ref(&self) -> &Principal {
+        self
+    }
 }
 
 impl Principal {
@@ -144,5 +159,9 @@ mod tests {
         assert!(!is_machine("x", Some("app"), false));
         assert!(!is_machine("x", None, true));
         assert_eq!(TokenType::Jwt.name(), "jwt");
+        for t in [TokenType::Jwt, TokenType::Opaque] {
+            assert_eq!(TokenType::from_name(t.name()), Some(t));
+        }
+        assert_eq!(TokenType::from_name("x"), None);
     }
 }

@@ -94,3 +94,54 @@ def test_cached_and_released(store: TokenStore) -> None:
     gc.collect()
     assert ref() is None
     assert q.subject == "x"
+
+
+def test_nested_claims_cannot_be_changed_through_the_cached_principal(store: TokenStore) -> None:
+    # the Principal of a record is cached and handed to every request: a handler must not be able to change what
+    # the next request sees
+    t = store.issue("user_6", metadata={"groups": ["staff"], "org": {"id": 1, "tags": ["a"]}})
+    p = store.verify(t.token)
+    groups = p.claims["groups"]
+    with pytest.raises((AttributeError, TypeError)):
+        groups.append("admin")
+    with pytest.raises(TypeError):
+        p.claims["org"]["id"] = 2
+    with pytest.raises((AttributeError, TypeError)):
+        p.claims["org"]["tags"].append("b")
+    again = store.verify(t.token)
+    assert list(again.claims["groups"]) == ["staff"]
+    assert again.claims["org"]["id"] == 1
+    assert list(again.claims["org"]["tags"]) == ["a"]
+    # still plain data: sequences compare and serialise like the lists they came from
+    assert tuple(again.claims["groups"]) == ("staff",)
+    assert dict(again.claims["org"]) == {"id": 1, "tags": ("a",)}
+
+
+def test_copy_and_pickle(store: TokenStore) -> None:
+    import copy
+    import pickle
+
+    t = store.issue("user_7", scopes=["a", "b"], roles=["r"], tier="gold", client_id="app", metadata={"x": [1, 2]})
+    p = store.verify(t.token)
+    assert copy.copy(p) is p, "immutable: a copy is the object itself"
+    assert copy.deepcopy(p) is p
+    q = pickle.loads(pickle.dumps(p))
+    assert isinstance(q, Principal)
+    for attr in (
+        "subject",
+        "client_id",
+        "scopes",
+        "roles",
+        "tier",
+        "token_type",
+        "token_id",
+        "issuer",
+        "expires_at",
+        "rate_limit_key",
+    ):
+        assert getattr(q, attr) == getattr(p, attr), attr
+    assert dict(q.claims) == dict(p.claims)
+    assert repr(q) == repr(p)
+    machine = store.verify(store.issue("svc", client_id="billing", kind="c").token)
+    assert pickle.loads(pickle.dumps(machine)).rate_limit_key == "billing"
+    assert t.token not in str(pickle.dumps(p))

@@ -14,7 +14,7 @@ from typing import Any, Self, final  # noqa: E402
 
 from typing_extensions import disjoint_base  # noqa: E402
 
-__all__ += ["OpaqueIndex", "Principal", "_Miss"]
+__all__ += ["OpaqueIndex", "Principal", "_Miss", "_restore_principal"]
 
 @final
 class Principal:
@@ -53,7 +53,8 @@ class Principal:
         """Expiry, epoch seconds."""
     @property
     def claims(self) -> MappingProxyType[str, Any]:
-        """The verified claims (JWT) or the token's metadata (opaque), read-only."""
+        """The verified claims (JWT) or the token's metadata (opaque), read-only all the way down: nested arrays are
+        tuples, nested objects read-only mappings (the object is shared by every request with the same token)."""
     @property
     def rate_limit_key(self) -> str:
         """The client id for machine clients, else the subject. Never the token."""
@@ -70,6 +71,14 @@ class Principal:
         """True when the token carries every one of ``scopes``."""
     def has_role(self, role: str) -> bool:
         """True when the token carries ``role``."""
+    def __copy__(self) -> Self:
+        """Immutable: the object itself."""
+    def __deepcopy__(self, memo: Any, /) -> Self:
+        """Immutable: the object itself."""
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickles by value (never a token); the unpickled Principal is detached from any store."""
+
+def _restore_principal(state: tuple[Any, ...]) -> Principal: ...
 
 @final
 class _Miss:

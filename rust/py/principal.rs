@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFrozenSet, PyList, PyMapping, PyMappingProxy, PyTuple};
 
-use crate::principal::{NameSet, Principal};
+use crate::principal::{name_set, NameSet, Principal, TokenType};
 
 /// What a `Principal` object reads from: a core principal, or an index entry that holds one.
 pub type Source = Arc<dyn AsRef<Principal> + Send + Sync>;
@@ -45,10 +45,13 @@ impl PyPrincipal {
     fn views(&self, py: Python<'_>) -> PyResult<&Views> {
         self.views.get_or_try_init(py, || {
             let p = self.p();
-            let dict = match &p.claims {
-                Some(map) => map_to_py(py, map)?,
-                None => PyDict::new(py),
-            };
+            // nested values frozen too: this object is shared by every request that presents the token
+            let dict = PyDict::new(py);
+            if let Some(map) = &p.claims {
+                for (k, v) in map.iter() {
+                    dict.set_item(k, frozen_json_to_py(py, v)?)?;
+                }
+            }
             Ok::<_, PyErr>(Views {
                 scopes: frozen(py, &p.scopes)?.unbind(),
                 roles: frozen(py, &p.roles)?.unbind(),
@@ -56,6 +59,10 @@ impl PyPrincipal {
             })
         })
     }
+}
+
+fn name_list(s: &NameSet) -> Vec<&str> {
+    s.iter().map(|n| &**n).collect()
 }
 
 fn frozen<'py>(py: Python<'py>, set: &NameSet) -> PyResult<Bound<'py, PyFrozenSet>> {
@@ -86,6 +93,28 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
             list.into_any()
         }
         Value::Object(map) => map_to_py(py, map)?.into_any(),
+    })
+}
+
+/// Convert a JSON value to immutable Python: arrays → tuples, objects → read-only mappings.
+fn frozen_json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Array(items) => {
+            let items = items
+                .iter()
+                .map(|item| frozen_json_to_py(py, item))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, frozen_json_to_py(py, v)?)?;
+            }
+            PyMappingProxy::new(py, dict.cast::<PyMapping>()?).into_any()
+        }
+        scalar => json_to_py(py, scalar)?,
     })
 }
 
@@ -197,6 +226,43 @@ impl PyPrincipal {
         &self.p().subject
     }
 
+    /// Immutable: a copy is the object itself.
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Immutable: a deep copy is the object itself.
+    fn __deepcopy__(slf: Py<Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+        slf
+    }
+
+    /// Pickles by value (subject, scopes, claims, …), never holding a token: the copy is a detached Principal.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyTuple>,))> {
+        let p = self.p();
+        let claims = p
+            .claims
+            .as_ref()
+            .map(|c| serde_json::to_string(&**c))
+            .transpose()
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let state = (
+            &*p.subject,
+            p.client_id.as_deref(),
+            name_list(&p.scopes),
+            name_list(&p.roles),
+            p.tier.as_deref().map(String::as_str),
+            p.token_type.name(),
+            p.token_id.as_deref(),
+            p.issuer.as_deref().map(String::as_str),
+            p.expires_at,
+            p.machine,
+            claims,
+        )
+            .into_pyobject(py)?;
+        let restore = py.import("bastion._core")?.getattr("_restore_principal")?;
+        Ok((restore, (state,)))
+    }
+
     fn __repr__(&self) -> String {
         let p = self.p();
         let names = |s: &NameSet| s.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
@@ -213,7 +279,51 @@ impl PyPrincipal {
     }
 }
 
+type State = (
+    String,
+    Option<String>,
+    Vec<String>,
+    Vec<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    f64,
+    bool,
+    Option<String>,
+);
+
+/// Rebuild a pickled `Principal` (the other half of `Principal.__reduce__`).
+#[pyfunction]
+fn _restore_principal(state: State) -> PyResult<PyPrincipal> {
+    let (subject, client_id, scopes, roles, tier, token_type, token_id, issuer, expires_at, machine, claims) = state;
+    let bad = |what: &str| pyo3::exceptions::PyValueError::new_err(format!("not a pickled Principal: {what}"));
+    let token_type = TokenType::from_name(&token_type).ok_or_else(|| bad("token_type"))?;
+    let claims = match claims {
+        None => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => Some(Arc::new(map)),
+            _ => return Err(bad("claims")),
+        },
+    };
+    let principal = Principal {
+        subject: subject.into(),
+        client_id: client_id.map(Into::into),
+        scopes: name_set(scopes),
+        roles: name_set(roles),
+        tier: tier.map(Arc::new),
+        token_type,
+        token_id: token_id.map(Into::into),
+        issuer: issuer.map(Arc::new),
+        expires_at,
+        machine,
+        claims,
+    };
+    Ok(PyPrincipal::new(Arc::new(principal)))
+}
+
 /// Register the class.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyPrincipal>()
+    m.add_class::<PyPrincipal>()?;
+    m.add_function(wrap_pyfunction!(_restore_principal, m)?)
 }
