@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +67,24 @@ class CountingStore(TokenStore):
 
 
 assert issubclass(TokenStore, OpaqueIndex)
+
+
+def pg_stop(server: PostgresServer) -> None:
+    """Stop a private server abruptly, keeping its data directory (``server.stop()`` also removes it)."""
+    from tests.servers import _pg
+
+    _pg(server, [os.path.join(server.bindir, "pg_ctl"), "-D", server.datadir, "-m", "immediate", "stop"], check=False)
+
+
+def pg_start(server: PostgresServer) -> None:
+    """Start a stopped private server again on the same port and data directory."""
+    from tests.servers import _pg, _wait_port
+
+    root = os.path.dirname(server.datadir)
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={server.port} -c unix_socket_directories={root}"
+        " -c fsync=off -c max_connections=100"
+    )
+    pg_ctl = os.path.join(server.bindir, "pg_ctl")
+    _pg(server, [pg_ctl, "-D", server.datadir, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"])
+    _wait_port(server.port)

@@ -102,17 +102,17 @@ def test_unreachable_server_is_auth_unavailable() -> None:
     assert info.value.retry_after == 1.0
 
 
-def test_server_loss_fails_closed() -> None:
+def test_server_restart_fails_closed_then_recovers() -> None:
+    from tests.opaque_support import pg_start, pg_stop
     from tests.servers import start_postgres
 
     server = start_postgres()
+    store: TokenStore | None = None
     try:
-        store = TokenStore(server.url, pepper=PEPPER, timeout=1.0)
+        store = TokenStore(server.url, pepper=PEPPER, timeout=1.0, poll_interval=0.1)
         issued = store.issue("u")
         assert store.verify(issued.token).subject == "u"
-    finally:
-        server.stop()
-    try:
+        pg_stop(server)
         # the listening connection breaks: this process can no longer learn of revocations, so it drops its
         # cache and every verify goes to the (unreachable) database: 503, never a stale "valid"
         deadline = time.monotonic() + 5
@@ -125,7 +125,86 @@ def test_server_loss_fails_closed() -> None:
             time.sleep(0.05)
         assert failure is not None, "a token kept verifying after the store lost its database"
         assert failure.status == 503
+        assert failure.retry_after == 1.0
+        assert issued.token not in failure.message
         with pytest.raises(bastion.AuthUnavailable):
             store.issue("v")
+        pg_start(server)
+        # the same store recovers by itself: pooled connections are replaced, LISTEN is re-established
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert store.verify(issued.token).subject == "u"
+                break
+            except bastion.AuthUnavailable:
+                assert time.monotonic() < deadline, "the store never recovered after the server came back"
+                time.sleep(0.1)
+        fresh = store.issue("w")
+        assert store.verify(fresh.token).subject == "w"
+        # ...and follows other processes' revocations again, through the re-established LISTEN
+        other = TokenStore(server.url, pepper=PEPPER, background=False)
+        other.revoke(fresh.id)
+        other.close()
+        deadline = time.monotonic() + 3
+        while True:
+            try:
+                store.verify(fresh.token)
+            except bastion.TokenRevoked:
+                break
+            assert time.monotonic() < deadline, "a revocation made after the restart never reached the store"
+            time.sleep(0.02)
+    finally:
+        if store is not None:
+            store.close()
+        server.stop()
+
+
+def test_listener_killed_by_the_server_is_re_established(postgres_server: PostgresServer) -> None:
+    import psycopg
+
+    url = fresh_pg_url(postgres_server)
+    store = TokenStore(url, pepper=PEPPER, poll_interval=5.0)
+    other = TokenStore(url, pepper=PEPPER, background=False)
+    try:
+        issued = other.issue("u")
+        store.verify(issued.token)
+        dbname = url.rsplit("/", 1)[1]
+        with psycopg.connect(postgres_server.url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND query LIKE 'LISTEN%%'",
+                (dbname,),
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] == 1
+        time.sleep(1.5)  # the store notices, reconnects its listener
+        other.revoke(issued.id)
+        deadline = time.monotonic() + 1.0  # LISTEN/NOTIFY speed again, not the 5 s poll
+        while True:
+            try:
+                store.verify(issued.token)
+            except bastion.TokenRevoked:
+                break
+            assert time.monotonic() < deadline, "after losing its listener the store no longer hears revocations"
+            time.sleep(0.01)
+    finally:
+        store.close()
+        other.close()
+
+
+def test_pool_exhaustion_is_auth_unavailable_then_recovers(postgres_server: PostgresServer) -> None:
+    url = fresh_pg_url(postgres_server)
+    store = TokenStore(url, pepper=PEPPER, pool_size=1, timeout=0.5, background=False)
+    try:
+        issued = store.issue("u")
+        store._clear()
+        pool = store._backend._pool  # type: ignore[attr-defined]
+        with pool.connection():  # every connection of the pool busy
+            started = time.monotonic()
+            with pytest.raises(bastion.AuthUnavailable) as info:
+                store.verify(issued.token)
+            assert time.monotonic() - started < 3, "waits about `timeout`, not forever"
+            assert info.value.retry_after == 1.0
+        assert store.verify(issued.token).subject == "u"
     finally:
         store.close()
