@@ -116,7 +116,7 @@ def test_server_restart_fails_closed_then_recovers() -> None:
         # the listening connection breaks: this process can no longer learn of revocations, so it drops its
         # cache and every verify goes to the (unreachable) database: 503, never a stale "valid"
         deadline = time.monotonic() + 5
-        failure: bastion.AuthError | None = None
+        failure: bastion.AuthUnavailable | None = None
         while failure is None and time.monotonic() < deadline:
             try:
                 store.verify(issued.token)
