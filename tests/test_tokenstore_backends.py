@@ -224,3 +224,44 @@ def test_unknown_digests_are_cached_negatively(tmp_path: Path) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_close_flushes_usage_and_stops_serving(store: TokenStore) -> None:
+    t = store.issue("user_9")
+    for _ in range(3):
+        store.verify(t.token)
+    store.close()
+    # a closed store hears no revocation any more: serving its cached records would fail open
+    with pytest.raises(bastion.AuthUnavailable):
+        store.verify(t.token)
+
+    async def amain() -> None:
+        with pytest.raises(bastion.AuthUnavailable):
+            await store.averify(t.token)
+        with pytest.raises(bastion.AuthUnavailable):
+            await store.aissue("user_9")
+
+    asyncio.run(amain())
+    store.close()  # idempotent
+
+
+def test_usage_counted_before_close_is_written(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'close.db'}"
+    first = TokenStore(url, pepper=PEPPER, usage_interval=3600)
+    t = first.issue("u")
+    for _ in range(4):
+        first.verify(t.token)
+    first.close()
+
+    async def amain() -> None:
+        second = TokenStore(url, pepper=PEPPER, usage_interval=3600)
+        second.verify(t.token)
+        await second.aclose()
+        with pytest.raises(bastion.AuthUnavailable):
+            await second.averify(t.token)
+
+    asyncio.run(amain())
+    with TokenStore(url, pepper=PEPPER, background=False) as third:
+        info = third.get(t.id)
+        assert info is not None
+        assert info.use_count == 5

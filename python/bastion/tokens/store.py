@@ -416,6 +416,9 @@ class TokenStore(OpaqueIndex):
             raise _unavailable(exc) from exc
 
     async def _arun(self, op: ops.Op, *, write: bool = False) -> Any:
+        if self._closed:
+            # the async pool opens lazily: a closed store must not open a new one
+            raise AuthUnavailable("the token store is closed", retry_after=1.0)
         try:
             return await self._backend.arun(op, write=write)
         except _BACKEND_ERRORS as exc:
@@ -750,6 +753,8 @@ class TokenStore(OpaqueIndex):
             pass
         finally:
             self._backend.close()
+            # no more revocations reach a closed store: it serves nothing from memory (fail closed)
+            self._clear()
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
@@ -765,6 +770,7 @@ class TokenStore(OpaqueIndex):
         finally:
             self._closed = True
             await self._backend.aclose()
+            self._clear()
 
     def _stop_worker(self) -> None:
         self._stop.set()
