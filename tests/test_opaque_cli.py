@@ -75,3 +75,44 @@ def test_pepper_is_required_and_import(tmp_path: Path) -> None:
     assert "imported 1" in imported.stderr
     listed = cli("list", "--store", url, "user_9", "--json")
     assert '"api"' in listed.stdout
+
+
+def test_bad_input_is_an_error_message_never_a_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli3.db'}"
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_bytes(b"\xff\xfe\x00garbage")
+    short_csv = tmp_path / "short.csv"
+    short_csv.write_text("digest_hex,subject,expires_at\n00ff\n")
+    cases: list[tuple[str, ...]] = [
+        ("import", "--store", url, str(tmp_path / "missing.csv")),
+        ("import", "--store", url, str(bad_csv)),
+        ("import", "--store", url, str(short_csv)),
+        ("issue", "--store", url, "a\x01b"),
+        ("issue", "--store", url, "u", "--ttl", "nan"),
+        ("issue", "--store", "mysql://x", "u"),
+        ("issue", "--store", "postgresql://u:hunter2@[::1/x", "u"),
+        ("rotate", "--store", url, "not-a-token"),
+    ]
+    for args in cases:
+        out = cli(*args)
+        assert out.returncode != 0, args
+        assert "Traceback" not in out.stderr, (args, out.stderr)
+        assert out.stderr.startswith("error: "), (args, out.stderr)
+        assert out.stdout == "", args
+        assert "hunter2" not in out.stderr
+
+
+def test_pepper_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli4.db'}"
+    env: dict[str | bytes, str | bytes] = {k: v for k, v in os.environ.items() if k != "BASTION_PEPPER"}
+    env[b"BASTION_PEPPER"] = b"\xff" * 40  # an environment variable holds bytes
+    out = subprocess.run(
+        [sys.executable, "-m", "bastion", "tokens", "issue", "--store", url, "u"],
+        capture_output=True,
+        text=True,
+        env=env,  # type: ignore[arg-type]
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("bstk_")

@@ -63,14 +63,22 @@ def _secret_arg(value: str) -> str:
     return sys.stdin.readline().strip() if value == "-" else value
 
 
+def _pepper(name: str) -> bytes | None:
+    """The variable's bytes as the OS holds them (a pepper need not be UTF-8)."""
+    if os.supports_bytes_environ:
+        return os.environb.get(os.fsencode(name))
+    value = os.environ.get(name)
+    return None if value is None else value.encode("utf-8", "surrogateescape")  # pragma: no cover - Windows
+
+
 def _store(args: argparse.Namespace) -> TokenStore:
-    pepper = os.environ.get(args.pepper_env)
+    pepper = _pepper(args.pepper_env)
     if not pepper:
         raise SystemExit(f"error: set the pepper in ${args.pepper_env} (at least 32 bytes)")
     return TokenStore(
         args.store,
         prefix=args.prefix,
-        peppers={args.pepper_id: pepper.encode()},
+        peppers={args.pepper_id: pepper},
         pepper_id=args.pepper_id,
         background=False,
     )
@@ -141,8 +149,12 @@ def run(args: argparse.Namespace) -> int:
                 )
                 return 0
             if args.action == "import":
-                with open(args.csv, newline="") as f:
-                    rows = [_import_row(r) for r in csv.DictReader(f)]
+                try:
+                    with open(args.csv, newline="", encoding="utf-8") as f:
+                        rows = [_import_row(r) for r in csv.DictReader(f)]
+                except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                    print(f"error: cannot read {args.csv} ({type(exc).__name__})", file=sys.stderr)
+                    return 2
                 n = store.import_hashed(rows, scheme=args.scheme)
                 print(f"imported {n} token digests", file=sys.stderr)
                 return 0
@@ -161,7 +173,7 @@ def _import_row(r: dict[str, str]) -> dict[str, Any]:
         }
         if r.get("created_at"):
             row["created_at"] = float(r["created_at"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # a missing column reads as None
         raise SystemExit(f"error: bad CSV row ({type(exc).__name__}): need digest_hex, subject, expires_at") from exc
     for key in ("scopes", "roles"):
         if r.get(key):
