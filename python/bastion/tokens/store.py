@@ -639,7 +639,7 @@ class TokenStore(OpaqueIndex):
     def rotate(self, token: str | bytes, *, grace: float = 60.0) -> IssuedToken:
         """Replace a valid token by a new one with the same subject, scopes, roles, tier, kind and lifetime. The
         old token keeps working for ``grace`` seconds, then fails as ``token_revoked``."""
-        old = self.verify(token)
+        old = self.verify(token, now=time.time())  # the clock revoke and issue use
         old_id, values, new_token, digest, until = self._rotation(grace, old)
         if not self._run(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
             raise TokenRevoked()
@@ -648,7 +648,7 @@ class TokenStore(OpaqueIndex):
 
     async def arotate(self, token: str | bytes, *, grace: float = 60.0) -> IssuedToken:
         """Async :meth:`rotate`."""
-        old = await self.averify(token)
+        old = await self.averify(token, now=time.time())
         old_id, values, new_token, digest, until = await asyncio.to_thread(self._rotation, grace, old)
         if not await self._arun(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
             raise TokenRevoked()
