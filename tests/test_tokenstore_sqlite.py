@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import bastion
 import pytest
@@ -279,7 +280,41 @@ def test_background_thread_flushes_usage(tmp_path: Path) -> None:
             if info.use_count == 3:
                 break
             time.sleep(0.02)
+        assert info is not None
         assert info.use_count == 3
         assert info.last_used_at is not None
+    finally:
+        store.close()
+
+
+class _BrokenFeed(TokenStore):
+    """A real store whose change feed fails: first as the database would, then with an unexpected error."""
+
+    failures: ClassVar[list[BaseException]] = []
+
+    def _apply_events(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        super()._apply_events()
+
+
+def test_unreadable_change_feed_fails_closed_and_the_thread_survives(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = _BrokenFeed(f"sqlite:///{tmp_path / 'feed.db'}", pepper=PEPPER, poll_interval=0.02)
+    try:
+        t = store.issue("u")
+        store.verify(t.token)
+        for exc in (sqlite3.OperationalError("disk I/O error"), RuntimeError("unexpected")):
+            assert len(store) == 1
+            _BrokenFeed.failures.append(exc)
+            deadline = time.monotonic() + 3
+            while len(store) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # revocations made elsewhere cannot be read: nothing is served from memory
+            assert len(store) == 0, f"the index outlived a broken change feed ({type(exc).__name__})"
+            assert store.verify(t.token).subject == "u"  # reloaded from the database
+        assert store._worker is not None
+        assert store._worker.is_alive()
     finally:
         store.close()

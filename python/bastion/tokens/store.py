@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
+import logging
 import math
 import re
 import secrets
@@ -57,6 +58,7 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
 
 
 _BACKEND_ERRORS = _backend_errors()
+_log = logging.getLogger("bastion.tokens")
 _WORKER_ERRORS: tuple[type[BaseException], ...] = (AuthUnavailable, *_BACKEND_ERRORS)
 
 
@@ -819,8 +821,13 @@ def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event)
                 store._run(ops.prune_events(time.time() - EVENT_RETENTION), write=True)
                 next_sweep = now + 60.0
             timeout = max(0.0, min(store.poll_interval, next_flush - now))
-        except _WORKER_ERRORS:
+        except Exception as exc:  # this thread must outlive any failure
+            # the change feed could not be read: revocations made elsewhere are unknown, so serve nothing from
+            # memory (fail closed) until it reads again
+            store._clear()
             timeout = 1.0
+            if not isinstance(exc, _WORKER_ERRORS):
+                _log.warning("bastion token store: background thread error (%s); retrying", type(exc).__name__)
         del store
         if not backend.wait(timeout, stop):
             store = ref()
