@@ -169,3 +169,23 @@ def test_unreachable_host_is_auth_unavailable_and_leaves_no_thread_behind() -> N
         TokenStore("postgresql://u@nohost.invalid:1/x", pepper=PEPPER, timeout=0.5)
     leaked = [t.name for t in threading.enumerate() if t.ident not in before]
     assert leaked == [], "a failed store keeps no pool thread retrying in the background"
+
+
+def test_bad_import_rows_are_configuration_errors(store: TokenStore) -> None:
+    good = {"digest": bytes(32), "subject": "imp", "expires_at": 2e9}
+    for rows, scheme in [
+        (5, "sha256"),
+        ([5], "sha256"),
+        (["row"], "sha256"),
+        ([{**good, "digest": "00" * 32}], "sha256"),
+        ([{**good, "subject": "a\x00"}], "sha256"),
+        ([{**good, "expires_at": 10**400}], "sha256"),
+        ([{**good, "created_at": "yesterday"}], "sha256"),
+        ([{**good, "kind": ["k"]}], "sha256"),
+        ([{**good, "pepper_id": ["x"]}], "hmac-sha256"),
+        ([good], "md5"),
+        ([good], ["sha256"]),
+    ]:
+        with pytest.raises(bastion.ConfigurationError):
+            store.import_hashed(rows, scheme=scheme)  # type: ignore[arg-type]
+    assert store.list("imp") == []

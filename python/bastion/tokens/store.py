@@ -702,19 +702,23 @@ class TokenStore(OpaqueIndex):
         ``foreign_tokens=True``; each is re-keyed to the current pepper on first use. Rows whose digest is
         already stored are skipped. Returns the number of rows given.
         """
-        if scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
+        if not isinstance(scheme, str) or scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
             raise _config("scheme must be 'sha256-b64url', 'sha256' or 'hmac-sha256'")
+        if not isinstance(rows, Iterable) or isinstance(rows, str | bytes | Mapping):
+            raise _config("rows must be an iterable of mappings")
         now = time.time()
         prepared: builtins.list[dict[str, Any]] = []
         for row in rows:
+            if not isinstance(row, Mapping):
+                raise _config("each imported row must be a mapping")
             digest = row.get("digest")
             if not isinstance(digest, bytes | bytearray | memoryview) or len(bytes(digest)) != 32:
                 raise _config("each imported row needs a 32-byte digest")
             pepper_id = row.get("pepper_id") if scheme == "hmac-sha256" else None
-            if scheme == "hmac-sha256" and pepper_id not in self.pepper_ids:
+            if scheme == "hmac-sha256" and (not isinstance(pepper_id, str) or pepper_id not in self.pepper_ids):
                 raise _config("hmac-sha256 rows need the pepper_id of a configured pepper")
             kind = row.get("kind", "k")
-            if kind not in KINDS:
+            if not isinstance(kind, str) or kind not in KINDS:
                 raise _config("kind must be one of 'k', 'a', 'r', 'c'")
             subject = _text(row.get("subject"), "each imported row's subject")
             created = _number(row.get("created_at", now), "created_at", low=0, high=1e11)
