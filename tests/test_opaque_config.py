@@ -41,6 +41,13 @@ GOOD = b"g" * 32
         ((None,), {"pepper": GOOD, "pepper_id": ["x"]}, "invalid_configuration"),
         ((None,), {"peppers": {("x",): GOOD}, "pepper_id": ("x",)}, "invalid_configuration"),
         ((None,), {"peppers": [("a", GOOD)]}, "invalid_configuration"),
+        ((None,), {"pepers": {"a": GOOD}}, "invalid_configuration"),
+        ((None,), {"background": "no"}, "invalid_configuration"),
+        ((None,), {"pepper": bytearray(GOOD)}, "invalid_configuration"),
+        ((None,), {"negative_ttl": 10**400}, "invalid_configuration"),
+        ((None,), {"pool_size": 2**70}, "invalid_configuration"),
+        ((None,), {"timeout": "5"}, "invalid_configuration"),
+        (("postgresql://nohost:notaport/x",), {"pepper": GOOD}, "invalid_configuration"),
     ],
 )
 def test_bad_configuration(args: tuple[object, ...], kwargs: dict[str, object], code: str) -> None:
@@ -101,3 +108,11 @@ def test_memory_store_defaults() -> None:
         assert store.verify(t.token).rate_limit_key == "svc"
     with TokenStore("sqlite:///:memory:", prefix="acme1") as store:
         assert store.issue("u").token.startswith("acme1k_")
+
+
+def test_option_list_matches_the_signature() -> None:
+    import inspect
+
+    from bastion.tokens.store import _OPTIONS
+
+    assert set(inspect.signature(TokenStore.__init__).parameters) - {"self", "url"} == _OPTIONS

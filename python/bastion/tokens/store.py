@@ -59,6 +59,24 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
 
 _BACKEND_ERRORS = _backend_errors()
 _log = logging.getLogger("bastion.tokens")
+#: the keyword options of TokenStore(...)
+_OPTIONS = frozenset(
+    {
+        "prefix",
+        "pepper",
+        "peppers",
+        "pepper_id",
+        "foreign_tokens",
+        "negative_cache_size",
+        "negative_ttl",
+        "usage_interval",
+        "poll_interval",
+        "default_ttl",
+        "pool_size",
+        "timeout",
+        "background",
+    }
+)
 _WORKER_ERRORS: tuple[type[BaseException], ...] = (AuthUnavailable, *_BACKEND_ERRORS)
 
 
@@ -314,6 +332,11 @@ class TokenStore(OpaqueIndex):
     """
 
     def __new__(cls, url: str | None = None, **options: Any) -> TokenStore:
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise _config(f"unknown TokenStore option(s): {', '.join(unknown)}")
+        if not isinstance(options.get("background", True), bool):
+            raise _config("background must be a bool")
         _kind, location = parse_url(url)
         peppers, current = _resolve_peppers(
             location, options.get("pepper"), options.get("peppers"), options.get("pepper_id")
