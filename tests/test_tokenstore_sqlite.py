@@ -68,9 +68,12 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_no_verify_succeeds_after_revoke_returns(tmp_path: Path, kind: str) -> None:
-    url = None if kind == "memory" else f"sqlite:///{tmp_path / 'race.db'}"
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
+def test_no_verify_succeeds_after_revoke_returns(tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    from tests.opaque_support import store_url
+
+    pg = request.getfixturevalue("postgres_server") if kind == "postgresql" else None
+    url = store_url(kind, tmp_path, pg)
     store = TokenStore(url, pepper=PEPPER)
     tokens = [store.issue(f"u{i}") for i in range(24)]
     revoked_at: dict[str, int] = {}
