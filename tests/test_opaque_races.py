@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import bastion
 import psycopg
@@ -154,3 +155,57 @@ def test_revocations_committing_out_of_order_all_reach_other_processes(postgres_
         slow.close()
         writer.close()
         reader.close()
+
+
+class _Interleaved(TokenStore):
+    """A real store that runs ``between`` after rotate() has checked the old token and before it commits."""
+
+    between: Callable[[TokenStore, bastion.Principal], object] | None = None
+
+    def _rotation(self, grace: object, old: bastion.Principal) -> tuple[str, dict[str, Any], str, bytes, float]:
+        out = super()._rotation(grace, old)
+        if self.between is not None:
+            self.between(self, old)
+        return out
+
+
+@pytest.fixture(params=BACKENDS)
+def interleaved(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Interleaved]:
+    from tests.opaque_support import store_url
+
+    pg: PostgresServer | None = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    s = _Interleaved(store_url(request.param, tmp_path, pg), pepper=PEPPER, background=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_rotate_racing_revoke_subject_gives_no_live_token(interleaved: _Interleaved) -> None:
+    t = interleaved.issue("erin", kind="r")
+    interleaved.between = lambda s, old: s.revoke_subject(old.subject)
+    with pytest.raises(bastion.TokenRevoked):
+        interleaved.rotate(t.token, grace=60)
+    interleaved.between = None
+    live = [i for i in interleaved.list("erin") if i.id != t.id]
+    assert live == [], "a rotation that committed after revoke_subject minted a token of the revoked subject"
+
+
+def test_rotate_racing_revoke_gives_no_live_token(interleaved: _Interleaved) -> None:
+    t = interleaved.issue("fay")
+    interleaved.between = lambda s, old: s.revoke(old.token_id or "")
+    with pytest.raises(bastion.TokenRevoked):
+        interleaved.rotate(t.token)
+    assert len(interleaved.list("fay")) == 1
+
+
+def test_rotate_of_a_token_that_expires_meanwhile_is_expired(interleaved: _Interleaved, clock: Clock) -> None:
+    t = interleaved.issue("gus", ttl=10)
+
+    def expire(s: TokenStore, old: bastion.Principal) -> None:
+        clock.t += 11
+
+    interleaved.between = expire
+    with pytest.raises(bastion.TokenExpired):
+        interleaved.rotate(t.token)
+    assert len(interleaved.list("gus")) == 1

@@ -182,12 +182,17 @@ def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
 
 
 def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, now: float) -> Op:
-    # a second rotation of the same token during its grace period never extends that period
+    # a second rotation of the same token during its grace period never extends that period. The old token must
+    # still be valid when this commits, not only when rotate() verified it: not revoked, not expired, and not cut
+    # off by a revoke_subject that committed in between (else the rotation would mint a live token for a subject
+    # whose tokens were all just revoked)
     rows = yield Query(
         f"UPDATE bastion_tokens SET revoked_at = {d.least()}(COALESCE(revoked_at, ?), ?), "  # noqa: S608
         "revoked_reason = COALESCE(revoked_reason, 'rotated') "
-        "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) RETURNING id",
-        (grace_until, grace_until, old_id, now),
+        "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) AND expires_at > ? AND NOT EXISTS ("
+        "SELECT 1 FROM bastion_subjects s WHERE s.subject = bastion_tokens.subject "
+        "AND s.valid_after >= bastion_tokens.created_at) RETURNING id",
+        (grace_until, grace_until, old_id, now, now),
     )
     if not rows:
         return False

@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from bastion._core import OpaqueIndex, Principal, _Miss
 from bastion.errors import AuthUnavailable, BastionError, ConfigurationError, TokenRevoked, UnknownToken
@@ -667,15 +667,24 @@ class TokenStore(OpaqueIndex):
         old = self.verify(token, now=time.time())  # the clock revoke and issue use
         old_id, values, new_token, digest, until = self._rotation(grace, old)
         if not self._run(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
-            raise TokenRevoked()
+            self._lost_rotation(token, old_id)
         self._evict(old_id)
         return self._issued(values, new_token, digest)
+
+    def _lost_rotation(self, token: str | bytes, old_id: str) -> NoReturn:
+        """The old token stopped being valid between the check and the commit: raise why (revoked, cut off or
+        expired), from a fresh read."""
+        self._evict(old_id)
+        self.verify(token, now=time.time())
+        raise TokenRevoked()
 
     async def arotate(self, token: str | bytes, *, grace: float = 60.0) -> IssuedToken:
         """Async :meth:`rotate`."""
         old = await self.averify(token, now=time.time())
         old_id, values, new_token, digest, until = await asyncio.to_thread(self._rotation, grace, old)
         if not await self._arun(ops.rotate(self._dialect, old_id, values, until, time.time()), write=True):
+            self._evict(old_id)
+            await self.averify(token, now=time.time())
             raise TokenRevoked()
         self._evict(old_id)
         return self._issued(values, new_token, digest)
