@@ -209,3 +209,28 @@ def test_rotate_of_a_token_that_expires_meanwhile_is_expired(interleaved: _Inter
     with pytest.raises(bastion.TokenExpired):
         interleaved.rotate(t.token)
     assert len(interleaved.list("gus")) == 1
+
+
+def test_revocation_does_not_depend_on_the_verifier_clock(store: TokenStore) -> None:
+    # another host whose clock is behind the revoking one's (by NTP drift, a VM pause) reloads the record after the
+    # revocation: an explicit revocation is final at once, whatever time the verifier thinks it is
+    t = store.issue("hal")
+    rotated = store.issue("hal")
+    store.rotate(rotated.token, grace=30)
+    store.revoke(t.id)
+    store._clear()  # reload both from the database, as another process would
+    behind = time.time() - 5
+    with pytest.raises(bastion.TokenRevoked):
+        store.verify(t.token, now=behind)
+    with pytest.raises(bastion.TokenRevoked):
+        store.verify(t.token)
+    # a rotation's grace period stays a time, compared with the verifier's clock
+    assert store.verify(rotated.token, now=behind).subject == "hal"
+    with pytest.raises(bastion.TokenRevoked):
+        store.verify(rotated.token, now=time.time() + 31)
+    info = store.get(t.id)
+    assert info is not None
+    assert info.revoked_at is not None
+    assert info.revoked_at == pytest.approx(time.time(), abs=5), "the record keeps the real revocation time"
+    with pytest.raises(bastion.ConfigurationError):
+        store.revoke(rotated.id, reason="rotated")  # reserved for rotations' grace periods

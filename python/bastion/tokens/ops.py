@@ -27,7 +27,7 @@ CHANNEL = "bastion_tokens"
 EVENTS_LOCK_KEY = 0x62617374696F6F
 RECORD_COLUMNS = (
     "t.id, t.kind, t.subject, t.client_id, t.scopes, t.roles, t.tier, t.created_at, t.expires_at, t.revoked_at, "
-    "s.valid_after, t.metadata, t.digest, t.scheme, t.pepper_id"
+    "s.valid_after, t.metadata, t.digest, t.scheme, t.pepper_id, t.revoked_reason"
 )
 INFO_COLUMNS = (
     "id, kind, subject, client_id, scopes, roles, tier, name, metadata, created_at, expires_at, last_used_at, "
@@ -71,6 +71,19 @@ def _in(n: int) -> str:
     return "(" + ",".join("?" * n) + ")"
 
 
+#: the revocation reason of a rotated token in its grace period; reserved
+ROTATED = "rotated"
+
+
+def _revoked_at(revoked_at: object, reason: object) -> float | None:
+    """The revocation time the index compares with its clock. A rotation's grace period is a time (the old token
+    works until then); any other revocation is final the moment it commits, so it is passed as -inf: a verifier
+    whose clock is behind the revoking host's (NTP drift, a paused VM) must not accept the token meanwhile."""
+    if revoked_at is None:
+        return None
+    return float(revoked_at) if reason == ROTATED else -math.inf  # type: ignore[arg-type]
+
+
 def record_row(row: Sequence[Any]) -> RecordRow:
     return (
         row[0],
@@ -82,7 +95,7 @@ def record_row(row: Sequence[Any]) -> RecordRow:
         row[6],
         float(row[7]),
         float(row[8]),
-        None if row[9] is None else float(row[9]),
+        _revoked_at(row[9], row[15]),
         None if row[10] is None else float(row[10]),
         row[11],
     )
@@ -188,7 +201,7 @@ def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, 
     # whose tokens were all just revoked)
     rows = yield Query(
         f"UPDATE bastion_tokens SET revoked_at = {d.least()}(COALESCE(revoked_at, ?), ?), "  # noqa: S608
-        "revoked_reason = COALESCE(revoked_reason, 'rotated') "
+        f"revoked_reason = COALESCE(revoked_reason, '{ROTATED}') "
         "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) AND expires_at > ? AND NOT EXISTS ("
         "SELECT 1 FROM bastion_subjects s WHERE s.subject = bastion_tokens.subject "
         "AND s.valid_after >= bastion_tokens.created_at) RETURNING id",

@@ -599,6 +599,8 @@ class TokenStore(OpaqueIndex):
         already revoked. Once this returns, no verify of the token succeeds in this process, and other
         processes follow within ``poll_interval`` (SQLite) or at once (PostgreSQL)."""
         reason = _opt_str(reason, "reason")
+        if reason == ops.ROTATED:
+            raise _config(f"the reason {ops.ROTATED!r} is reserved for rotated tokens in their grace period")
         target = self._token_id(token_or_id)
         token_id = target if isinstance(target, str) else self._run(target)
         if token_id is None:
@@ -610,6 +612,8 @@ class TokenStore(OpaqueIndex):
     async def arevoke(self, token_or_id: str | bytes, *, reason: str | None = None) -> bool:
         """Async :meth:`revoke`."""
         reason = _opt_str(reason, "reason")
+        if reason == ops.ROTATED:
+            raise _config(f"the reason {ops.ROTATED!r} is reserved for rotated tokens in their grace period")
         target = self._token_id(token_or_id)
         token_id = target if isinstance(target, str) else await self._arun(target)
         if token_id is None:
