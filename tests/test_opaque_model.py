@@ -72,7 +72,7 @@ class TokenRules(RuleBasedStateMachine):
         t = self.store.issue(subject, ttl=ttl, kind=kind)  # type: ignore[arg-type]
         assert t.created_at >= self.now
         assert t.created_at > self.cuts.get(subject, -math.inf), "issued after the cut-off: must live"
-        assert t.expires_at - t.created_at == pytest.approx(ttl)
+        assert t.expires_at == pytest.approx(self.now + ttl, abs=1e-6), "ttl counts from now"
         self.tokens.append(Model(t.token, t.id, subject, t.created_at, t.expires_at))
 
     @rule(dt=st.sampled_from([0.0, 0.5, 1.0, 7.0, 60.0]))
@@ -110,7 +110,8 @@ class TokenRules(RuleBasedStateMachine):
         new = self.store.rotate(m.token, grace=grace)
         life = m.expires_at - m.created_at
         m.revoked_at = min(m.revoked_at, self.now + grace)
-        self.tokens.append(Model(new.token, new.id, m.subject, new.created_at, new.created_at + life))
+        assert new.expires_at == pytest.approx(self.now + life, abs=1e-6), "same lifetime, from now"
+        self.tokens.append(Model(new.token, new.id, m.subject, new.created_at, new.expires_at))
 
     @invariant()
     def every_token_verifies_as_the_model_says(self) -> None:

@@ -234,3 +234,24 @@ def test_revocation_does_not_depend_on_the_verifier_clock(store: TokenStore) -> 
     assert info.revoked_at == pytest.approx(time.time(), abs=5), "the record keeps the real revocation time"
     with pytest.raises(bastion.ConfigurationError):
         store.revoke(rotated.id, reason="rotated")  # reserved for rotations' grace periods
+
+
+def test_a_cut_in_the_future_never_extends_a_new_token_lifetime(store: TokenStore, clock: Clock) -> None:
+    clock.t += 100.0  # a token stamped by a clock 100 s ahead pushes the cut 100 s ahead
+    store.issue("ivy")
+    clock.t -= 100.0
+    cut = store.revoke_subject("ivy")
+    assert cut == pytest.approx(clock.t + 100.0, abs=1e-3)
+    t = store.issue("ivy", ttl=10)
+    assert t.created_at > cut, "issued after the cut: alive"
+    assert t.expires_at == pytest.approx(clock.t + 10, abs=1e-3), "still 10 s from now, not from the pushed stamp"
+    assert store.verify(t.token, now=clock.t + 5).subject == "ivy"
+    with pytest.raises(bastion.TokenExpired):
+        store.verify(t.token, now=clock.t + 10)
+
+
+def test_import_refuses_creation_times_in_the_future(store: TokenStore) -> None:
+    row = {"digest": bytes(range(32)), "subject": "jon", "expires_at": time.time() + 600}
+    with pytest.raises(bastion.ConfigurationError):
+        store.import_hashed([{**row, "created_at": time.time() + 3600}], scheme="sha256")
+    assert store.import_hashed([{**row, "created_at": time.time() - 60}], scheme="sha256") == 1

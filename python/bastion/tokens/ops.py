@@ -151,13 +151,11 @@ def find_id(candidates: Sequence[Candidate]) -> Op:
 def insert_token(values: dict[str, Any]) -> Op:
     """Insert a new token. If the subject was cut off (``revoke_subject``) at or after the token's ``created_at``
     (same clock tick, or a clock behind the revoking one), the token is stamped just after the cut: it is issued
-    after that cut committed, so it must live. ``values`` is updated in place (``created_at``, ``expires_at``)."""
+    after that cut committed, so it must live. Its expiry stays where it was (now + ttl): a cut pushed ahead by a
+    fast clock never lengthens a token's life. ``values["created_at"]`` is updated in place."""
     rows = yield Query("SELECT valid_after FROM bastion_subjects WHERE subject = ?", (values["subject"],))
     if rows:
-        floor = math.nextafter(float(rows[0][0]), math.inf)
-        if values["created_at"] < floor:
-            values["expires_at"] += floor - values["created_at"]
-            values["created_at"] = floor
+        values["created_at"] = max(values["created_at"], math.nextafter(float(rows[0][0]), math.inf))
     yield from insert(values)
 
 

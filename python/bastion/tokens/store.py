@@ -42,6 +42,8 @@ _NAME_MAX = 256
 #: control characters (C0, DEL, C1) are refused in every stored name
 _PLAIN_RE = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*$")
 _META_DEPTH = 32
+#: how far ahead of this host's clock an imported creation time may be (another host's clock)
+_CLOCK_SLACK = 300.0
 _META_MAX = 65_536
 
 
@@ -757,7 +759,8 @@ class TokenStore(OpaqueIndex):
             if not isinstance(kind, str) or kind not in KINDS:
                 raise _config("kind must be one of 'k', 'a', 'r', 'c'")
             subject = _text(row.get("subject"), "each imported row's subject")
-            created = _number(row.get("created_at", now), "created_at", low=0, high=1e11)
+            # an existing token was created in the past: a future stamp would survive revoke_subject cut-offs
+            created = _number(row.get("created_at", now), "created_at", low=0, high=now + _CLOCK_SLACK)
             prepared.append(
                 {
                     "id": self._new_id(),
