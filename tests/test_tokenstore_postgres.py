@@ -199,7 +199,10 @@ def test_pool_exhaustion_is_auth_unavailable_then_recovers(postgres_server: Post
         issued = store.issue("u")
         store._clear()
         pool = store._backend._pool  # type: ignore[attr-defined]
-        with pool.connection():  # every connection of the pool busy
+        with pool.connection() as busy:  # every connection of the pool busy
+            # and a server gone silent is noticed by TCP, not waited for forever
+            assert "keepalives_idle=5" in busy.info.dsn
+            assert "tcp_user_timeout=15000" in busy.info.dsn
             started = time.monotonic()
             with pytest.raises(bastion.AuthUnavailable) as info:
                 store.verify(issued.token)

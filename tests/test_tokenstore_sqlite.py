@@ -321,3 +321,35 @@ def test_unreadable_change_feed_fails_closed_and_the_thread_survives(tmp_path: P
         assert store._worker.is_alive()
     finally:
         store.close()
+
+
+class _StuckFeed(TokenStore):
+    """A real store whose change-feed read hangs once ``hang`` is set (a database gone silent behind a partition)."""
+
+    hang = threading.Event()
+    release = threading.Event()
+
+    def _apply_events(self) -> None:
+        if self.hang.is_set():
+            self.release.wait(10)
+        super()._apply_events()
+
+
+def test_a_hung_change_feed_fails_closed(tmp_path: Path) -> None:
+    store = _StuckFeed(f"sqlite:///{tmp_path / 'stuck.db'}", pepper=PEPPER, poll_interval=0.01)
+    try:
+        t = store.issue("u")
+        store.verify(t.token)
+        time.sleep(1.3)  # longer than the watchdog's limit, with a healthy feed: nothing is dropped
+        assert len(store) == 1
+        _StuckFeed.hang.set()
+        deadline = time.monotonic() + 4
+        while len(store) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(store) == 0, "a store whose change feed hangs kept serving from memory"
+        _StuckFeed.hang.clear()
+        _StuckFeed.release.set()
+        assert store.verify(t.token).subject == "u"
+    finally:
+        _StuckFeed.release.set()
+        store.close()

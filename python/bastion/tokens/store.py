@@ -417,11 +417,20 @@ class TokenStore(OpaqueIndex):
             raise _unavailable(exc) from exc
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        #: when the change feed was last read in full (monotonic); the watchdog drops the index when it gets old
+        self._fed_at = time.monotonic()
+        self._stale_after = max(1.0, 10 * self.poll_interval)
         if background:
+            ref = weakref.ref(self)
             self._worker = threading.Thread(
-                target=_work, args=(weakref.ref(self), self._backend, self._stop), name="bastion-tokens", daemon=True
+                target=_work, args=(ref, self._backend, self._stop), name="bastion-tokens", daemon=True
+            )
+            self._watchdog = threading.Thread(
+                target=_watch, args=(ref, self._stop), name="bastion-tokens-watchdog", daemon=True
             )
             self._worker.start()
+            self._watchdog.start()
 
     # ------------------------------------------------------------------------------------------- internals
 
@@ -789,9 +798,7 @@ class TokenStore(OpaqueIndex):
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=5)
+        self._stop_worker()
         try:
             self._flush_usage()
         except AuthUnavailable:
@@ -819,8 +826,9 @@ class TokenStore(OpaqueIndex):
 
     def _stop_worker(self) -> None:
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=5)
+        for thread in (self._worker, self._watchdog):
+            if thread is not None:
+                thread.join(timeout=5)
 
     def __enter__(self) -> TokenStore:
         return self
@@ -855,7 +863,7 @@ def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event)
             return
         try:
             store._apply_events()
-            now = time.monotonic()
+            store._fed_at = now = time.monotonic()
             if now >= next_flush:
                 store._flush_usage()
                 next_flush = now + store.usage_interval
@@ -877,3 +885,19 @@ def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event)
             if store is not None:
                 store._clear()
             del store
+
+
+def _watch(ref: weakref.ref[TokenStore], stop: threading.Event) -> None:
+    """The watchdog: if the background thread has not read the change feed for ``10 × poll_interval`` (at least
+    1 s) — it hangs on a database that stopped answering, say, behind a network partition while other hosts can
+    still revoke — drop the index, so that nothing is served from memory that might have been revoked meanwhile."""
+    while True:
+        store = ref()
+        if store is None:
+            return
+        period = min(1.0, store._stale_after / 4)
+        if time.monotonic() - store._fed_at > store._stale_after:
+            store._clear()
+        del store
+        if stop.wait(period):
+            return
