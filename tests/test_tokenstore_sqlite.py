@@ -58,13 +58,29 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
             "INSERT INTO bastion_tokens (id, digest, scheme, kind, subject, created_at, expires_at) "
             "VALUES ('x', 'bstk_0000000000000000000000000000000000000000000000000', 'blake3', 'k', 's', 0, 1)"
         )
-    assert conn.execute("SELECT version FROM bastion_schema").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM bastion_schema ORDER BY version").fetchall() == [(1,), (2,)]
+    plan = " ".join(
+        str(r)
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT max(created_at) FROM bastion_tokens WHERE subject = 's'"
+        ).fetchall()
+    )
+    assert "bastion_tokens_subject_created" in plan, "revoke_subject's read is one index probe"
     conn.close()
     # migrations are idempotent: opening again applies nothing twice
     TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (2,)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # a database at version 1 (made by an older bastion) is brought up to date when opened
+    conn.execute("DROP INDEX bastion_tokens_subject_created")
+    conn.execute("DELETE FROM bastion_schema WHERE version = 2")
+    conn.commit()
+    conn.close()
+    TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (2,)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bastion_tokens_subject_created'").fetchone()
     conn.close()
 
 

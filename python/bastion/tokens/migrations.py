@@ -93,6 +93,12 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
             )""",
         ),
     ),
+    (
+        # revoke_subject reads the newest created_at of the subject's tokens: one index probe, not a scan of them
+        2,
+        ("CREATE INDEX IF NOT EXISTS bastion_tokens_subject_created ON bastion_tokens (subject, created_at)",),
+        ("CREATE INDEX IF NOT EXISTS bastion_tokens_subject_created ON bastion_tokens (subject, created_at)",),
+    ),
 ]
 
 SCHEMA_TABLE: Final = (
