@@ -41,7 +41,8 @@ def test_nothing_secret_in_reprs_messages_or_logs(store: TokenStore, caplog: pyt
     with pytest.raises(bastion.UnknownToken) as unknown_exc:
         store.verify(unknown)
     texts += [str(unknown_exc.value), repr(unknown_exc.value)]
-    for bad in (issued.token[:-1] + "0", issued.token + "x", issued.token.upper()):
+    last = "1" if issued.token[-1] == "0" else "0"
+    for bad in (issued.token[:-1] + last, issued.token + "x", issued.token.upper()):
         with pytest.raises(bastion.AuthError) as exc:
             store.verify(bad)
         texts += [str(exc.value), repr(exc.value), exc.value.message]
@@ -54,5 +55,5 @@ def test_nothing_secret_in_reprs_messages_or_logs(store: TokenStore, caplog: pyt
     store.flush()
     texts += [r.getMessage() for r in caplog.records]
     for text in texts:
-        for secret in secrets_:
-            assert secret not in text
+        for n, secret in enumerate(secrets_):
+            assert secret not in text, (n, text)
