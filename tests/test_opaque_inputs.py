@@ -161,6 +161,15 @@ def test_malformed_postgresql_url_is_a_configuration_error(url: str) -> None:
     assert info.value.__cause__ is None, "the parser's message quotes the URL, password included"
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@127.0.0.1:1,127.0.0.1:2/db", "postgresql://u@127.0.0.1:1,127.0.0.1/db"]
+)
+def test_multi_host_urls_are_accepted(url: str) -> None:
+    # libpq's host lists, with an empty port meaning the default: valid, so unreachable here, not misconfigured
+    with pytest.raises(bastion.AuthUnavailable):
+        TokenStore(url, pepper=PEPPER, timeout=0.5)
+
+
 def test_unreachable_host_is_auth_unavailable_and_leaves_no_thread_behind() -> None:
     import threading
 

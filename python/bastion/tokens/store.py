@@ -205,7 +205,8 @@ def _check_postgres_url(url: str) -> None:
     except Exception:
         raise _config("the PostgreSQL URL cannot be parsed") from None
     port = str(params.get("port", ""))
-    if port and not all(p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+    # one port per host; an empty one means the default
+    if port and not all(p == "" or (p.isdigit() and 0 < int(p) < 65536) for p in port.split(",")):
         raise _config("the PostgreSQL URL's port must be a number between 1 and 65535")
 
 
