@@ -5,6 +5,7 @@
 //! wiring only.
 
 pub mod error;
+pub mod jwt;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,0 +1,56 @@
+//! Canonical base64url (RFC 7515 §2): no padding, no `+`/`/`, no whitespace, zero trailing bits.
+//!
+//! The `base64` crate's `URL_SAFE_NO_PAD` engine already refuses padding and non-zero trailing
+//! bits; the alphabet excludes `+`, `/` and whitespace. This module fixes that choice in one place.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Decode one segment; every failure is `token_malformed`.
+pub fn decode(segment: &[u8]) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Error::new(ErrorKind::TokenMalformed, "a token segment is not canonical base64url"))
+}
+
+/// Decode key material (JWK members); failures are `invalid_key`.
+pub fn decode_key(field: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(field.as_bytes())
+        .map_err(|_| Error::new(ErrorKind::InvalidKey, "a JWK member is not canonical base64url"))
+}
+
+/// Append the encoding of `data` to `out`.
+pub fn encode_into(data: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(data, out);
+}
+
+/// The encoding of `data`.
+pub fn encode(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for n in 0..40 {
+            let data: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(decode(encode(&data).as_bytes()).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn refuses_non_canonical() {
+        // "QQ" is "A"; "QR" has non-zero trailing bits.
+        assert_eq!(decode(b"QQ").unwrap(), b"A");
+        for bad in [&b"QR"[..], b"QQ==", b"QQ=", b"Q", b"a+b/", b"QQ\n", b" QQ", b"Q Q", b"QQ\0"] {
+            assert_eq!(decode(bad).unwrap_err().code(), "token_malformed", "{bad:?}");
+        }
+        assert_eq!(decode_key("QR").unwrap_err().code(), "invalid_key");
+    }
+}
