@@ -40,6 +40,9 @@ from bastion.errors import (
 )
 
 # -- jwt (issue 2) --
+from bastion import dangerous
+from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
+
 # -- opaque (issue 3) --
 # -- ratelimit (issue 4) --
 
@@ -74,6 +77,11 @@ __all__ = [
     "__version__",
     "errors",
     # -- jwt (issue 2) --
+    "JWTSigner",
+    "JWTVerifier",
+    "Key",
+    "KeySet",
+    "dangerous",
     # -- opaque (issue 3) --
     # -- ratelimit (issue 4) --
 ]

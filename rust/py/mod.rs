@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod jwt;
 
 /// `bastion._core`: the Rust extension module.
 #[pymodule(gil_used = false)]
@@ -10,6 +11,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ERROR_CODES", errors::error_codes())?;
     // -- jwt (issue 2) --
+    jwt::register(m)?;
     // -- opaque (issue 3) --
     // -- ratelimit (issue 4) --
     Ok(())
