@@ -5,7 +5,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::header::typ_matches;
-use crate::jwt::json::{Value, Watched};
+use crate::jwt::json::{Claim, Watched};
 
 /// The top-level members the verifier reads from the payload.
 pub const REGISTERED: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
@@ -59,10 +59,11 @@ fn invalid(claim: &'static str, msg: &'static str) -> Error {
     Error::claim(ErrorKind::InvalidClaim, claim, msg)
 }
 
-fn numeric_date(v: &Value, claim: &'static str) -> Result<f64> {
-    v.as_number()
-        .filter(|f| f.is_finite())
-        .ok_or_else(|| invalid(claim, "a NumericDate claim is not a JSON number"))
+fn numeric_date(v: &Claim<'_>, claim: &'static str) -> Result<f64> {
+    match v {
+        Claim::Number(f) if f.is_finite() => Ok(*f),
+        _ => Err(invalid(claim, "a NumericDate claim is not a JSON number")),
+    }
 }
 
 /// Check the time claims of a verified token against `now` (also used on cache hits).
@@ -87,7 +88,7 @@ pub fn check_times(times: &Times, leeway: f64, now: f64) -> Result<()> {
 
 impl Policy {
     /// Check the registered claims of a token whose signature has verified. `typ` is the header's.
-    pub fn check(&self, watched: &Watched, typ: Option<&str>, now: f64) -> Result<Times> {
+    pub fn check(&self, watched: &Watched<'_>, typ: Option<&str>, now: f64) -> Result<Times> {
         let get = |name: &str| watched.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
         let mut times = Times::default();
         if let Some(v) = get("exp") {
@@ -105,15 +106,10 @@ impl Policy {
                 return Err(invalid(name, "the claim must be a string"));
             }
         }
-        let aud: Option<Vec<&str>> = match get("aud") {
+        let aud: Option<&[std::borrow::Cow<'_, str>]> = match get("aud") {
             None => None,
-            Some(Value::String(s)) => Some(vec![s.as_str()]),
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|i| i.as_str().ok_or_else(|| invalid("aud", "aud must be a string or a list of strings")))
-                    .collect::<Result<_>>()?,
-            ),
+            Some(Claim::Str(s)) => Some(std::slice::from_ref(s)),
+            Some(Claim::StrList(items)) => Some(items),
             Some(_) => return Err(invalid("aud", "aud must be a string or a list of strings")),
         };
         for name in &self.require {
@@ -128,7 +124,7 @@ impl Policy {
         }
         check_times(&times, self.leeway, now)?;
         if let Some(issuers) = &self.issuers {
-            let iss = get("iss").and_then(Value::as_str);
+            let iss = get("iss").and_then(Claim::as_str);
             if !iss.is_some_and(|i| issuers.iter().any(|e| e == i)) {
                 return Err(Error::claim(ErrorKind::InvalidIssuer, "iss", "the token issuer is not accepted"));
             }
@@ -146,7 +142,7 @@ impl Policy {
                 return Err(Error::claim(ErrorKind::InvalidAudience, "aud", "the token has no audience"));
             }
             (Some(expected), Some(aud)) => {
-                if !aud.iter().any(|a| expected.iter().any(|e| e == a)) {
+                if !aud.iter().any(|a| expected.iter().any(|e| e == a.as_ref())) {
                     return Err(Error::claim(ErrorKind::InvalidAudience, "aud", "the token audience is not accepted"));
                 }
             }

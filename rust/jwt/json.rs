@@ -157,17 +157,39 @@ pub fn parse_value(input: &[u8]) -> Result<Value> {
     Ok(v)
 }
 
-/// A top-level member the caller asked to see as a [`Value`] while the sink builds the document.
-pub type Watched = Vec<(&'static str, Value)>;
+/// A registered claim as the verifier sees it, borrowed from the payload when it can be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim<'a> {
+    /// Any JSON number (integers beyond `f64` precision are rounded, which is fine for times).
+    Number(f64),
+    Str(Cow<'a, str>),
+    /// An array whose items are all strings.
+    StrList(Vec<Cow<'a, str>>),
+    /// Anything else (a boolean, null, an object, a mixed array…).
+    Other,
+}
 
-/// Parse an object into `sink`, and also return, as [`Value`]s, the top-level members whose names
-/// are in `watch` (the registered claims the verifier checks). The watched values are parsed twice;
-/// they are a handful of small scalars.
-pub fn parse_object_watching<S: Sink>(
-    input: &[u8],
+impl Claim<'_> {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Claim::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The watched top-level members of a document.
+pub type Watched<'a> = Vec<(&'static str, Claim<'a>)>;
+
+/// Parse an object into `sink`, and also return, as [`Claim`]s, the top-level members whose names
+/// are in `watch` (the registered claims the verifier checks). A watched value is read a second
+/// time, without allocating unless its strings have escapes.
+pub fn parse_object_watching<'a, S: Sink>(
+    input: &'a [u8],
     sink: &mut S,
     watch: &[&'static str],
-) -> Result<(S::Value, Watched)> {
+) -> Result<(S::Value, Watched<'a>)> {
     let mut p = Parser::new(input)?;
     let mut watched = Vec::new();
     p.skip_ws();
@@ -185,9 +207,13 @@ pub fn parse_object_watching<S: Sink>(
             p.skip_ws();
             let start = p.pos;
             let value = p.value(sink, 1)?;
-            if let Some(name) = watch.iter().find(|w| **w == key) {
-                let mut sub = Parser { input: &p.input[start..p.pos], pos: 0 };
-                watched.push((*name, sub.value(&mut ValueSink, 1)?));
+            if let Some(name) = watch.iter().find(|w| w.len() == key.len() && **w == key) {
+                let mut sub = Parser {
+                    input: &input[start..p.pos],
+                    text: p.slice(start, p.pos),
+                    pos: 0,
+                };
+                watched.push((*name, sub.claim()?));
             }
             if !sink.object_insert(&mut obj, &key, value)? {
                 return Err(malformed("the JSON object has a duplicate member"));
@@ -207,14 +233,51 @@ pub fn parse_object_watching<S: Sink>(
 
 struct Parser<'a> {
     input: &'a [u8],
+    /// `input` as text: validated as UTF-8 once, so string slices need no second check.
+    text: &'a str,
     pos: usize,
 }
 
 impl<'a> Parser<'a> {
+    /// One UTF-8 check for the whole document (fast on ASCII); slices of `text` are then free.
     fn new(input: &'a [u8]) -> Result<Self> {
-        // One UTF-8 check for the whole document; string slices below are then always valid.
-        std::str::from_utf8(input).map_err(|_| malformed("the JSON text is not valid UTF-8"))?;
-        Ok(Parser { input, pos: 0 })
+        let text = std::str::from_utf8(input).map_err(|_| malformed("the JSON text is not valid UTF-8"))?;
+        Ok(Parser { input, text, pos: 0 })
+    }
+
+    /// A slice between ASCII delimiters, hence on char boundaries.
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// A watched value already parsed once (so known to be valid): its claim view.
+    fn claim(&mut self) -> Result<Claim<'a>> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'"') => Ok(Claim::Str(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => Ok(self.number(&mut ValueSink)?.as_number().map_or(Claim::Other, Claim::Number)),
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.skip_ws();
+                if self.eat(b']') {
+                    return Ok(Claim::StrList(items));
+                }
+                loop {
+                    self.skip_ws();
+                    if self.peek() != Some(b'"') {
+                        return Ok(Claim::Other);
+                    }
+                    items.push(self.string()?);
+                    self.skip_ws();
+                    if self.eat(b',') {
+                        continue;
+                    }
+                    return Ok(if self.eat(b']') { Claim::StrList(items) } else { Claim::Other });
+                }
+            }
+            _ => Ok(Claim::Other),
+        }
     }
 
     #[inline]
@@ -344,24 +407,22 @@ impl<'a> Parser<'a> {
         let input = self.input;
         let start = self.pos;
         // Fast path: no escape before the closing quote.
-        let mut i = start;
-        while i < input.len() {
-            match input[i] {
-                b'"' => {
-                    self.pos = i + 1;
-                    return Ok(Cow::Borrowed(as_str(&input[start..i])));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err(malformed("the JSON string has a control character")),
-                _ => i += 1,
-            }
+        let Some(end) = memchr::memchr2(b'"', b'\\', &input[start..]).map(|o| start + o) else {
+            return Err(malformed("the JSON string is unterminated"));
+        };
+        if input[start..end].iter().any(|&b| b < 0x20) {
+            return Err(malformed("the JSON string has a control character"));
         }
+        if input[end] == b'"' {
+            self.pos = end + 1;
+            return Ok(Cow::Borrowed(self.slice(start, end)));
+        }
+        let mut i = end;
         let mut out: Vec<u8> = input[start..i].to_vec();
         while i < input.len() {
             match input[i] {
                 b'"' => {
                     self.pos = i + 1;
-                    // Valid: built from valid UTF-8 runs and chars encoded by `char::encode_utf8`.
                     return String::from_utf8(out)
                         .map(Cow::Owned)
                         .map_err(|_| malformed("the JSON string is not valid UTF-8"));
@@ -456,7 +517,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.pos = i;
-        let text = as_str(&input[start..i]);
+        let text = self.slice(start, i);
         if integral {
             match text.parse::<i64>() {
                 Ok(v) => sink.int(v),
@@ -488,10 +549,6 @@ fn hex4(input: &[u8], at: usize) -> Result<u32> {
     Ok(v)
 }
 
-/// The input was checked as UTF-8 in `Parser::new`, and slices are cut at ASCII bytes only.
-fn as_str(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or_default()
-}
 
 /// Append `s` as a JSON string literal (RFC 8259 escapes; non-ASCII is written as UTF-8).
 pub fn write_str(s: &str, out: &mut String) {
@@ -655,9 +712,14 @@ mod tests {
         assert_eq!(
             w,
             vec![
-                ("exp", Value::Int(17)),
-                ("aud", Value::Array(vec![Value::String("a".into()), Value::String("b".into())]))
+                ("exp", Claim::Number(17.0)),
+                ("aud", Claim::StrList(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]))
             ]
+        );
+        let (_, w) = parse_object_watching(br#"{"exp":"1","aud":["a",2],"iss":"\u0041"}"#, &mut ValueSink, &["exp", "aud", "iss"]).unwrap();
+        assert_eq!(
+            w,
+            vec![("exp", Claim::Str(Cow::Borrowed("1"))), ("aud", Claim::Other), ("iss", Claim::Str(Cow::Owned("A".into())))]
         );
         let dup = parse_object_watching(br#"{"exp":1,"exp":2}"#, &mut ValueSink, &["exp"]);
         assert_eq!(dup.unwrap_err().code(), "token_malformed");

@@ -7,7 +7,7 @@
 //! token's alg (none, or more than one → `unknown_key`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::Alg;
@@ -37,9 +37,20 @@ enum Slot {
     Many,
 }
 
-/// A configured verifier. Immutable and `Sync`: one instance serves every thread.
+/// How many distinct header segments the verifier remembers. Tokens from one issuer share a handful
+/// of headers (one per kid), so their base64 decoding, JSON parsing and key selection run once.
+const HEADER_CACHE: usize = 8;
+
+#[derive(Debug, Default)]
+struct HeaderCache {
+    entries: Vec<(Box<[u8]>, Arc<Header>, usize)>,
+    next: usize,
+}
+
+/// A configured verifier. Immutable (but for its header memo) and `Sync`: one instance serves every thread.
 #[derive(Debug)]
 pub struct Verifier {
+    headers: Mutex<HeaderCache>,
     algorithms: Vec<Alg>,
     allowed: [bool; N_ALGS],
     entries: Vec<Entry>,
@@ -61,8 +72,8 @@ pub struct Segments<'t> {
     pub signing_input: &'t [u8],
 }
 
-/// Size cap, then exactly three canonical base64url segments.
-pub fn split(token: &[u8], max_token_bytes: usize) -> Result<Segments<'_>> {
+/// Size cap, then exactly three non-empty-header segments: the positions of the two dots.
+fn dots(token: &[u8], max_token_bytes: usize) -> Result<(usize, usize)> {
     if token.len() > max_token_bytes {
         return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large"));
     }
@@ -72,6 +83,12 @@ pub fn split(token: &[u8], max_token_bytes: usize) -> Result<Segments<'_>> {
     if memchr(token, second + 1).is_some() || first == 0 || second == first + 1 {
         return Err(malformed());
     }
+    Ok((first, second))
+}
+
+/// Size cap, then exactly three canonical base64url segments.
+pub fn split(token: &[u8], max_token_bytes: usize) -> Result<Segments<'_>> {
+    let (first, second) = dots(token, max_token_bytes)?;
     Ok(Segments {
         header: b64::decode(&token[..first])?,
         payload: b64::decode(&token[first + 1..second])?,
@@ -82,14 +99,17 @@ pub fn split(token: &[u8], max_token_bytes: usize) -> Result<Segments<'_>> {
 
 #[inline]
 fn memchr(token: &[u8], from: usize) -> Option<usize> {
-    token[from..].iter().position(|&b| b == b'.').map(|i| i + from)
+    memchr::memchr(b'.', &token[from..]).map(|i| i + from)
 }
 
 /// A token that passed every check up to the signature.
 #[derive(Debug)]
 pub struct Prepared<'t, 'v> {
-    pub header: Header,
-    pub segments: Segments<'t>,
+    pub header: Arc<Header>,
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// `header.payload` as it appears in the token: what the signature covers.
+    pub signing_input: &'t [u8],
     pub entry: &'v Entry,
 }
 
@@ -152,6 +172,7 @@ impl Verifier {
             return Err(config("no key can verify any of the allowed algorithms"));
         }
         Ok(Verifier {
+            headers: Mutex::new(HeaderCache::default()),
             algorithms: algs,
             allowed,
             entries,
@@ -174,17 +195,41 @@ impl Verifier {
 
     /// Everything before the payload JSON and the signature: size, structure, header, allow-list, key.
     pub fn prepare<'t>(&self, token: &'t [u8]) -> Result<Prepared<'t, '_>> {
-        let segments = split(token, self.max_token_bytes)?;
-        let header = header::parse(&segments.header)?;
-        let entry = self.select(&header)?;
+        let (first, second) = dots(token, self.max_token_bytes)?;
+        let segment = &token[..first];
+        let (header, idx) = self.header(segment)?;
         Ok(Prepared {
             header,
-            segments,
-            entry,
+            payload: b64::decode(&token[first + 1..second])?,
+            signature: b64::decode(&token[second + 1..])?,
+            signing_input: &token[..second],
+            entry: &self.entries[idx],
         })
     }
 
-    fn select(&self, header: &Header) -> Result<&Entry> {
+    /// The parsed header of an encoded header segment and the entry it selects, remembered.
+    fn header(&self, segment: &[u8]) -> Result<(Arc<Header>, usize)> {
+        {
+            let memo = self.headers.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, h, idx)) = memo.entries.iter().find(|(s, _, _)| **s == *segment) {
+                return Ok((h.clone(), *idx));
+            }
+        }
+        let header = Arc::new(header::parse(&b64::decode(segment)?)?);
+        let idx = self.select(&header)?;
+        let mut memo = self.headers.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = (Box::from(segment), header.clone(), idx);
+        if memo.entries.len() < HEADER_CACHE {
+            memo.entries.push(slot);
+        } else {
+            let next = memo.next;
+            memo.entries[next] = slot;
+            memo.next = (next + 1) % HEADER_CACHE;
+        }
+        Ok((header, idx))
+    }
+
+    fn select(&self, header: &Header) -> Result<usize> {
         let alg = header.alg;
         if !self.allowed[alg.index()] {
             return Err(Error::new(ErrorKind::UnsupportedAlgorithm, "the token's algorithm is not allowed"));
@@ -199,17 +244,14 @@ impl Verifier {
                 Slot::Empty | Slot::Many => return Err(unknown()),
             },
         };
-        Ok(&self.entries[idx])
+        Ok(idx)
     }
 
     /// The whole verification into `sink`: the claims object and the token's times.
     pub fn verify<S: Sink>(&self, token: &[u8], now: f64, sink: &mut S) -> Result<(S::Value, Times)> {
         let prepared = self.prepare(token)?;
-        let (value, watched) = parse_payload(&prepared.segments.payload, sink)?;
-        prepared
-            .entry
-            .verifying
-            .verify(prepared.segments.signing_input, &prepared.segments.signature)?;
+        let (value, watched) = parse_payload(&prepared.payload, sink)?;
+        prepared.entry.verifying.verify(prepared.signing_input, &prepared.signature)?;
         let times = self.policy.check(&watched, prepared.header.typ.as_deref(), now)?;
         Ok((value, times))
     }
@@ -217,16 +259,13 @@ impl Verifier {
     /// Signature only, no claims, payload returned as bytes (RFC 7515 test vectors, debugging).
     pub fn verify_jws(&self, token: &[u8]) -> Result<Vec<u8>> {
         let prepared = self.prepare(token)?;
-        prepared
-            .entry
-            .verifying
-            .verify(prepared.segments.signing_input, &prepared.segments.signature)?;
-        Ok(prepared.segments.payload)
+        prepared.entry.verifying.verify(prepared.signing_input, &prepared.signature)?;
+        Ok(prepared.payload)
     }
 }
 
 /// Strict JSON payload into `sink`, with the registered claims seen on the side.
-pub fn parse_payload<S: Sink>(payload: &[u8], sink: &mut S) -> Result<(S::Value, Watched)> {
+pub fn parse_payload<'a, S: Sink>(payload: &'a [u8], sink: &mut S) -> Result<(S::Value, Watched<'a>)> {
     json::parse_object_watching(payload, sink, &REGISTERED)
 }
 

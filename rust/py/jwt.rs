@@ -13,7 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::error::{Error, ErrorKind, Result as CoreResult};
-use crate::jwt::cache::{self, Cache};
+use crate::jwt::cache::Cache;
 use crate::jwt::claims::{self, Policy, Times};
 use crate::jwt::json::{self, Sink, Value};
 use crate::jwt::verify::{self, Verifier, DEFAULT_MAX_TOKEN_BYTES};
@@ -37,13 +37,37 @@ const COMMON_KEYS: [&str; 20] = [
 ];
 static COMMON_KEY_OBJECTS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
+fn common_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "iss" => 0,
+        "sub" => 1,
+        "aud" => 2,
+        "exp" => 3,
+        "nbf" => 4,
+        "iat" => 5,
+        "jti" => 6,
+        "scope" => 7,
+        "scp" => 8,
+        "roles" => 9,
+        "role" => 10,
+        "tier" => 11,
+        "client_id" => 12,
+        "azp" => 13,
+        "typ" => 14,
+        "sid" => 15,
+        "name" => 16,
+        "email" => 17,
+        "alg" => 18,
+        "kid" => 19,
+        _ => return None,
+    })
+}
+
 fn key_object<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
-    if key.len() <= 9 {
-        if let Some(i) = COMMON_KEYS.iter().position(|c| *c == key) {
-            let cached =
-                COMMON_KEY_OBJECTS.get_or_init(py, || COMMON_KEYS.iter().map(|k| PyString::intern(py, k).unbind()).collect());
-            return cached[i].bind(py).clone();
-        }
+    if let Some(i) = common_key(key) {
+        let cached =
+            COMMON_KEY_OBJECTS.get_or_init(py, || COMMON_KEYS.iter().map(|k| PyString::intern(py, k).unbind()).collect());
+        return cached[i].bind(py).clone();
     }
     PyString::new(py, key)
 }
@@ -120,8 +144,41 @@ fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
-/// A fresh copy of a cached claims dict: new dicts and lists all the way down, so callers may
-/// mutate what they get; strings and numbers are immutable and shared.
+/// A cached claims dict and the top-level keys whose values are containers (copied on every hit).
+struct Cached {
+    claims: Py<PyDict>,
+    nested: Vec<Py<PyAny>>,
+}
+
+impl Cached {
+    fn new(claims: &Bound<'_, PyAny>) -> PyResult<Cached> {
+        let copy = fresh_copy(claims)?.cast_into::<PyDict>()?;
+        let nested = copy
+            .iter()
+            .filter(|(_, v)| v.is_instance_of::<PyDict>() || v.is_instance_of::<PyList>())
+            .map(|(k, _)| k.unbind())
+            .collect();
+        Ok(Cached {
+            claims: copy.unbind(),
+            nested,
+        })
+    }
+
+    /// A dict the caller owns: a shallow copy, with fresh copies of the nested containers.
+    fn fresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.claims.bind(py).copy()?;
+        for k in &self.nested {
+            let k = k.bind(py);
+            if let Some(v) = out.get_item(k)? {
+                out.set_item(k, fresh_copy(&v)?)?;
+            }
+        }
+        Ok(out.into_any())
+    }
+}
+
+/// A fresh copy of a claims value: new dicts and lists all the way down, so callers may mutate
+/// what they get; strings and numbers are immutable and shared.
 fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(d) = obj.cast::<PyDict>() {
         let out = d.copy()?;
@@ -427,19 +484,19 @@ impl PyKeySet {
 #[pyclass(frozen, module = "bastion._core", name = "JWTVerifier")]
 pub struct PyJWTVerifier {
     inner: Verifier,
-    cache: Option<Cache<Py<PyAny>>>,
+    cache: Option<Cache<Cached>>,
 }
 
 impl PyJWTVerifier {
     fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
         let prepared = self.inner.prepare(token)?;
-        let (claims, watched) = verify::parse_payload(&prepared.segments.payload, &mut PySink { py })?;
+        let (claims, watched) = verify::parse_payload(&prepared.payload, &mut PySink { py })?;
         let verifying = &prepared.entry.verifying;
         if verifying.is_symmetric() {
-            verifying.verify(prepared.segments.signing_input, &prepared.segments.signature)?;
+            verifying.verify(prepared.signing_input, &prepared.signature)?;
         } else {
-            let input = prepared.segments.signing_input.to_vec();
-            let signature = &prepared.segments.signature;
+            let input = prepared.signing_input.to_vec();
+            let signature = &prepared.signature;
             py.detach(|| verifying.verify(&input, signature))?;
         }
         let times = self.inner.policy.check(&watched, prepared.header.typ.as_deref(), now)?;
@@ -523,18 +580,16 @@ impl PyJWTVerifier {
         if token.len() > self.inner.max_token_bytes {
             return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large").into());
         }
-        let digest = cache::digest(token);
         let leeway = self.inner.policy.leeway;
-        if let Some(hit) = cache.with(&digest, |times, claims| {
+        if let Some(hit) = cache.with(token, |times, cached| {
             claims::check_times(times, leeway, now)
                 .map_err(PyErr::from)
-                .and_then(|()| fresh_copy(claims.bind(py)))
+                .and_then(|()| cached.fresh(py))
         }) {
             return hit;
         }
         let (claims, times) = self.verify_uncached(py, token, now)?;
-        let stored = fresh_copy(&claims)?.unbind();
-        drop(cache.insert(digest, times, stored));
+        drop(cache.insert(token, times, Cached::new(&claims)?));
         Ok(claims)
     }
 
