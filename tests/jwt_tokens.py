@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import bastion
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import hmac as chmac
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-import bastion
 
 NOW = 1_800_000_000
 SECRET = b"0123456789abcdef0123456789abcdef"  # 32 bytes: the HS256 minimum
@@ -68,7 +67,11 @@ def _pair(k: Any) -> KeyPair:
     return KeyPair(k, private_pem, public_pem)
 
 
-_HASH = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASH: dict[str, type[hashes.SHA256] | type[hashes.SHA384] | type[hashes.SHA512]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
 _CURVE_LEN = {"ES256": 32, "ES384": 48, "ES512": 66}
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 import bastion
+import pytest
 from bastion.dangerous import decode_unverified
+
 from tests.jwt_tokens import NOW, SECRET, claims, ec_pair, hs_token, hs_verifier, make, rsa_pair
 
 
@@ -91,7 +91,9 @@ def test_cache_hit_rechecks_the_clock_and_returns_fresh_dicts() -> None:
     first["meta"]["k"].append(2)
     first["sub"] = "mutated"
     second = v.verify(token, now=NOW + 50)  # a hit
-    assert second["aud"] == ["api", "web"] and second["meta"] == {"k": [1]} and second["sub"] == "user_1"
+    assert second["aud"] == ["api", "web"]
+    assert second["meta"] == {"k": [1]}
+    assert second["sub"] == "user_1"
     assert second is not first
     with pytest.raises(bastion.TokenExpired):
         v.verify(token, now=NOW + 100)
@@ -106,7 +108,7 @@ def test_cache_never_serves_a_different_token() -> None:
     v = hs_verifier(cache_size=1)
     good = hs_token(claims(sub="a"))
     assert v.verify(good, now=NOW)["sub"] == "a"
-    h, p, s = good.split(".")
+    h, _p, s = good.split(".")
     forged = make({"alg": "HS256", "kid": "k1"}, claims(sub="b"), b"x" * 32).split(".")
     with pytest.raises(bastion.InvalidSignature):
         v.verify(f"{forged[0]}.{forged[1]}.{s}", now=NOW)  # same signature segment, other content
@@ -137,12 +139,17 @@ def test_cached_and_uncached_agree_on_errors() -> None:
 def test_signer_adds_iat_exp_jti_and_keeps_caller_claims() -> None:
     key = bastion.Key.hmac(SECRET, kid="k1")
     signer = bastion.JWTSigner(key, "HS256", issuer="https://idp", audience=["api", "web"], ttl=60, typ="at+jwt")
-    assert signer.algorithm == "HS256" and "HS256" in repr(signer) and SECRET.decode() not in repr(signer)
+    assert signer.algorithm == "HS256"
+    assert "HS256" in repr(signer)
+    assert SECRET.decode() not in repr(signer)
     token = signer.sign({"sub": "u", "scope": "read"}, now=NOW + 0.7)
     v = hs_verifier(issuer="https://idp", audience="web", typ="at+jwt")
     out = v.verify(token, now=NOW)
-    assert out["iat"] == NOW and out["exp"] == NOW + 60 and out["iss"] == "https://idp"
-    assert out["aud"] == ["api", "web"] and len(out["jti"]) == 22
+    assert out["iat"] == NOW
+    assert out["exp"] == NOW + 60
+    assert out["iss"] == "https://idp"
+    assert out["aud"] == ["api", "web"]
+    assert len(out["jti"]) == 22
     assert decode_unverified(token)["header"] == {"alg": "HS256", "kid": "k1", "typ": "at+jwt"}
     kept = signer.sign({"sub": "u", "exp": NOW + 5, "iat": NOW - 1, "jti": "mine", "iss": "other", "aud": "x"}, now=NOW)
     c = decode_unverified(kept)["claims"]
@@ -164,8 +171,17 @@ def test_signer_headers_and_ttl_none() -> None:
 
 @pytest.mark.parametrize(
     "claims_arg",
-    [{"x": object()}, {"x": float("nan")}, {"x": float("inf")}, {5: "x"}, {"x": {1: 2}}, {"x": "\ud800"}, ["sub"], "s",
-     {"x": {"y": [{"z": set()}]}}],
+    [
+        {"x": object()},
+        {"x": float("nan")},
+        {"x": float("inf")},
+        {5: "x"},
+        {"x": {1: 2}},
+        {"x": "\ud800"},
+        ["sub"],
+        "s",
+        {"x": {"y": [{"z": set()}]}},
+    ],
 )
 def test_signer_refuses_non_json_claims(claims_arg: Any) -> None:
     signer = bastion.JWTSigner(bastion.Key.hmac(SECRET), "HS256")
@@ -217,8 +233,10 @@ def test_decode_unverified_reads_without_verifying_but_stays_strict() -> None:
 
 def test_module_exports() -> None:
     for name in ("Key", "KeySet", "JWTVerifier", "JWTSigner", "dangerous"):
-        assert name in bastion.__all__ and hasattr(bastion, name)
+        assert name in bastion.__all__
+        assert hasattr(bastion, name)
     assert bastion.Key.__module__ == "bastion._core"
     from bastion import _core
 
-    assert "EdDSA" in _core.JWT_ALGORITHMS and "none" not in _core.JWT_ALGORITHMS
+    assert "EdDSA" in _core.JWT_ALGORITHMS
+    assert "none" not in _core.JWT_ALGORITHMS

@@ -3,15 +3,16 @@ changed never verifies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
+import bastion
 import pytest
+from bastion.dangerous import decode_unverified
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import bastion
-from bastion.dangerous import decode_unverified
 from tests.jwt_tokens import NOW, SECRET, b64, claims, ec_pair, ed_pair, hs_token, make, rsa_pair
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -28,7 +29,9 @@ VERIFIER = bastion.JWTVerifier(
 POLICY: dict[str, Any] = {"audience": "api", "issuer": "https://i"}
 ALL = {alg: bastion.JWTVerifier(key, algorithms=[alg], **POLICY) for alg, (key, _) in KEYS.items()}
 CACHED = {alg: bastion.JWTVerifier(key, algorithms=[alg], cache_size=64, **POLICY) for alg, (key, _) in KEYS.items()}
-TOKENS = {alg: make({"alg": alg, "kid": "k1"}, claims(aud="api", iss="https://i"), priv) for alg, (_, priv) in KEYS.items()}
+TOKENS = {
+    alg: make({"alg": alg, "kid": "k1"}, claims(aud="api", iss="https://i"), priv) for alg, (_, priv) in KEYS.items()
+}
 
 
 def test_the_genuine_tokens_verify() -> None:
@@ -49,10 +52,8 @@ def test_arbitrary_bytes(data: bytes) -> None:
     assert only_bastion_errors(VERIFIER, data) is None
     for v in ALL.values():
         assert only_bastion_errors(v, data) is None
-    try:
+    with contextlib.suppress(bastion.AuthError):
         decode_unverified(data)
-    except bastion.AuthError:
-        pass
 
 
 @SETTINGS
@@ -115,11 +116,13 @@ def test_mutated_tokens_never_verify(case: tuple[str, str]) -> None:
 
 
 @SETTINGS
-@given(value=st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-))
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_payload_json_matches_the_stdlib(value: Any) -> None:
     for ensure_ascii in (True, False):
         payload = json.dumps({"exp": NOW + 60, "v": value}, ensure_ascii=ensure_ascii).encode()
@@ -134,13 +137,14 @@ VERIFIER_NO_AUD = bastion.JWTVerifier(bastion.Key.hmac(SECRET, kid="k1"), algori
 @given(raw=st.binary(max_size=200))
 def test_arbitrary_payload_bytes_under_a_valid_signature(raw: bytes) -> None:
     # a correctly MACed token whose payload is any bytes: a bastion error or a dict, nothing else
+    token = make({"alg": "HS256", "kid": "k1"}, raw, SECRET)
+    allowed = {"token_malformed", "missing_claim", "invalid_claim", "token_expired", "token_not_yet_valid"}
+    out: Any = None
     try:
-        out = VERIFIER_NO_AUD.verify(make({"alg": "HS256", "kid": "k1"}, raw, SECRET), now=NOW)
+        out = VERIFIER_NO_AUD.verify(token, now=NOW)
     except bastion.AuthError as e:
-        assert e.code in {"token_malformed", "missing_claim", "invalid_claim", "token_expired", "token_not_yet_valid",
-                          "invalid_audience"}
-    else:
-        assert isinstance(out, dict)
+        out = e.code
+    assert isinstance(out, dict) or out in allowed | {"invalid_audience"}
 
 
 @pytest.mark.parametrize("bad", [None, 5, 3.5, ["a"], object(), bytearray(b"a.b.c"), memoryview(b"a.b.c")])

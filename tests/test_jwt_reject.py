@@ -7,10 +7,10 @@ import base64
 import json
 from typing import Any
 
+import bastion
 import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-import bastion
 from tests.jwt_tokens import (
     NOW,
     SECRET,
@@ -226,7 +226,8 @@ def test_jwk_not_for_signatures_is_not_used_to_verify() -> None:
     n = pair.private.public_key().public_numbers()
     base = {"kty": "EC", "crv": "P-256", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
     sig_key = bastion.Key.from_pem(ec_pair("P-384").public_pem, kid="sig")
-    for extra in ({"use": "enc"}, {"key_ops": ["encrypt"]}, {"key_ops": []}):
+    extras: list[dict[str, Any]] = [{"use": "enc"}, {"key_ops": ["encrypt"]}, {"key_ops": []}]
+    for extra in extras:
         jwks = {"keys": [{**base, "kid": "e1", **extra}]}
         keys = bastion.KeySet([*bastion.KeySet.from_jwks(jwks).keys(), sig_key])
         v = bastion.JWTVerifier(keys, algorithms=["ES256", "ES384"])
@@ -267,7 +268,8 @@ def test_non_zero_trailing_bits() -> None:
     assert code_of(hs_verifier(), f"{h}.{p}.{bad}") == "token_malformed"
     # the same in the header: {"alg":"HS256","kid":"k1"} is 26 bytes, so its last char has 4 unused bits
     last_h = alphabet.index(h[-1])
-    assert len(h) % 4 == 3 and last_h & 0b11 == 0
+    assert len(h) % 4 == 3
+    assert last_h & 0b11 == 0
     bad_h = h[:-1] + alphabet[last_h | 1]
     assert code_of(hs_verifier(), f"{bad_h}.{p}.{s}") == "token_malformed"
 
@@ -579,7 +581,9 @@ def test_errors_never_echo_the_token_or_claims() -> None:
     with pytest.raises(bastion.AuthError) as info:
         hs_verifier().verify(token, now=NOW)
     text = f"{info.value!s} {info.value!r} {info.value.message}"
-    assert secretish not in text and token not in text and SECRET.decode() not in text
+    assert secretish not in text
+    assert token not in text
+    assert SECRET.decode() not in text
 
 
 def test_ed25519_and_eddsa_names() -> None:

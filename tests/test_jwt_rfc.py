@@ -1,4 +1,4 @@
-"""Known answers: the JWS/JWT examples of RFC 7515 (A.1–A.5), RFC 7520 §4 and RFC 8037 A.4, as JSON fixtures."""
+"""Known answers: the JWS/JWT examples of RFC 7515 (A.1-A.5), RFC 7520 §4 and RFC 8037 A.4, as JSON fixtures."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import bastion
+import pytest
 from bastion.dangerous import decode_unverified, verify_jws
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jwt"
@@ -30,9 +29,10 @@ def test_rfc7515_jwts_verify_with_the_clock_set(case: dict[str, Any]) -> None:
     assert verifier.verify(case["token"], now=RFC7515["now"]) == case["claims"]
     # the same key as a public JWK (private members dropped), and the token as bytes
     public = bastion.Key.from_jwk(key.public_jwk()) if key.kty != "oct" else key
-    assert bastion.JWTVerifier(public, algorithms=[case["alg"]]).verify(
-        case["token"].encode(), now=RFC7515["now"]
-    ) == case["claims"]
+    assert (
+        bastion.JWTVerifier(public, algorithms=[case["alg"]]).verify(case["token"].encode(), now=RFC7515["now"])
+        == case["claims"]
+    )
 
 
 @pytest.mark.parametrize("case", RFC7515["jwt"], ids=lambda c: c["id"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import bastion
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import bastion
 from tests.jwt_tokens import NOW, SECRET, b64, claims, ec_pair, ed_pair, make, rsa_pair
 
 Enc = serialization.Encoding
@@ -19,7 +19,7 @@ Priv = serialization.PrivateFormat
 
 def _verifies(key: bastion.Key, alg: str, private: Any) -> bool:
     token = make({"alg": alg}, claims(), private)
-    return bastion.JWTVerifier(key, algorithms=[alg]).verify(token, now=NOW)["sub"] == "user_1"
+    return bool(bastion.JWTVerifier(key, algorithms=[alg]).verify(token, now=NOW)["sub"] == "user_1")
 
 
 def _pems(private: Any) -> dict[str, bytes]:
@@ -82,9 +82,7 @@ def test_alg_binding() -> None:
     assert _verifies(rsa_key, "RS384", rsa_pair().private)
     with pytest.raises(bastion.ConfigurationError):
         bastion.JWTVerifier(rsa_key, algorithms=["RS256"])  # the only key cannot serve RS256
-    both = bastion.JWTVerifier(
-        [rsa_key, bastion.Key.hmac(SECRET)], algorithms=["RS256", "RS384", "HS256"]
-    )
+    both = bastion.JWTVerifier([rsa_key, bastion.Key.hmac(SECRET)], algorithms=["RS256", "RS384", "HS256"])
     with pytest.raises(bastion.UnknownKey):
         both.verify(make({"alg": "RS256"}, claims(), rsa_pair().private), now=NOW)
     with pytest.raises(bastion.InvalidKeyError):
@@ -109,11 +107,15 @@ def _jwk(private: Any, *, with_private: bool) -> dict[str, Any]:
     if isinstance(private, ec.EllipticCurvePrivateKey):
         size = (private.curve.key_size + 7) // 8
         crv = {256: "P-256", 384: "P-384", 521: "P-521"}[private.curve.key_size]
-        n = private.private_numbers()
-        out = {"kty": "EC", "crv": crv, "x": b64(n.public_numbers.x.to_bytes(size, "big")),
-               "y": b64(n.public_numbers.y.to_bytes(size, "big"))}
+        en = private.private_numbers()
+        out = {
+            "kty": "EC",
+            "crv": crv,
+            "x": b64(en.public_numbers.x.to_bytes(size, "big")),
+            "y": b64(en.public_numbers.y.to_bytes(size, "big")),
+        }
         if with_private:
-            out["d"] = b64(n.private_value.to_bytes(size, "big"))
+            out["d"] = b64(en.private_value.to_bytes(size, "big"))
         return out
     raw_pub = private.public_key().public_bytes(Enc.Raw, Pub.Raw)
     out = {"kty": "OKP", "crv": "Ed25519", "x": b64(raw_pub)}
@@ -123,14 +125,16 @@ def _jwk(private: Any, *, with_private: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("alg", "pair_name"), [("RS256", "rsa"), ("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"), ("EdDSA", "ed")]
+    ("alg", "pair_name"),
+    [("RS256", "rsa"), ("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"), ("EdDSA", "ed")],
 )
 def test_jwk_public_and_private(alg: str, pair_name: str) -> None:
     pair = rsa_pair() if pair_name == "rsa" else ed_pair() if pair_name == "ed" else ec_pair(pair_name)
     public = bastion.Key.from_jwk(_jwk(pair.private, with_private=False))
     private = bastion.Key.from_jwk(json.dumps({**_jwk(pair.private, with_private=True), "kid": "p", "alg": alg}))
     public_p = bastion.Key.from_jwk({**_jwk(pair.private, with_private=False), "kid": "p"})
-    assert not public.is_private and private.is_private
+    assert not public.is_private
+    assert private.is_private
     assert (private.kid, private.alg) == ("p", alg)
     assert _verifies(public, alg, pair.private)
     token = bastion.JWTSigner(private, alg).sign({"sub": "x"}, now=NOW)
@@ -195,14 +199,16 @@ def test_jwks_round_trip_public_members_only() -> None:
         ]
     }
     ks = bastion.KeySet.from_jwks(jwks)
-    assert len(ks) == 4 and ks.kids == ["r", "e", "o", "h"]
+    assert len(ks) == 4
+    assert ks.kids == ["r", "e", "o", "h"]
     assert bastion.KeySet.from_jwks(json.dumps(jwks)).kids == ks.kids
     public = ks.to_jwks()
     assert [k["kid"] for k in public["keys"]] == ["r", "e", "o"]  # the HMAC secret is never exported
     private_members = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
     for k in public["keys"]:
         assert not private_members & set(k)
-    assert public["keys"][0]["alg"] == "RS256" and public["keys"][0]["use"] == "sig"
+    assert public["keys"][0]["alg"] == "RS256"
+    assert public["keys"][0]["use"] == "sig"
     again = bastion.KeySet.from_jwks(public)
     assert again.to_jwks() == public
     v = bastion.JWTVerifier(again, algorithms=["RS256", "ES256", "EdDSA"])
@@ -217,10 +223,13 @@ def test_jwks_problems() -> None:
     with pytest.raises(bastion.InvalidKeyError):
         bastion.KeySet([bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")])
     with pytest.raises(bastion.InvalidKeyError):
-        bastion.JWTVerifier([bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")], algorithms=["HS256"])
-    for bad in ({}, {"keys": {}}, {"keys": "x"}, [], "nope", 5):
+        bastion.JWTVerifier(
+            [bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")], algorithms=["HS256"]
+        )
+    bads: list[Any] = [{}, {"keys": {}}, {"keys": "x"}, [], "nope", 5]
+    for bad in bads:
         with pytest.raises(bastion.InvalidKeyError):
-            bastion.KeySet.from_jwks(bad)  # type: ignore[arg-type]
+            bastion.KeySet.from_jwks(bad)
     weak = {"keys": [{"kty": "oct", "k": b64(b"short"), "kid": "w", "use": "sig"}]}
     with pytest.raises(bastion.WeakKeyError):
         bastion.KeySet.from_jwks(weak)
@@ -238,11 +247,14 @@ def test_reprs_never_show_key_material() -> None:
     n_b64 = b64(rsa_pair().private.public_key().public_numbers().n.to_bytes(256, "big"))
     for key in keys:
         text = repr(key) + str(key)
-        assert SECRET.decode() not in text and b64(SECRET) not in text and n_b64[:20] not in text
+        assert SECRET.decode() not in text
+        assert b64(SECRET) not in text
+        assert n_b64[:20] not in text
         assert "private=True" in text
     assert repr(keys[0]) == 'Key(kty="oct", kid="h", size="256 bits", private=True)'
     assert repr(keys[1]) == 'Key(kty="RSA", kid="r", size="2048 bits", private=True)'
     v = bastion.JWTVerifier(bastion.KeySet(keys), algorithms=["HS256", "RS256"])
-    assert SECRET.decode() not in repr(v) and repr(bastion.KeySet(keys)) == "KeySet(4 keys)"
+    assert SECRET.decode() not in repr(v)
+    assert repr(bastion.KeySet(keys)) == "KeySet(4 keys)"
     with pytest.raises(bastion.InvalidKeyError):
         keys[0].public_jwk()

@@ -40,6 +40,7 @@ from bastion.errors import (
 )
 
 # -- jwt (issue 2) --
+# isort: split
 from bastion import dangerous
 from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
 

@@ -1,20 +1,33 @@
 """Type stubs for the Rust extension ``bastion._core`` (hand-written; checked by ``mypy.stubtest``)."""
 
 from collections.abc import Sequence  # jwt (issue 2)
-from typing import Any  # jwt (issue 2)
+from typing import Any, Self, final  # jwt (issue 2)
 
 __version__: str
 #: Every error code the core can raise, in table order (see ``bastion.errors.ERRORS_BY_CODE``).
 ERROR_CODES: list[str]
 
 # -- jwt (issue 2) --
+#: The module's public names: PyO3 appends every ``m.add``/``add_class``/``add_function`` name, in order.
+__all__ = [
+    "ERROR_CODES",
+    "JWT_ALGORITHMS",
+    "JWTSigner",
+    "JWTVerifier",
+    "Key",
+    "KeySet",
+    "__version__",
+    "_decode_unverified",
+    "_verify_jws",
+]
 #: Every JWS algorithm bastion implements.
 JWT_ALGORITHMS: list[str]
 
+@final
 class Key:
     """A signing or verification key, bound to one algorithm family (or, with ``alg``, one algorithm).
 
-    Hygiene is checked at load time: RSA 2048–8192 bits with an odd exponent >= 3, HMAC secrets of at least
+    Hygiene is checked at load time: RSA 2048-8192 bits with an odd exponent >= 3, HMAC secrets of at least
     32 bytes (and at least the hash size of every HMAC algorithm a verifier allows), EC points on their curve.
     ``repr()`` never shows key material.
     """
@@ -51,10 +64,11 @@ class Key:
     def public_jwk(self) -> dict[str, Any]:
         """The public members as a JWK; raises :class:`bastion.InvalidKeyError` for HMAC secrets."""
 
+@final
 class KeySet:
     """Keys indexed by ``kid``; two keys with the same kid are refused."""
 
-    def __init__(self, keys: Key | Sequence[Key]) -> None: ...
+    def __new__(cls, keys: Key | Sequence[Key]) -> Self: ...
     @staticmethod
     def from_jwks(jwks: dict[str, Any] | str | bytes) -> KeySet:
         """A JWK Set. Members for encryption (``use`` not ``sig``) or non-JWS algorithms are skipped."""
@@ -71,27 +85,31 @@ class KeySet:
 
     def __len__(self) -> int: ...
 
+@final
 class JWTVerifier:
     """Verifies JWTs: explicit algorithm allow-list, strict parsing, signature, then claims.
 
-    ``require`` names registered claims (default ``("exp",)``). A token with ``aud`` is refused unless
-    ``audience`` is configured. ``cache_size > 0`` keeps that many verified tokens (by BLAKE3 digest of the
-    whole token); every hit re-checks exp/nbf/iat against the clock and returns a fresh dict.
+    ``algorithms`` is required (no default). Defaults: ``issuer=None`` and ``audience=None`` (not checked,
+    and a token carrying ``aud`` is refused), ``leeway=0`` seconds, ``require=("exp",)`` (registered claims
+    only), ``typ=None`` (not checked; ``"at+jwt"`` also matches ``AT+JWT`` and ``application/at+jwt``),
+    ``max_token_bytes=8192`` (larger tokens are refused before any decoding), ``cache_size=0``. With
+    ``cache_size > 0`` up to that many verified tokens are kept; every hit re-checks exp/nbf/iat against the
+    clock and returns a fresh dict.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         keys: Key | KeySet | Sequence[Key],
         *,
         algorithms: Sequence[str] | str,
         issuer: str | Sequence[str] | None = None,
         audience: str | Sequence[str] | None = None,
-        leeway: float = 0,
-        require: Sequence[str] | None = ("exp",),
+        leeway: float | None = ...,
+        require: Sequence[str] | None = ...,
         typ: str | None = None,
-        max_token_bytes: int = 8192,
-        cache_size: int = 0,
-    ) -> None: ...
+        max_token_bytes: int | None = ...,
+        cache_size: int | None = ...,
+    ) -> Self: ...
     def verify(self, token: str | bytes, *, now: float | None = None) -> dict[str, Any]:
         """The claims of a valid token; raises a :class:`bastion.AuthError` subclass otherwise."""
 
@@ -102,35 +120,35 @@ class JWTVerifier:
     def algorithms(self) -> list[str]:
         """The allow-list."""
 
+@final
 class JWTSigner:
-    """Mints JWTs; adds ``iat``, ``exp`` (``iat + ttl``) and a random ``jti`` unless the claims have them."""
+    """Mints JWTs; adds ``iat``, ``exp`` (``iat + ttl``, default ttl 900 s; ``None`` for no exp) and a random
+    ``jti`` unless the claims have them, and the configured ``iss``/``aud``/``typ``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         private_key: Key,
         algorithm: str = "ES256",
         *,
         issuer: str | None = None,
         audience: str | Sequence[str] | None = None,
-        ttl: int | None = 900,
+        ttl: int | None = ...,
         typ: str | None = None,
-    ) -> None: ...
-    def sign(
-        self, claims: dict[str, Any], headers: dict[str, Any] | None = None, *, now: float | None = None
-    ) -> str:
+    ) -> Self: ...
+    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None, *, now: float | None = None) -> str:
         """A compact JWS of ``claims``; ``headers`` adds members such as ``typ`` (``alg`` cannot be set)."""
 
     @property
     def algorithm(self) -> str:
         """The ``alg`` of every token."""
 
-def _decode_unverified(token: str | bytes, *, max_token_bytes: int = 8192) -> dict[str, dict[str, Any]]: ...
+def _decode_unverified(token: str | bytes, *, max_token_bytes: int = ...) -> dict[str, dict[str, Any]]: ...
 def _verify_jws(
     token: str | bytes,
     keys: Key | KeySet | Sequence[Key],
     *,
     algorithms: Sequence[str] | str,
-    max_token_bytes: int = 8192,
+    max_token_bytes: int = ...,
 ) -> bytes: ...
 
 # -- opaque (issue 3) --

@@ -50,7 +50,19 @@ mod tests {
     fn refuses_non_canonical() {
         // "QQ" is "A"; "QR" has non-zero trailing bits.
         assert_eq!(decode(b"QQ").unwrap(), b"A");
-        for bad in [&b"QR"[..], b"QQ==", b"QQ=", b"Q", b"a+b/", b"QQ\n", b" QQ", b"Q Q", b"QQ\0", b"QUJD\r\nREVG", b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo+"] {
+        for bad in [
+            &b"QR"[..],
+            b"QQ==",
+            b"QQ=",
+            b"Q",
+            b"a+b/",
+            b"QQ\n",
+            b" QQ",
+            b"Q Q",
+            b"QQ\0",
+            b"QUJD\r\nREVG",
+            b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo+",
+        ] {
             assert_eq!(decode(bad).unwrap_err().code(), "token_malformed", "{bad:?}");
         }
         assert_eq!(decode_key("QR").unwrap_err().code(), "invalid_key");

@@ -45,7 +45,7 @@ impl<V> Cache<V> {
         Cache {
             slots: (0..n).map(|_| Mutex::new(None)).collect(),
             mask: n - 1,
-            seed: RandomState::new().hash_one(0x6261_7374_696f_6eu64),
+            seed: RandomState::new().hash_one(0x0062_6173_7469_6f6e_u64),
         }
     }
 

@@ -50,7 +50,10 @@ pub fn registered(name: &str) -> Result<&'static str> {
     REGISTERED.iter().copied().find(|r| *r == name).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidConfiguration,
-            format!("require= names registered claims only ({}), not {name:?}", REGISTERED.join(", ")),
+            format!(
+                "require= names registered claims only ({}), not {name:?}",
+                REGISTERED.join(", ")
+            ),
         )
     })
 }
@@ -75,12 +78,20 @@ pub fn check_times(times: &Times, leeway: f64, now: f64) -> Result<()> {
     }
     if let Some(nbf) = times.nbf {
         if now + leeway < nbf {
-            return Err(Error::claim(ErrorKind::TokenNotYetValid, "nbf", "the token is not valid yet"));
+            return Err(Error::claim(
+                ErrorKind::TokenNotYetValid,
+                "nbf",
+                "the token is not valid yet",
+            ));
         }
     }
     if let Some(iat) = times.iat {
         if now + leeway < iat {
-            return Err(Error::claim(ErrorKind::TokenNotYetValid, "iat", "the token was issued in the future"));
+            return Err(Error::claim(
+                ErrorKind::TokenNotYetValid,
+                "iat",
+                "the token was issued in the future",
+            ));
         }
     }
     Ok(())
@@ -114,19 +125,31 @@ impl Policy {
         };
         for name in &self.require {
             if get(name).is_none() {
-                return Err(Error::claim(ErrorKind::MissingClaim, name, "a required claim is missing"));
+                return Err(Error::claim(
+                    ErrorKind::MissingClaim,
+                    name,
+                    "a required claim is missing",
+                ));
             }
         }
         if let Some(expected) = &self.typ {
             if !typ.is_some_and(|t| typ_matches(expected, t)) {
-                return Err(Error::claim(ErrorKind::InvalidType, "typ", "the token type is not accepted"));
+                return Err(Error::claim(
+                    ErrorKind::InvalidType,
+                    "typ",
+                    "the token type is not accepted",
+                ));
             }
         }
         check_times(&times, self.leeway, now)?;
         if let Some(issuers) = &self.issuers {
             let iss = get("iss").and_then(Claim::as_str);
             if !iss.is_some_and(|i| issuers.iter().any(|e| e == i)) {
-                return Err(Error::claim(ErrorKind::InvalidIssuer, "iss", "the token issuer is not accepted"));
+                return Err(Error::claim(
+                    ErrorKind::InvalidIssuer,
+                    "iss",
+                    "the token issuer is not accepted",
+                ));
             }
         }
         match (&self.audiences, aud) {
@@ -139,11 +162,19 @@ impl Policy {
                 ))
             }
             (Some(_), None) => {
-                return Err(Error::claim(ErrorKind::InvalidAudience, "aud", "the token has no audience"));
+                return Err(Error::claim(
+                    ErrorKind::InvalidAudience,
+                    "aud",
+                    "the token has no audience",
+                ));
             }
             (Some(expected), Some(aud)) => {
                 if !aud.iter().any(|a| expected.iter().any(|e| e == a.as_ref())) {
-                    return Err(Error::claim(ErrorKind::InvalidAudience, "aud", "the token audience is not accepted"));
+                    return Err(Error::claim(
+                        ErrorKind::InvalidAudience,
+                        "aud",
+                        "the token audience is not accepted",
+                    ));
                 }
             }
         }
@@ -171,15 +202,27 @@ mod tests {
         let p = Policy::default();
         assert!(check(&p, r#"{"exp":100}"#, 99.9).is_ok());
         assert_eq!(err(&p, r#"{"exp":100}"#, 100.0), ("token_expired", Some("exp")));
-        let lenient = Policy { leeway: 5.0, ..Policy::default() };
+        let lenient = Policy {
+            leeway: 5.0,
+            ..Policy::default()
+        };
         assert!(check(&lenient, r#"{"exp":100}"#, 104.0).is_ok());
         assert_eq!(err(&lenient, r#"{"exp":100}"#, 105.0).0, "token_expired");
-        assert_eq!(err(&p, r#"{"exp":1000,"nbf":50}"#, 49.0), ("token_not_yet_valid", Some("nbf")));
+        assert_eq!(
+            err(&p, r#"{"exp":1000,"nbf":50}"#, 49.0),
+            ("token_not_yet_valid", Some("nbf"))
+        );
         assert!(check(&p, r#"{"exp":1000,"nbf":50}"#, 50.0).is_ok());
-        assert_eq!(err(&p, r#"{"exp":1000,"iat":60}"#, 59.0), ("token_not_yet_valid", Some("iat")));
+        assert_eq!(
+            err(&p, r#"{"exp":1000,"iat":60}"#, 59.0),
+            ("token_not_yet_valid", Some("iat"))
+        );
         assert_eq!(err(&p, r#"{"sub":"x"}"#, 0.0), ("missing_claim", Some("exp")));
-        let none = Policy { require: vec![], ..Policy::default() };
-        assert!(check(&none, r#"{}"#, 0.0).is_ok());
+        let none = Policy {
+            require: vec![],
+            ..Policy::default()
+        };
+        assert!(check(&none, "{}", 0.0).is_ok());
     }
 
     #[test]
@@ -187,7 +230,10 @@ mod tests {
         let p = Policy::default();
         assert_eq!(err(&p, r#"{"exp":"9999999999"}"#, 0.0), ("invalid_claim", Some("exp")));
         assert_eq!(err(&p, r#"{"exp":true}"#, 0.0), ("invalid_claim", Some("exp")));
-        assert_eq!(err(&p, r#"{"exp":9e9,"nbf":null}"#, 0.0), ("invalid_claim", Some("nbf")));
+        assert_eq!(
+            err(&p, r#"{"exp":9e9,"nbf":null}"#, 0.0),
+            ("invalid_claim", Some("nbf"))
+        );
         assert_eq!(err(&p, r#"{"exp":9e9,"iat":[1]}"#, 0.0), ("invalid_claim", Some("iat")));
         assert!(check(&p, r#"{"exp":99999999999999999999999}"#, 0.0).is_ok());
         assert!(check(&p, r#"{"exp":100.5}"#, 100.4).is_ok());
@@ -203,15 +249,30 @@ mod tests {
         };
         assert!(check(&p, r#"{"iss":"https://idp","aud":"api"}"#, 0.0).is_ok());
         assert!(check(&p, r#"{"iss":"https://idp","aud":["x","web"]}"#, 0.0).is_ok());
-        assert_eq!(err(&p, r#"{"iss":"https://idp/","aud":"api"}"#, 0.0).0, "invalid_issuer");
+        assert_eq!(
+            err(&p, r#"{"iss":"https://idp/","aud":"api"}"#, 0.0).0,
+            "invalid_issuer"
+        );
         assert_eq!(err(&p, r#"{"iss":"HTTPS://IDP","aud":"api"}"#, 0.0).0, "invalid_issuer");
         assert_eq!(err(&p, r#"{"aud":"api"}"#, 0.0).0, "invalid_issuer");
-        assert_eq!(err(&p, r#"{"iss":["https://idp"],"aud":"api"}"#, 0.0), ("invalid_claim", Some("iss")));
+        assert_eq!(
+            err(&p, r#"{"iss":["https://idp"],"aud":"api"}"#, 0.0),
+            ("invalid_claim", Some("iss"))
+        );
         assert_eq!(err(&p, r#"{"iss":"https://idp"}"#, 0.0).0, "invalid_audience");
         assert_eq!(err(&p, r#"{"iss":"https://idp","aud":[]}"#, 0.0).0, "invalid_audience");
-        assert_eq!(err(&p, r#"{"iss":"https://idp","aud":"API"}"#, 0.0).0, "invalid_audience");
-        assert_eq!(err(&p, r#"{"iss":"https://idp","aud":["api",1]}"#, 0.0), ("invalid_claim", Some("aud")));
-        let no_aud = Policy { require: vec![], ..Policy::default() };
+        assert_eq!(
+            err(&p, r#"{"iss":"https://idp","aud":"API"}"#, 0.0).0,
+            "invalid_audience"
+        );
+        assert_eq!(
+            err(&p, r#"{"iss":"https://idp","aud":["api",1]}"#, 0.0),
+            ("invalid_claim", Some("aud"))
+        );
+        let no_aud = Policy {
+            require: vec![],
+            ..Policy::default()
+        };
         assert_eq!(err(&no_aud, r#"{"aud":"api"}"#, 0.0), ("invalid_audience", Some("aud")));
         assert_eq!(err(&no_aud, r#"{"sub":5}"#, 0.0), ("invalid_claim", Some("sub")));
     }

@@ -41,10 +41,17 @@ pub fn parse(bytes: &[u8]) -> Result<Header> {
 pub fn from_value(value: &Value) -> Result<Header> {
     let alg_name = string_member(value, "alg")?.ok_or_else(|| malformed("the JOSE header has no alg"))?;
     if alg_name.eq_ignore_ascii_case("none") {
-        return Err(Error::new(ErrorKind::UnsupportedAlgorithm, "the 'none' algorithm is never accepted"));
+        return Err(Error::new(
+            ErrorKind::UnsupportedAlgorithm,
+            "the 'none' algorithm is never accepted",
+        ));
     }
-    let alg = Alg::from_name(alg_name)
-        .ok_or_else(|| Error::new(ErrorKind::UnsupportedAlgorithm, "the token's algorithm is not supported"))?;
+    let alg = Alg::from_name(alg_name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::UnsupportedAlgorithm,
+            "the token's algorithm is not supported",
+        )
+    })?;
     for member in ["crit", "b64"] {
         if value.get(member).is_some() {
             return Err(Error::new(
@@ -54,12 +61,18 @@ pub fn from_value(value: &Value) -> Result<Header> {
         }
     }
     if value.get("enc").is_some() || value.get("zip").is_some() {
-        return Err(Error::new(ErrorKind::UnsupportedHeader, "encrypted tokens (JWE) are not supported"));
+        return Err(Error::new(
+            ErrorKind::UnsupportedHeader,
+            "encrypted tokens (JWE) are not supported",
+        ));
     }
     if let Some(cty) = string_member(value, "cty")? {
         let cty = cty.strip_prefix("application/").unwrap_or(cty);
         if cty.eq_ignore_ascii_case("jwt") {
-            return Err(Error::new(ErrorKind::UnsupportedHeader, "nested tokens are not supported"));
+            return Err(Error::new(
+                ErrorKind::UnsupportedHeader,
+                "nested tokens are not supported",
+            ));
         }
     }
     let kid = string_member(value, "kid")?;
@@ -118,7 +131,10 @@ mod tests {
         assert_eq!(code(r#"{"alg":"hs256"}"#), "unsupported_algorithm");
         assert_eq!(code(r#"{"alg":"HS256","crit":["exp"],"exp":1}"#), "unsupported_header");
         assert_eq!(code(r#"{"alg":"HS256","crit":[]}"#), "unsupported_header");
-        assert_eq!(code(r#"{"alg":"HS256","b64":false,"crit":["b64"]}"#), "unsupported_header");
+        assert_eq!(
+            code(r#"{"alg":"HS256","b64":false,"crit":["b64"]}"#),
+            "unsupported_header"
+        );
         assert_eq!(code(r#"{"alg":"HS256","b64":true}"#), "unsupported_header");
         assert_eq!(code(r#"{"alg":"HS256","enc":"A128GCM"}"#), "unsupported_header");
         assert_eq!(code(r#"{"alg":"HS256","cty":"JWT"}"#), "unsupported_header");

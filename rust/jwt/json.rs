@@ -8,6 +8,7 @@
 //! whitespace bytes only. Every failure is `token_malformed`.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -255,7 +256,10 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         match self.peek() {
             Some(b'"') => Ok(Claim::Str(self.string()?)),
-            Some(b'-' | b'0'..=b'9') => Ok(self.number(&mut ValueSink)?.as_number().map_or(Claim::Other, Claim::Number)),
+            Some(b'-' | b'0'..=b'9') => Ok(self
+                .number(&mut ValueSink)?
+                .as_number()
+                .map_or(Claim::Other, Claim::Number)),
             Some(b'[') => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -273,7 +277,11 @@ impl<'a> Parser<'a> {
                     if self.eat(b',') {
                         continue;
                     }
-                    return Ok(if self.eat(b']') { Claim::StrList(items) } else { Claim::Other });
+                    return Ok(if self.eat(b']') {
+                        Claim::StrList(items)
+                    } else {
+                        Claim::Other
+                    });
                 }
             }
             _ => Ok(Claim::Other),
@@ -428,7 +436,9 @@ impl<'a> Parser<'a> {
                         .map_err(|_| malformed("the JSON string is not valid UTF-8"));
                 }
                 b'\\' => {
-                    let esc = *input.get(i + 1).ok_or_else(|| malformed("the JSON string is unterminated"))?;
+                    let esc = *input
+                        .get(i + 1)
+                        .ok_or_else(|| malformed("the JSON string is unterminated"))?;
                     i += 2;
                     let c = match esc {
                         b'"' => '"',
@@ -535,7 +545,9 @@ impl<'a> Parser<'a> {
 }
 
 fn hex4(input: &[u8], at: usize) -> Result<u32> {
-    let digits = input.get(at..at + 4).ok_or_else(|| malformed("the JSON string has a bad escape"))?;
+    let digits = input
+        .get(at..at + 4)
+        .ok_or_else(|| malformed("the JSON string has a bad escape"))?;
     let mut v = 0u32;
     for &d in digits {
         let n = match d {
@@ -549,7 +561,6 @@ fn hex4(input: &[u8], at: usize) -> Result<u32> {
     Ok(v)
 }
 
-
 /// Append `s` as a JSON string literal (RFC 8259 escapes; non-ASCII is written as UTF-8).
 pub fn write_str(s: &str, out: &mut String) {
     out.push('"');
@@ -560,7 +571,9 @@ pub fn write_str(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -574,7 +587,9 @@ pub fn write_value(v: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::BigInt(d) => out.push_str(d),
-        Value::Float(f) => out.push_str(&format!("{f:?}")),
+        Value::Float(f) => {
+            let _ = write!(out, "{f:?}");
+        }
         Value::String(s) => write_str(s, out),
         Value::Array(items) => {
             out.push('[');
@@ -624,7 +639,10 @@ mod tests {
             Some(&Value::Array(vec![Value::Bool(true), Value::Bool(false), Value::Null]))
         );
         assert_eq!(v.get("e"), Some(&Value::Object(vec![])));
-        assert_eq!(v.get("f"), Some(&Value::BigInt("123456789012345678901234567890".into())));
+        assert_eq!(
+            v.get("f"),
+            Some(&Value::BigInt("123456789012345678901234567890".into()))
+        );
     }
 
     #[test]
@@ -675,8 +693,21 @@ mod tests {
     #[test]
     fn rejects_structure_errors() {
         for bad in [
-            "", "[]", "1", "\"s\"", "{", "{}x", "{}{}", "{\"a\"}", "{\"a\":1,}", "{,}", "{'a':1}", "{\"a\":[1,]}",
-            "{\"a\":tru}", "\u{feff}{}", "{\"a\":1}\u{a0}",
+            "",
+            "[]",
+            "1",
+            "\"s\"",
+            "{",
+            "{}x",
+            "{}{}",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "{,}",
+            "{'a':1}",
+            "{\"a\":[1,]}",
+            "{\"a\":tru}",
+            "\u{feff}{}",
+            "{\"a\":1}\u{a0}",
         ] {
             assert_eq!(code(obj(bad)), "token_malformed", "{bad:?}");
         }
@@ -716,10 +747,19 @@ mod tests {
                 ("aud", Claim::StrList(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]))
             ]
         );
-        let (_, w) = parse_object_watching(br#"{"exp":"1","aud":["a",2],"iss":"\u0041"}"#, &mut ValueSink, &["exp", "aud", "iss"]).unwrap();
+        let (_, w) = parse_object_watching(
+            br#"{"exp":"1","aud":["a",2],"iss":"\u0041"}"#,
+            &mut ValueSink,
+            &["exp", "aud", "iss"],
+        )
+        .unwrap();
         assert_eq!(
             w,
-            vec![("exp", Claim::Str(Cow::Borrowed("1"))), ("aud", Claim::Other), ("iss", Claim::Str(Cow::Owned("A".into())))]
+            vec![
+                ("exp", Claim::Str(Cow::Borrowed("1"))),
+                ("aud", Claim::Other),
+                ("iss", Claim::Str(Cow::Owned("A".into())))
+            ]
         );
         let dup = parse_object_watching(br#"{"exp":1,"exp":2}"#, &mut ValueSink, &["exp"]);
         assert_eq!(dup.unwrap_err().code(), "token_malformed");

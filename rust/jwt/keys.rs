@@ -9,16 +9,16 @@
 //!
 //! Key material never appears in `Debug` output or messages.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, Ed25519KeyPair, KeyPair as _,
     ParsedPublicKey, RsaKeyPair, RsaParameters,
 };
-use aws_lc_rs::hmac;
 use spki::der::Decode as _;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -77,7 +77,7 @@ pub struct Key {
     /// False for a JWK whose `use` or `key_ops` rule out verification.
     pub verifies: bool,
     jwk_use: Option<String>,
-    key_ops: Option<Vec<String>>,
+    ops: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Key {
@@ -146,10 +146,14 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
         n.len() * 8 - n[0].leading_zeros() as usize
     };
     if bits < RSA_MIN_BITS {
-        return Err(weak(format!("RSA keys must have at least {RSA_MIN_BITS} bits, this one has {bits}")));
+        return Err(weak(format!(
+            "RSA keys must have at least {RSA_MIN_BITS} bits, this one has {bits}"
+        )));
     }
     if bits > RSA_MAX_BITS {
-        return Err(invalid(format!("RSA keys may have at most {RSA_MAX_BITS} bits, this one has {bits}")));
+        return Err(invalid(format!(
+            "RSA keys may have at most {RSA_MAX_BITS} bits, this one has {bits}"
+        )));
     }
     let e = strip_zeros(e);
     let small = e.len() == 1 && e[0] < 3;
@@ -170,7 +174,7 @@ impl Key {
             alg: None,
             verifies: true,
             jwk_use: None,
-            key_ops: None,
+            ops: None,
         };
         key.bind(alg)
     }
@@ -179,7 +183,11 @@ impl Key {
     fn bind(mut self, alg: Option<Alg>) -> Result<Key> {
         if let Some(alg) = alg {
             if alg.family() != self.family() {
-                return Err(invalid(format!("a {} key cannot be used with {}", self.kty(), alg.name())));
+                return Err(invalid(format!(
+                    "a {} key cannot be used with {}",
+                    self.kty(),
+                    alg.name()
+                )));
             }
             if let Material::Hmac(secret) = &self.material {
                 if secret.len() < alg.hmac_min_secret() {
@@ -219,10 +227,16 @@ impl Key {
             }
             "EC PRIVATE KEY" => [Curve::P256, Curve::P384, Curve::P521]
                 .into_iter()
-                .find_map(|c| EcdsaKeyPair::from_private_key_der(ec_sign_alg(c), der).ok().map(|p| (c, p)))
+                .find_map(|c| {
+                    EcdsaKeyPair::from_private_key_der(ec_sign_alg(c), der)
+                        .ok()
+                        .map(|p| (c, p))
+                })
                 .map(|(c, p)| ec_private(c, p))
                 .ok_or_else(|| invalid("not a valid SEC 1 EC private key on P-256, P-384 or P-521"))?,
-            "ENCRYPTED PRIVATE KEY" => return Err(invalid("encrypted private keys are not supported: decrypt it first")),
+            "ENCRYPTED PRIVATE KEY" => {
+                return Err(invalid("encrypted private keys are not supported: decrypt it first"))
+            }
             "CERTIFICATE" => return Err(invalid("certificates are not keys: pass the certificate's public key")),
             _ => return Err(invalid("unsupported PEM block type")),
         };
@@ -240,124 +254,38 @@ impl Key {
         if !matches!(jwk, Value::Object(_)) {
             return Err(invalid("a JWK must be a JSON object"));
         }
-        let s = |name: &str| -> Result<Option<&str>> {
-            match jwk.get(name) {
-                None => Ok(None),
-                Some(Value::String(v)) => Ok(Some(v)),
-                Some(_) => Err(invalid(format!("the JWK member '{name}' must be a string"))),
-            }
-        };
-        let bytes = |name: &str| -> Result<Vec<u8>> {
-            b64::decode_key(s(name)?.ok_or_else(|| invalid(format!("the JWK has no '{name}'")))?)
-        };
-        let kty = s("kty")?.ok_or_else(|| invalid("the JWK has no 'kty'"))?;
-        let kid = s("kid")?.map(str::to_owned);
-        let alg = match s("alg")? {
+        let f = Jwk(jwk);
+        let kty = f.s("kty")?.ok_or_else(|| invalid("the JWK has no 'kty'"))?;
+        let kid = f.s("kid")?.map(str::to_owned);
+        let alg = match f.s("alg")? {
             None => None,
             Some(name) => Some(
                 Alg::from_name(name).ok_or_else(|| invalid("the JWK's alg is not a JWS algorithm bastion supports"))?,
             ),
         };
+        let jwk_use = f.s("use")?;
+        if kty == "oct" {
+            let secret = f.bytes("k")?;
+            return Ok(Key::hmac(&secret, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")));
+        }
         let material = match kty {
-            "oct" => {
-                let secret = bytes("k")?;
-                let jwk_use = s("use")?;
-                return Ok(Key::hmac(&secret, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")));
-            }
-            "RSA" => {
-                if jwk.get("oth").is_some() {
-                    return Err(invalid("multi-prime RSA keys are not supported"));
-                }
-                let n = bytes("n")?;
-                let e = bytes("e")?;
-                check_rsa(&n, &e)?;
-                let n = strip_zeros(&n).to_vec();
-                let e = strip_zeros(&e).to_vec();
-                if jwk.get("d").is_some() {
-                    let components = KeyPairComponents {
-                        public_key: PublicKeyComponents { n: &n[..], e: &e[..] },
-                        d: bytes("d")?,
-                        p: bytes("p")?,
-                        q: bytes("q")?,
-                        dP: bytes("dp")?,
-                        dQ: bytes("dq")?,
-                        qInv: bytes("qi")?,
-                    };
-                    let pair = RsaKeyPair::from_components(&components)
-                        .map_err(|_| invalid("the JWK's RSA private components are inconsistent"))?;
-                    rsa_private(pair)?
-                } else {
-                    PublicKeyComponents { n: &n[..], e: &e[..] }
-                        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-                        .map_err(|_| invalid("the JWK's RSA public key is not valid"))?;
-                    Material::Rsa { n, e, private: None }
-                }
-            }
-            "EC" => {
-                let curve = Curve::from_name(s("crv")?.ok_or_else(|| invalid("the JWK has no 'crv'"))?)
-                    .ok_or_else(|| invalid("the JWK's curve is not P-256, P-384 or P-521"))?;
-                let (x, y) = (bytes("x")?, bytes("y")?);
-                let len = curve.coordinate_len();
-                if x.len() != len || y.len() != len {
-                    return Err(invalid("the JWK's EC coordinates have the wrong length"));
-                }
-                let mut point = Vec::with_capacity(1 + 2 * len);
-                point.push(4);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                if jwk.get("d").is_some() {
-                    let d = bytes("d")?;
-                    if d.len() != len {
-                        return Err(invalid("the JWK's EC private key has the wrong length"));
-                    }
-                    let pair = EcdsaKeyPair::from_private_key_and_public_key(ec_sign_alg(curve), &d, &point)
-                        .map_err(|_| invalid("the JWK's EC private key does not match its public key"))?;
-                    ec_private(curve, pair)
-                } else {
-                    ParsedPublicKey::new(ec_verify_alg(curve), &point)
-                        .map_err(|_| invalid("the JWK's EC point is not on its curve"))?;
-                    Material::Ec {
-                        curve,
-                        point,
-                        private: None,
-                    }
-                }
-            }
-            "OKP" => {
-                if s("crv")? != Some("Ed25519") {
-                    return Err(invalid("the only OKP curve supported is Ed25519"));
-                }
-                let x = bytes("x")?;
-                if x.len() != 32 {
-                    return Err(invalid("the JWK's Ed25519 public key has the wrong length"));
-                }
-                if jwk.get("d").is_some() {
-                    let pair = Ed25519KeyPair::from_seed_and_public_key(&bytes("d")?, &x)
-                        .map_err(|_| invalid("the JWK's Ed25519 private key does not match its public key"))?;
-                    ed_private(pair)
-                } else {
-                    ParsedPublicKey::new(&signature::ED25519, &x)
-                        .map_err(|_| invalid("the JWK's Ed25519 public key is not valid"))?;
-                    Material::Ed25519 {
-                        public: x,
-                        private: None,
-                    }
-                }
-            }
+            "RSA" => f.rsa()?,
+            "EC" => f.ec()?,
+            "OKP" => f.okp()?,
             _ => return Err(invalid("unsupported JWK key type")),
         };
-        Ok(Key::new(material, kid, alg)?.with_usage(s("use")?, jwk.get("key_ops")))
+        Ok(Key::new(material, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")))
     }
 
     fn with_usage(mut self, jwk_use: Option<&str>, key_ops: Option<&Value>) -> Key {
         self.jwk_use = jwk_use.map(str::to_owned);
-        self.key_ops = match key_ops {
+        self.ops = match key_ops {
             Some(Value::Array(ops)) => Some(ops.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
             Some(_) => Some(Vec::new()),
             None => None,
         };
-        self.verifies = self.jwk_use.as_deref().is_none_or(|u| u == "sig")
-            && self.key_ops.as_ref().is_none_or(|ops| ops.iter().any(|o| o == "verify"));
+        self.verifies = self.jwk_use.as_deref().map_or(true, |u| u == "sig")
+            && self.ops.as_ref().map_or(true, |ops| ops.iter().any(|o| o == "verify"));
         self
     }
 
@@ -405,19 +333,19 @@ impl Key {
     pub fn describe(&self) -> String {
         let mut out = format!("Key(kty={:?}", self.kty());
         if let Some(alg) = self.alg {
-            out.push_str(&format!(", alg={:?}", alg.name()));
+            let _ = write!(out, ", alg={:?}", alg.name());
         }
         if let Some(kid) = &self.kid {
-            out.push_str(&format!(", kid={kid:?}"));
+            let _ = write!(out, ", kid={kid:?}");
         }
-        out.push_str(&format!(", size={:?}, private={}", self.size(), if self.is_private() { "True" } else { "False" }));
-        out.push(')');
+        let private = if self.is_private() { "True" } else { "False" };
+        let _ = write!(out, ", size={:?}, private={private})", self.size());
         out
     }
 
     /// Whether this key can serve `alg` (family, curve and binding).
     pub fn serves(&self, alg: Alg) -> bool {
-        alg.family() == self.family() && self.alg.is_none_or(|a| a == alg)
+        alg.family() == self.family() && self.alg.map_or(true, |a| a == alg)
     }
 
     /// The verification material for `alg`. Checks the HMAC secret length for that alg.
@@ -434,7 +362,7 @@ impl Key {
                         alg.hmac_min_secret()
                     )));
                 }
-                Verifying::Hmac(hmac::Key::new(hmac_alg(alg), secret))
+                Verifying::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
             }
             Material::Rsa { n, e, .. } => Verifying::Rsa {
                 key: PublicKeyComponents { n: &n[..], e: &e[..] }
@@ -460,7 +388,7 @@ impl Key {
             return Err(invalid(format!("this {} key cannot sign {}", self.kty(), alg.name())));
         }
         if self.jwk_use.as_deref().is_some_and(|u| u != "sig")
-            || self.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "sign"))
+            || self.ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "sign"))
         {
             return Err(invalid("the JWK's use or key_ops do not allow signing"));
         }
@@ -474,7 +402,7 @@ impl Key {
                         alg.hmac_min_secret()
                     )));
                 }
-                Signing::Hmac(hmac::Key::new(hmac_alg(alg), secret))
+                Signing::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
             }
             Material::Rsa { private, .. } => Signing::Rsa(private.clone().ok_or_else(no_private)?, alg),
             Material::Ec { private, .. } => Signing::Ec(private.clone().ok_or_else(no_private)?),
@@ -512,7 +440,7 @@ impl Key {
                 put("x", b64::encode(public));
             }
         }
-        if let Some(ops) = &self.key_ops {
+        if let Some(ops) = &self.ops {
             let public_ops: Vec<Value> = ops
                 .iter()
                 .filter(|o| *o == "verify")
@@ -521,6 +449,110 @@ impl Key {
             m.push(("key_ops".to_owned(), Value::Array(public_ops)));
         }
         Some(Value::Object(m))
+    }
+}
+
+/// Typed access to a JWK's members; every problem is `invalid_key`.
+struct Jwk<'a>(&'a Value);
+
+impl Jwk<'_> {
+    fn s(&self, name: &str) -> Result<Option<&str>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v)),
+            Some(_) => Err(invalid(format!("the JWK member '{name}' must be a string"))),
+        }
+    }
+
+    fn bytes(&self, name: &str) -> Result<Vec<u8>> {
+        b64::decode_key(
+            self.s(name)?
+                .ok_or_else(|| invalid(format!("the JWK has no '{name}'")))?,
+        )
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.get(name).is_some()
+    }
+
+    fn rsa(&self) -> Result<Material> {
+        if self.has("oth") {
+            return Err(invalid("multi-prime RSA keys are not supported"));
+        }
+        let n = self.bytes("n")?;
+        let e = self.bytes("e")?;
+        check_rsa(&n, &e)?;
+        let n = strip_zeros(&n).to_vec();
+        let e = strip_zeros(&e).to_vec();
+        if !self.has("d") {
+            PublicKeyComponents { n: &n[..], e: &e[..] }
+                .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+                .map_err(|_| invalid("the JWK's RSA public key is not valid"))?;
+            return Ok(Material::Rsa { n, e, private: None });
+        }
+        let components = KeyPairComponents {
+            public_key: PublicKeyComponents { n: &n[..], e: &e[..] },
+            d: self.bytes("d")?,
+            p: self.bytes("p")?,
+            q: self.bytes("q")?,
+            dP: self.bytes("dp")?,
+            dQ: self.bytes("dq")?,
+            qInv: self.bytes("qi")?,
+        };
+        let pair = RsaKeyPair::from_components(&components)
+            .map_err(|_| invalid("the JWK's RSA private components are inconsistent"))?;
+        rsa_private(pair)
+    }
+
+    fn ec(&self) -> Result<Material> {
+        let curve = Curve::from_name(self.s("crv")?.ok_or_else(|| invalid("the JWK has no 'crv'"))?)
+            .ok_or_else(|| invalid("the JWK's curve is not P-256, P-384 or P-521"))?;
+        let (x, y) = (self.bytes("x")?, self.bytes("y")?);
+        let len = curve.coordinate_len();
+        if x.len() != len || y.len() != len {
+            return Err(invalid("the JWK's EC coordinates have the wrong length"));
+        }
+        let mut point = Vec::with_capacity(1 + 2 * len);
+        point.push(4);
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        if !self.has("d") {
+            ParsedPublicKey::new(ec_verify_alg(curve), &point)
+                .map_err(|_| invalid("the JWK's EC point is not on its curve"))?;
+            return Ok(Material::Ec {
+                curve,
+                point,
+                private: None,
+            });
+        }
+        let d = self.bytes("d")?;
+        if d.len() != len {
+            return Err(invalid("the JWK's EC private key has the wrong length"));
+        }
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(ec_sign_alg(curve), &d, &point)
+            .map_err(|_| invalid("the JWK's EC private key does not match its public key"))?;
+        Ok(ec_private(curve, pair))
+    }
+
+    fn okp(&self) -> Result<Material> {
+        if self.s("crv")? != Some("Ed25519") {
+            return Err(invalid("the only OKP curve supported is Ed25519"));
+        }
+        let x = self.bytes("x")?;
+        if x.len() != 32 {
+            return Err(invalid("the JWK's Ed25519 public key has the wrong length"));
+        }
+        if !self.has("d") {
+            ParsedPublicKey::new(&signature::ED25519, &x)
+                .map_err(|_| invalid("the JWK's Ed25519 public key is not valid"))?;
+            return Ok(Material::Ed25519 {
+                public: x,
+                private: None,
+            });
+        }
+        let pair = Ed25519KeyPair::from_seed_and_public_key(&self.bytes("d")?, &x)
+            .map_err(|_| invalid("the JWK's Ed25519 private key does not match its public key"))?;
+        Ok(ed_private(pair))
     }
 }
 
@@ -588,7 +620,9 @@ fn from_spki(der: &[u8]) -> Result<Material> {
                 private: None,
             })
         }
-        _ => Err(invalid("unsupported public key algorithm (RSA, EC P-256/384/521 and Ed25519 are)")),
+        _ => Err(invalid(
+            "unsupported public key algorithm (RSA, EC P-256/384/521 and Ed25519 are)",
+        )),
     }
 }
 
@@ -634,7 +668,7 @@ fn check_rsa_private_der(der: &[u8]) -> Result<()> {
 
 /// Material to verify signatures for one algorithm, with the JOSE shape rules applied first.
 pub enum Verifying {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa { key: ParsedPublicKey, modulus_len: usize },
     Ec { key: ParsedPublicKey, curve: Curve },
     Ed25519(ParsedPublicKey),
@@ -700,7 +734,7 @@ impl Verifying {
 
 /// Material to sign for one algorithm.
 pub enum Signing {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa(Arc<RsaKeyPair>, Alg),
     Ec(Arc<EcdsaKeyPair>),
     Ed25519(Arc<Ed25519KeyPair>),
@@ -818,7 +852,10 @@ mod tests {
         assert_eq!(code(Key::hmac(&[7; 40], None, Some(Alg::HS512))), "weak_key");
         assert_eq!(code(Key::hmac(&[7; 64], None, Some(Alg::ES256))), "invalid_key");
         assert!(!format!("{k:?}").contains("0707"));
-        assert_eq!(k.describe(), r#"Key(kty="oct", kid="h", size="256 bits", private=True)"#);
+        assert_eq!(
+            k.describe(),
+            r#"Key(kty="oct", kid="h", size="256 bits", private=True)"#
+        );
     }
 
     #[test]
@@ -846,7 +883,10 @@ mod tests {
 
     #[test]
     fn jwk_point_must_be_on_curve() {
-        let off = EC_JWK.replace("_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw\",\"d\":\"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA", "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODA");
+        let off = EC_JWK.replace(
+            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw\",\"d\":\"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA",
+            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODA",
+        );
         assert_eq!(code(Key::from_jwk_json(off.as_bytes())), "invalid_key");
     }
 
@@ -879,13 +919,14 @@ mod tests {
     fn keyset_refuses_duplicate_kids_and_skips_encryption_keys() {
         let a = Arc::new(Key::hmac(&[1; 32], Some("a".into()), None).unwrap());
         assert_eq!(code(KeySet::new(vec![a.clone(), a.clone()])), "invalid_key");
-        let jwks = format!(
-            r#"{{"keys":[{EC_JWK},{{"kty":"RSA","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}}]}}"#
-        );
+        let jwks =
+            format!(r#"{{"keys":[{EC_JWK},{{"kty":"RSA","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}}]}}"#);
         let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
         assert_eq!(set.keys.len(), 1);
         let out = set.to_jwks();
-        let Some(Value::Array(keys)) = out.get("keys") else { panic!() };
+        let Some(Value::Array(keys)) = out.get("keys") else {
+            panic!()
+        };
         assert_eq!(keys.len(), 1);
         assert!(keys[0].get("d").is_none());
         let bad = r#"{"keys":[{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#;

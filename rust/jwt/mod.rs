@@ -1,5 +1,5 @@
 //! JSON Web Tokens: strict parsing, keys, verification, signing and the verified-token cache.
-//! No PyO3 here; `rust/py/jwt.rs` binds it.
+//! No `PyO3` here; `rust/py/jwt.rs` binds it.
 
 pub mod alg;
 pub mod b64;

@@ -78,16 +78,17 @@ mod tests {
     fn header_members_and_signature_shape() {
         let key = Key::hmac(&[9; 64], Some("k".into()), None).unwrap();
         let s = Signer::new(&key, Alg::HS512).unwrap();
-        let t = s.sign_json(&[("typ", Value::String("at+jwt".into()))], br#"{"a":1}"#).unwrap();
+        let t = s
+            .sign_json(&[("typ", Value::String("at+jwt".into()))], br#"{"a":1}"#)
+            .unwrap();
         let seg = split(t.as_bytes(), 8192).unwrap();
         assert_eq!(seg.header, br#"{"alg":"HS512","kid":"k","typ":"at+jwt"}"#);
         assert_eq!(seg.payload, br#"{"a":1}"#);
         assert_eq!(seg.signature.len(), 64);
         assert_eq!(Signer::new(&key, Alg::ES256).unwrap_err().code(), "invalid_key");
-        let public = Key::from_jwk_json(
-            br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
-        )
-        .unwrap();
+        let public =
+            Key::from_jwk_json(br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#)
+                .unwrap();
         assert_eq!(Signer::new(&public, Alg::EdDSA).unwrap_err().code(), "invalid_key");
     }
 }

@@ -77,7 +77,12 @@ fn dots(token: &[u8], max_token_bytes: usize) -> Result<(usize, usize)> {
     if token.len() > max_token_bytes {
         return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large"));
     }
-    let malformed = || Error::new(ErrorKind::TokenMalformed, "the token is not a compact JWS (three segments)");
+    let malformed = || {
+        Error::new(
+            ErrorKind::TokenMalformed,
+            "the token is not a compact JWS (three segments)",
+        )
+    };
     let first = memchr(token, 0).ok_or_else(malformed)?;
     let second = memchr(token, first + 1).ok_or_else(malformed)?;
     if memchr(token, second + 1).is_some() || first == 0 || second == first + 1 {
@@ -232,12 +237,18 @@ impl Verifier {
     fn select(&self, header: &Header) -> Result<usize> {
         let alg = header.alg;
         if !self.allowed[alg.index()] {
-            return Err(Error::new(ErrorKind::UnsupportedAlgorithm, "the token's algorithm is not allowed"));
+            return Err(Error::new(
+                ErrorKind::UnsupportedAlgorithm,
+                "the token's algorithm is not allowed",
+            ));
         }
         let unknown = || Error::new(ErrorKind::UnknownKey, "no key matches the token");
         let idx = match &header.kid {
             Some(kid) => self.by_kid.get(kid.as_str()).ok_or_else(unknown)?[alg.index()].ok_or_else(|| {
-                Error::new(ErrorKind::UnsupportedAlgorithm, "the token's algorithm does not match its key")
+                Error::new(
+                    ErrorKind::UnsupportedAlgorithm,
+                    "the token's algorithm does not match its key",
+                )
             })?,
             None => match self.by_alg[alg.index()] {
                 Slot::One(i) => i,
@@ -251,7 +262,10 @@ impl Verifier {
     pub fn verify<S: Sink>(&self, token: &[u8], now: f64, sink: &mut S) -> Result<(S::Value, Times)> {
         let prepared = self.prepare(token)?;
         let (value, watched) = parse_payload(&prepared.payload, sink)?;
-        prepared.entry.verifying.verify(prepared.signing_input, &prepared.signature)?;
+        prepared
+            .entry
+            .verifying
+            .verify(prepared.signing_input, &prepared.signature)?;
         let times = self.policy.check(&watched, prepared.header.typ.as_deref(), now)?;
         Ok((value, times))
     }
@@ -259,7 +273,10 @@ impl Verifier {
     /// Signature only, no claims, payload returned as bytes (RFC 7515 test vectors, debugging).
     pub fn verify_jws(&self, token: &[u8]) -> Result<Vec<u8>> {
         let prepared = self.prepare(token)?;
-        prepared.entry.verifying.verify(prepared.signing_input, &prepared.signature)?;
+        prepared
+            .entry
+            .verifying
+            .verify(prepared.signing_input, &prepared.signature)?;
         Ok(prepared.payload)
     }
 }
@@ -305,21 +322,28 @@ mod tests {
         // kid of another key: the signature fails
         let t = token(&b, &[("kid", Value::String("a".into()))], r#"{"exp":100}"#);
         assert_eq!(code(v.verify(t.as_bytes(), 0.0, &mut ValueSink)), "invalid_signature");
-        let t = token(&b, &[("kid", Value::String("../../etc/passwd".into()))], r#"{"exp":100}"#);
+        let t = token(
+            &b,
+            &[("kid", Value::String("../../etc/passwd".into()))],
+            r#"{"exp":100}"#,
+        );
         assert_eq!(code(v.verify(t.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
         // one key, no kid in the token
-        let single = Verifier::new(&[a.clone()], &[Alg::HS256], Policy::default(), 8192).unwrap();
+        let single = Verifier::new(std::slice::from_ref(&a), &[Alg::HS256], Policy::default(), 8192).unwrap();
         let t = token(&a, &[], r#"{"exp":100}"#);
         assert!(single.verify(t.as_bytes(), 0.0, &mut ValueSink).is_ok());
         // expired and forged: the signature is reported, not the expiry
         let forged = token(&hkey(None, 2), &[], r#"{"exp":1}"#);
-        assert_eq!(code(single.verify(forged.as_bytes(), 50.0, &mut ValueSink)), "invalid_signature");
+        assert_eq!(
+            code(single.verify(forged.as_bytes(), 50.0, &mut ValueSink)),
+            "invalid_signature"
+        );
     }
 
     #[test]
     fn structure_rules() {
         let a = hkey(None, 1);
-        let v = Verifier::new(&[a.clone()], &[Alg::HS256], Policy::default(), 300).unwrap();
+        let v = Verifier::new(std::slice::from_ref(&a), &[Alg::HS256], Policy::default(), 300).unwrap();
         let t = token(&a, &[], r#"{"exp":100}"#);
         assert!(v.verify(t.as_bytes(), 0.0, &mut ValueSink).is_ok());
         for bad in [
@@ -332,21 +356,36 @@ mod tests {
             format!(" {t}"),
             t.replacen('.', "\n.", 1),
         ] {
-            assert_eq!(code(v.verify(bad.as_bytes(), 0.0, &mut ValueSink)), "token_malformed", "{bad:?}");
+            assert_eq!(
+                code(v.verify(bad.as_bytes(), 0.0, &mut ValueSink)),
+                "token_malformed",
+                "{bad:?}"
+            );
         }
         let big = token(&a, &[], &format!(r#"{{"exp":100,"pad":"{}"}}"#, "x".repeat(400)));
         assert_eq!(code(v.verify(big.as_bytes(), 0.0, &mut ValueSink)), "token_too_large");
         assert_eq!(code(v.verify(&[b'.'; 10_000], 0.0, &mut ValueSink)), "token_too_large");
-        let rs = Verifier::new(&[a.clone()], &[Alg::HS384, Alg::HS256], Policy::default(), 8192);
+        let rs = Verifier::new(
+            std::slice::from_ref(&a),
+            &[Alg::HS384, Alg::HS256],
+            Policy::default(),
+            8192,
+        );
         assert_eq!(rs.unwrap_err().code(), "weak_key");
-        let none = Verifier::new(&[a.clone()], &[Alg::RS256], Policy::default(), 8192);
+        let none = Verifier::new(std::slice::from_ref(&a), &[Alg::RS256], Policy::default(), 8192);
         assert_eq!(none.unwrap_err().code(), "invalid_configuration");
         let only384 = Verifier::new(&[hkey(None, 3)], &[Alg::HS256], Policy::default(), 8192).unwrap();
         let mut header = [("alg", Value::String("HS384".into()))];
         let t = token(&a, &header, r#"{"exp":100}"#);
-        assert_eq!(code(only384.verify(t.as_bytes(), 0.0, &mut ValueSink)), "unsupported_algorithm");
+        assert_eq!(
+            code(only384.verify(t.as_bytes(), 0.0, &mut ValueSink)),
+            "unsupported_algorithm"
+        );
         header[0].1 = Value::String("none".into());
         let t = token(&a, &header, r#"{"exp":100}"#);
-        assert_eq!(code(only384.verify(t.as_bytes(), 0.0, &mut ValueSink)), "unsupported_algorithm");
+        assert_eq!(
+            code(only384.verify(t.as_bytes(), 0.0, &mut ValueSink)),
+            "unsupported_algorithm"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The claims dict is built straight from the token's bytes by a [`Sink`] that makes Python objects
 //! (no intermediate tree). GIL rule: HMAC verify/sign stays attached (well under a microsecond);
-//! RSA, ECDSA and EdDSA run detached, on inputs copied into owned buffers first.
+//! RSA, ECDSA and `EdDSA` run detached, on inputs copied into owned buffers first.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,7 +25,10 @@ fn config_err(msg: impl Into<std::borrow::Cow<'static, str>>) -> PyErr {
 }
 
 fn lost(_: PyErr) -> Error {
-    Error::new(ErrorKind::TokenMalformed, "the token's JSON could not be represented in Python")
+    Error::new(
+        ErrorKind::TokenMalformed,
+        "the token's JSON could not be represented in Python",
+    )
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -32,8 +36,26 @@ fn lost(_: PyErr) -> Error {
 
 /// Claim names that nearly every token has: their `str` objects are made once and reused.
 const COMMON_KEYS: [&str; 20] = [
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "roles", "role", "tier", "client_id", "azp",
-    "typ", "sid", "name", "email", "alg", "kid",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "scope",
+    "scp",
+    "roles",
+    "role",
+    "tier",
+    "client_id",
+    "azp",
+    "typ",
+    "sid",
+    "name",
+    "email",
+    "alg",
+    "kid",
 ];
 static COMMON_KEY_OBJECTS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
@@ -65,8 +87,9 @@ fn common_key(key: &str) -> Option<usize> {
 
 fn key_object<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
     if let Some(i) = common_key(key) {
-        let cached =
-            COMMON_KEY_OBJECTS.get_or_init(py, || COMMON_KEYS.iter().map(|k| PyString::intern(py, k).unbind()).collect());
+        let cached = COMMON_KEY_OBJECTS.get_or_init(py, || {
+            COMMON_KEYS.iter().map(|k| PyString::intern(py, k).unbind()).collect()
+        });
         return cached[i].bind(py).clone();
     }
     PyString::new(py, key)
@@ -132,8 +155,11 @@ fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::BigInt(d) => sink.big_int(d)?,
         Value::Float(f) => sink.float(*f)?,
         Value::String(s) => sink.string(s)?,
-        Value::Array(items) => PyList::new(py, items.iter().map(|i| value_to_py(py, i)).collect::<PyResult<Vec<_>>>()?)?
-            .into_any(),
+        Value::Array(items) => PyList::new(
+            py,
+            items.iter().map(|i| value_to_py(py, i)).collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
         Value::Object(members) => {
             let d = PyDict::new(py);
             for (k, item) in members {
@@ -211,20 +237,20 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreRes
     } else if let Ok(b) = obj.cast::<PyBool>() {
         out.push_str(if b.is_true() { "true" } else { "false" });
     } else if let Ok(s) = obj.cast::<PyString>() {
-        json::write_str(&s.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
+        json::write_str(s.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
     } else if obj.is_instance_of::<PyInt>() {
         if let Ok(i) = obj.extract::<i64>() {
             out.push_str(&i.to_string());
         } else {
             let digits = obj.str().map_err(|_| bad("an integer could not be written"))?;
-            out.push_str(&digits.to_str().map_err(|_| bad("an integer could not be written"))?);
+            out.push_str(digits.to_str().map_err(|_| bad("an integer could not be written"))?);
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let f = f.value();
         if !f.is_finite() {
             return Err(bad("NaN and infinite numbers are not JSON"));
         }
-        out.push_str(&format!("{f:?}"));
+        let _ = write!(out, "{f:?}");
     } else if let Ok(d) = obj.cast::<PyDict>() {
         out.push('{');
         for (i, (k, v)) in d.iter().enumerate() {
@@ -232,7 +258,7 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreRes
                 out.push(',');
             }
             let k = k.cast::<PyString>().map_err(|_| bad("object keys must be strings"))?;
-            json::write_str(&k.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
+            json::write_str(k.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
             out.push(':');
             write_json(&v, out, depth + 1)?;
         }
@@ -247,7 +273,9 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreRes
         }
         out.push(']');
     } else {
-        return Err(bad("values must be JSON types: dict, list, tuple, str, int, float, bool or None"));
+        return Err(bad(
+            "values must be JSON types: dict, list, tuple, str, int, float, bool or None",
+        ));
     }
     Ok(())
 }
@@ -263,9 +291,10 @@ fn py_to_value(obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
 
 fn token_bytes<'a>(token: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
     if let Ok(s) = token.cast::<PyString>() {
-        return s.to_str().map(str::as_bytes).map_err(|_| {
-            Error::new(ErrorKind::TokenMalformed, "the token is not valid text").into()
-        });
+        return s
+            .to_str()
+            .map(str::as_bytes)
+            .map_err(|_| Error::new(ErrorKind::TokenMalformed, "the token is not valid text").into());
     }
     if let Ok(b) = token.cast::<PyBytes>() {
         return Ok(b.as_bytes());
@@ -275,13 +304,17 @@ fn token_bytes<'a>(token: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
 
 fn resolve_now(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
     match now {
-        None => Ok(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())),
+        None => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())),
         Some(v) if v.is_none() => resolve_now(None),
         Some(v) => {
             if v.is_instance_of::<PyBool>() {
                 return Err(config_err("now= must be a number of seconds since the epoch"));
             }
-            let f: f64 = v.extract().map_err(|_| config_err("now= must be a number of seconds since the epoch"))?;
+            let f: f64 = v
+                .extract()
+                .map_err(|_| config_err("now= must be a number of seconds since the epoch"))?;
             if f.is_finite() {
                 Ok(f)
             } else {
@@ -310,7 +343,10 @@ fn strings(obj: Option<&Bound<'_, PyAny>>, what: &'static str) -> PyResult<Optio
 
 fn alg_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Alg>> {
     let names = strings(Some(obj), "algorithms")?.unwrap_or_default();
-    names.iter().map(|n| Alg::parse_config(n).map_err(PyErr::from)).collect()
+    names
+        .iter()
+        .map(|n| Alg::parse_config(n).map_err(PyErr::from))
+        .collect()
 }
 
 fn optional_alg(alg: Option<&str>) -> PyResult<Option<Alg>> {
@@ -526,7 +562,9 @@ impl PyJWTVerifier {
         let leeway: f64 = match leeway {
             None => 0.0,
             Some(l) if l.is_instance_of::<PyBool>() => return Err(config_err("leeway must be a number of seconds")),
-            Some(l) => l.extract().map_err(|_| config_err("leeway must be a number of seconds"))?,
+            Some(l) => l
+                .extract()
+                .map_err(|_| config_err("leeway must be a number of seconds"))?,
         };
         let require = match require {
             None => vec!["exp"],
@@ -538,7 +576,12 @@ impl PyJWTVerifier {
         };
         let typ = match typ.filter(|t| !t.is_none()) {
             None => None,
-            Some(t) => Some(t.cast::<PyString>().map_err(|_| config_err("typ must be a string"))?.to_str()?.to_owned()),
+            Some(t) => Some(
+                t.cast::<PyString>()
+                    .map_err(|_| config_err("typ must be a string"))?
+                    .to_str()?
+                    .to_owned(),
+            ),
         };
         let count = |v: Option<&Bound<'_, PyAny>>, default: usize, what: &'static str| -> PyResult<usize> {
             match v {
@@ -547,7 +590,11 @@ impl PyJWTVerifier {
                 Some(v) => v.extract::<usize>().map_err(|_| config_err(what)),
             }
         };
-        let max_token_bytes = count(max_token_bytes, DEFAULT_MAX_TOKEN_BYTES, "max_token_bytes must be a positive integer")?;
+        let max_token_bytes = count(
+            max_token_bytes,
+            DEFAULT_MAX_TOKEN_BYTES,
+            "max_token_bytes must be a positive integer",
+        )?;
         let cache_size = count(cache_size, 0, "cache_size must be an integer >= 0")?;
         if cache_size > 1 << 24 {
             return Err(config_err("cache_size must be at most 16777216"));
@@ -645,7 +692,9 @@ impl PyJWTSigner {
         let alg = Alg::parse_config(algorithm)?;
         let inner = Signer::new(&private_key.get().inner, alg)?;
         if ttl.is_some_and(|t| t <= 0) {
-            return Err(config_err("ttl must be a positive number of seconds (or None for no exp)"));
+            return Err(config_err(
+                "ttl must be a positive number of seconds (or None for no exp)",
+            ));
         }
         let audience = match strings(audience, "audience")? {
             None => None,
@@ -669,7 +718,9 @@ impl PyJWTSigner {
         headers: Option<&Bound<'_, PyAny>>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let claims = claims.cast::<PyDict>().map_err(|_| config_err("claims must be a dict"))?;
+        let claims = claims
+            .cast::<PyDict>()
+            .map_err(|_| config_err("claims must be a dict"))?;
         let now = resolve_now(now)?.floor() as i64;
         let mut payload = String::with_capacity(256);
         payload.push('{');
@@ -691,8 +742,10 @@ impl PyJWTSigner {
             json::write_value(aud, &mut payload);
         }
         for (k, v) in claims.iter() {
-            let k = k.cast::<PyString>().map_err(|_| config_err("claim names must be strings"))?;
-            member(&mut payload, &k.to_str()?);
+            let k = k
+                .cast::<PyString>()
+                .map_err(|_| config_err("claim names must be strings"))?;
+            member(&mut payload, k.to_str()?);
             write_json(&v, &mut payload, 1)?;
         }
         if !claims.contains("iat")? {
@@ -718,7 +771,9 @@ impl PyJWTSigner {
         if let Some(h) = headers.filter(|h| !h.is_none()) {
             let h = h.cast::<PyDict>().map_err(|_| config_err("headers must be a dict"))?;
             for (k, v) in h.iter() {
-                let k = k.cast::<PyString>().map_err(|_| config_err("header names must be strings"))?;
+                let k = k
+                    .cast::<PyString>()
+                    .map_err(|_| config_err("header names must be strings"))?;
                 let name = k.to_str()?;
                 if REFUSED_HEADERS.contains(&name) {
                     return Err(config_err(format!("the header member '{name}' cannot be set")));
@@ -747,7 +802,11 @@ impl PyJWTSigner {
     }
 
     fn __repr__(&self) -> String {
-        format!("JWTSigner(algorithm={:?}, kid={:?})", self.inner.alg.name(), self.inner.kid)
+        format!(
+            "JWTSigner(algorithm={:?}, kid={:?})",
+            self.inner.alg.name(),
+            self.inner.kid
+        )
     }
 }
 
@@ -783,7 +842,12 @@ fn _verify_jws<'py>(
     max_token_bytes: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let token = token_bytes(token)?;
-    let verifier = Verifier::new(&key_list(keys)?, &alg_list(algorithms)?, Policy::default(), max_token_bytes)?;
+    let verifier = Verifier::new(
+        &key_list(keys)?,
+        &alg_list(algorithms)?,
+        Policy::default(),
+        max_token_bytes,
+    )?;
     Ok(PyBytes::new(py, &verifier.verify_jws(token)?))
 }
 
