@@ -7,8 +7,25 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::header::typ_matches;
 use crate::jwt::json::{Claim, Watched};
 
-/// The top-level members the verifier reads from the payload.
+/// The top-level members the verifier reads from the payload, in slot order.
 pub const REGISTERED: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
+
+/// The registered claims of one payload, by slot.
+pub type Registered<'a> = Watched<'a, 7>;
+
+/// The slot of a registered claim name (its position in [`REGISTERED`]).
+pub fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "exp" => 0,
+        "nbf" => 1,
+        "iat" => 2,
+        "iss" => 3,
+        "aud" => 4,
+        "sub" => 5,
+        "jti" => 6,
+        _ => return None,
+    })
+}
 
 /// The times of a verified token, kept with cached tokens so every hit re-checks them.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -63,10 +80,9 @@ fn invalid(claim: &'static str, msg: &'static str) -> Error {
 }
 
 fn numeric_date(v: &Claim<'_>, claim: &'static str) -> Result<f64> {
-    match v {
-        Claim::Number(f) if f.is_finite() => Ok(*f),
-        _ => Err(invalid(claim, "a NumericDate claim is not a JSON number")),
-    }
+    v.as_number()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| invalid(claim, "a NumericDate claim is not a JSON number"))
 }
 
 /// Check the time claims of a verified token against `now` (also used on cache hits).
@@ -99,8 +115,8 @@ pub fn check_times(times: &Times, leeway: f64, now: f64) -> Result<()> {
 
 impl Policy {
     /// Check the registered claims of a token whose signature has verified. `typ` is the header's.
-    pub fn check(&self, watched: &Watched<'_>, typ: Option<&str>, now: f64) -> Result<Times> {
-        let get = |name: &str| watched.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+    pub fn check(&self, watched: &Registered<'_>, typ: Option<&str>, now: f64) -> Result<Times> {
+        let get = |name: &str| slot(name).and_then(|i| watched[i].as_ref());
         let mut times = Times::default();
         if let Some(v) = get("exp") {
             times.exp = Some(numeric_date(v, "exp")?);
@@ -188,7 +204,7 @@ mod tests {
     use crate::jwt::json::{parse_object_watching, ValueSink};
 
     fn check(policy: &Policy, payload: &str, now: f64) -> Result<Times> {
-        let (_, w) = parse_object_watching(payload.as_bytes(), &mut ValueSink, &REGISTERED).unwrap();
+        let (_, w) = parse_object_watching(payload.as_bytes(), &mut ValueSink, slot).unwrap();
         policy.check(&w, None, now)
     }
 
@@ -284,7 +300,7 @@ mod tests {
             require: vec![],
             ..Policy::default()
         };
-        let (_, w) = parse_object_watching(b"{}", &mut ValueSink, &REGISTERED).unwrap();
+        let (_, w) = parse_object_watching(b"{}", &mut ValueSink, slot).unwrap();
         assert!(p.check(&w, Some("application/AT+JWT"), 0.0).is_ok());
         assert_eq!(p.check(&w, Some("JWT"), 0.0).unwrap_err().code(), "invalid_type");
         assert_eq!(p.check(&w, None, 0.0).unwrap_err().code(), "invalid_type");

@@ -161,8 +161,12 @@ pub fn parse_value(input: &[u8]) -> Result<Value> {
 /// A registered claim as the verifier sees it, borrowed from the payload when it can be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim<'a> {
-    /// Any JSON number (integers beyond `f64` precision are rounded, which is fine for times).
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// A number with a fraction or exponent.
     Number(f64),
+    /// An integer beyond `i64`, as the nearest `f64` (fine for times).
+    BigInt(f64),
     Str(Cow<'a, str>),
     /// An array whose items are all strings.
     StrList(Vec<Cow<'a, str>>),
@@ -178,21 +182,30 @@ impl Claim<'_> {
             _ => None,
         }
     }
+
+    /// The value as `f64`, if this is a JSON number (never for booleans or strings).
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Claim::Int(i) => Some(*i as f64),
+            Claim::Number(f) | Claim::BigInt(f) => Some(*f),
+            _ => None,
+        }
+    }
 }
 
-/// The watched top-level members of a document.
-pub type Watched<'a> = Vec<(&'static str, Claim<'a>)>;
+/// The watched top-level members of a document, in the slots the caller's `index` function gives.
+pub type Watched<'a, const N: usize> = [Option<Claim<'a>>; N];
 
-/// Parse an object into `sink`, and also return, as [`Claim`]s, the top-level members whose names
-/// are in `watch` (the registered claims the verifier checks). A watched value is read a second
-/// time, without allocating unless its strings have escapes.
-pub fn parse_object_watching<'a, S: Sink>(
+/// Parse an object into `sink`, and also return, as [`Claim`]s, the top-level members for which
+/// `index` gives a slot (the registered claims the verifier checks). A watched string or number is
+/// read once and handed to the sink from its claim view; other watched values are read twice.
+pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     input: &'a [u8],
     sink: &mut S,
-    watch: &[&'static str],
-) -> Result<(S::Value, Watched<'a>)> {
+    index: impl Fn(&str) -> Option<usize>,
+) -> Result<(S::Value, Watched<'a, N>)> {
     let mut p = Parser::new(input)?;
-    let mut watched = Vec::new();
+    let mut watched: Watched<'a, N> = std::array::from_fn(|_| None);
     p.skip_ws();
     if !p.eat(b'{') {
         return Err(malformed("the JSON document is not an object"));
@@ -206,16 +219,24 @@ pub fn parse_object_watching<'a, S: Sink>(
             p.skip_ws();
             p.expect(b':')?;
             p.skip_ws();
-            let start = p.pos;
-            let value = p.value(sink, 1)?;
-            if let Some(name) = watch.iter().find(|w| w.len() == key.len() && **w == key) {
-                let mut sub = Parser {
-                    input: &input[start..p.pos],
-                    text: p.slice(start, p.pos),
-                    pos: 0,
-                };
-                watched.push((*name, sub.claim()?));
-            }
+            let value = match index(&key).filter(|i| *i < N) {
+                None => p.value(sink, 1)?,
+                Some(slot) => {
+                    let start = p.pos;
+                    let claim = p.claim()?;
+                    let value = match &claim {
+                        Claim::Str(s) => sink.string(s)?,
+                        Claim::Int(i) => sink.int(*i)?,
+                        Claim::Number(f) => sink.float(*f)?,
+                        _ => {
+                            p.pos = start;
+                            p.value(sink, 1)?
+                        }
+                    };
+                    watched[slot] = Some(claim);
+                    value
+                }
+            };
             if !sink.object_insert(&mut obj, &key, value)? {
                 return Err(malformed("the JSON object has a duplicate member"));
             }
@@ -251,15 +272,16 @@ impl<'a> Parser<'a> {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    /// A watched value already parsed once (so known to be valid): its claim view.
+    /// The claim view of the value at the cursor. Strings and numbers are read (strictly) and
+    /// consumed; for anything else the caller rewinds and parses the value through its sink.
     fn claim(&mut self) -> Result<Claim<'a>> {
-        self.skip_ws();
         match self.peek() {
             Some(b'"') => Ok(Claim::Str(self.string()?)),
-            Some(b'-' | b'0'..=b'9') => Ok(self
-                .number(&mut ValueSink)?
-                .as_number()
-                .map_or(Claim::Other, Claim::Number)),
+            Some(b'-' | b'0'..=b'9') => Ok(match self.number(&mut ValueSink)? {
+                Value::Int(i) => Claim::Int(i),
+                Value::Float(f) => Claim::Number(f),
+                other => other.as_number().map_or(Claim::Other, Claim::BigInt),
+            }),
             Some(b'[') => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -415,15 +437,19 @@ impl<'a> Parser<'a> {
         let input = self.input;
         let start = self.pos;
         // Fast path: no escape before the closing quote.
-        let Some(end) = memchr::memchr2(b'"', b'\\', &input[start..]).map(|o| start + o) else {
-            return Err(malformed("the JSON string is unterminated"));
-        };
-        if input[start..end].iter().any(|&b| b < 0x20) {
-            return Err(malformed("the JSON string has a control character"));
+        // Claim strings are short: a table lookup per byte beats a SIMD search's setup here.
+        let mut end = start;
+        while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+            end += 1;
         }
-        if input[end] == b'"' {
-            self.pos = end + 1;
-            return Ok(Cow::Borrowed(self.slice(start, end)));
+        match input.get(end) {
+            None => return Err(malformed("the JSON string is unterminated")),
+            Some(b'"') => {
+                self.pos = end + 1;
+                return Ok(Cow::Borrowed(self.slice(start, end)));
+            }
+            Some(b'\\') => {}
+            Some(_) => return Err(malformed("the JSON string has a control character")),
         }
         let mut i = end;
         let mut out: Vec<u8> = input[start..i].to_vec();
@@ -543,6 +569,19 @@ impl<'a> Parser<'a> {
         }
     }
 }
+
+/// Bytes that end the fast scan of a string: `"`, `\\` and the control characters.
+const STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 fn hex4(input: &[u8], at: usize) -> Result<u32> {
     let digits = input
@@ -734,34 +773,51 @@ mod tests {
 
     #[test]
     fn watching_returns_registered_members() {
-        let (_, w) = parse_object_watching(
+        let index = |k: &str| ["exp", "aud", "iss"].iter().position(|w| *w == k);
+        let (v, w): (Value, Watched<'_, 3>) = parse_object_watching(
             br#"{"sub":"u","exp":17,"aud":["a","b"],"x":{"exp":1}}"#,
             &mut ValueSink,
-            &["exp", "aud", "iss"],
+            index,
         )
         .unwrap();
         assert_eq!(
             w,
-            vec![
-                ("exp", Claim::Number(17.0)),
-                ("aud", Claim::StrList(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]))
+            [
+                Some(Claim::Int(17)),
+                Some(Claim::StrList(vec![Cow::Borrowed("a"), Cow::Borrowed("b")])),
+                None
             ]
         );
-        let (_, w) = parse_object_watching(
-            br#"{"exp":"1","aud":["a",2],"iss":"\u0041"}"#,
-            &mut ValueSink,
-            &["exp", "aud", "iss"],
-        )
-        .unwrap();
+        let strs = Value::Array(vec![Value::String("a".into()), Value::String("b".into())]);
+        assert_eq!(v.get("aud"), Some(&strs));
+        assert_eq!(v.get("exp"), Some(&Value::Int(17)));
+        let (v, w): (Value, Watched<'_, 3>) =
+            parse_object_watching(br#"{"exp":1.5e3,"aud":["a",2],"iss":"\u0041"}"#, &mut ValueSink, index).unwrap();
         assert_eq!(
             w,
-            vec![
-                ("exp", Claim::Str(Cow::Borrowed("1"))),
-                ("aud", Claim::Other),
-                ("iss", Claim::Str(Cow::Owned("A".into())))
+            [
+                Some(Claim::Number(1500.0)),
+                Some(Claim::Other),
+                Some(Claim::Str(Cow::Owned("A".into())))
             ]
         );
-        let dup = parse_object_watching(br#"{"exp":1,"exp":2}"#, &mut ValueSink, &["exp"]);
-        assert_eq!(dup.unwrap_err().code(), "token_malformed");
+        let mixed = Value::Array(vec![Value::String("a".into()), Value::Int(2)]);
+        assert_eq!(v.get("aud"), Some(&mixed));
+        let (v, w): (Value, Watched<'_, 3>) =
+            parse_object_watching(br#"{"exp":123456789012345678901234567890}"#, &mut ValueSink, index).unwrap();
+        assert_eq!(w[0], Some(Claim::BigInt(1.234_567_890_123_456_8e29)));
+        assert_eq!(
+            v.get("exp"),
+            Some(&Value::BigInt("123456789012345678901234567890".into()))
+        );
+        for bad in [
+            &br#"{"exp":1,"exp":2}"#[..],
+            br#"{"exp":tru}"#,
+            br#"{"aud":["a",}"#,
+            br#"{"exp":01}"#,
+        ] {
+            let r: Result<(Value, Watched<'_, 3>)> = parse_object_watching(bad, &mut ValueSink, index);
+            assert_eq!(r.unwrap_err().code(), "token_malformed");
+        }
     }
 }

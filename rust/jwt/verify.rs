@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
-use crate::jwt::claims::{Policy, Times, REGISTERED};
+use crate::jwt::claims::{self, Policy, Registered, Times};
 use crate::jwt::header::{self, Header};
-use crate::jwt::json::{self, Sink, Watched};
+use crate::jwt::json::{self, Sink};
 use crate::jwt::keys::{Key, Verifying};
 
 /// Default `max_token_bytes`: 8 KiB, larger than any sane access token.
@@ -282,8 +282,8 @@ impl Verifier {
 }
 
 /// Strict JSON payload into `sink`, with the registered claims seen on the side.
-pub fn parse_payload<'a, S: Sink>(payload: &'a [u8], sink: &mut S) -> Result<(S::Value, Watched<'a>)> {
-    json::parse_object_watching(payload, sink, &REGISTERED)
+pub fn parse_payload<'a, S: Sink>(payload: &'a [u8], sink: &mut S) -> Result<(S::Value, Registered<'a>)> {
+    json::parse_object_watching(payload, sink, claims::slot)
 }
 
 #[cfg(test)]

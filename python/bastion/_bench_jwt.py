@@ -1,0 +1,177 @@
+"""JWT cases for ``python -m bastion bench jwt`` (and the fixtures ``benches/bench_jwt.py`` times with
+pytest-benchmark): bastion and its peers verifying the same realistic access token, in one process.
+
+The token: header ``{"alg", "typ": "JWT", "kid"}``; claims iss, sub, aud, exp, iat, nbf, jti, scope, role.
+Every library is given pre-parsed keys and the same issuer/audience checks, and returns the claims dict.
+Peers that are not installed are reported as missing. ryjwt needs Python >= 3.12 and is measured only when
+it is importable (``make bench-312`` builds a 3.12 venv from the same abi3 wheel).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bastion
+from bastion._benchutil import Case
+
+ALGS = ("HS256", "RS256", "ES256", "EdDSA")
+ISSUER = "https://auth.example.com"
+AUDIENCE = "api://reports"
+KID = "key-2026-11"
+
+
+@dataclass
+class Fixture:
+    """One algorithm's token and keys in every library's own form."""
+
+    alg: str
+    token: str
+    claims: dict[str, Any]
+    bastion_key: bastion.Key
+    pem_or_secret: Any  # PyJWT / ryjwt key (secret bytes or cryptography public key)
+    public_pem: bytes = b""
+    secret: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def realistic_claims(now: int | None = None) -> dict[str, Any]:
+    now = int(time.time()) if now is None else now
+    return {
+        "iss": ISSUER,
+        "sub": "user_8c1f2b7e",
+        "aud": AUDIENCE,
+        "exp": now + 3600,
+        "iat": now,
+        "nbf": now,
+        "jti": "4f1c6a2e-8a4b-4f7e-9d3c-1b2a3c4d5e6f",
+        "scope": "read:reports write:reports",
+        "role": "analyst",
+    }
+
+
+def fixtures() -> dict[str, Fixture]:
+    """Keys generated with ``cryptography``; tokens minted by PyJWT (a neutral party)."""
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    claims = realistic_claims()
+    out: dict[str, Fixture] = {}
+    secret = b"bench-secret-0123456789abcdef-0123456789"
+    token = pyjwt.encode(claims, secret, algorithm="HS256", headers={"kid": KID, "typ": "JWT"})
+    out["HS256"] = Fixture("HS256", token, claims, bastion.Key.hmac(secret, kid=KID), secret, secret=secret)
+    privates: dict[str, Any] = {
+        "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ES256": ec.generate_private_key(ec.SECP256R1()),
+        "EdDSA": ed25519.Ed25519PrivateKey.generate(),
+    }
+    for alg, private in privates.items():
+        public_pem = private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        token = pyjwt.encode(claims, private, algorithm=alg, headers={"kid": KID, "typ": "JWT"})
+        key = bastion.Key.from_pem(public_pem, kid=KID)
+        out[alg] = Fixture(alg, token, claims, key, private.public_key(), public_pem=public_pem)
+    return out
+
+
+def bastion_verifier(fx: Fixture, *, cache_size: int = 0) -> bastion.JWTVerifier:
+    return bastion.JWTVerifier(
+        fx.bastion_key, algorithms=[fx.alg], issuer=ISSUER, audience=AUDIENCE, cache_size=cache_size
+    )
+
+
+def peer_calls(fx: Fixture) -> dict[str, tuple[Callable[[], object] | None, str]]:
+    """name -> (call, why missing). Each call verifies ``fx.token`` and returns the claims."""
+    calls: dict[str, tuple[Callable[[], object] | None, str]] = {}
+    try:
+        import jwt as pyjwt
+
+        def pyjwt_call() -> object:
+            return pyjwt.decode(fx.token, fx.pem_or_secret, algorithms=[fx.alg], audience=AUDIENCE, issuer=ISSUER)
+
+        calls["PyJWT"] = (pyjwt_call, "")
+    except ImportError:
+        calls["PyJWT"] = (None, "not installed")
+    try:
+        from joserfc import jwt as jose_jwt
+        from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
+
+        jose_key: Any
+        if fx.alg == "HS256":
+            jose_key = OctKey.import_key(fx.secret)
+        else:
+            cls: Any = {"RS256": RSAKey, "ES256": ECKey, "EdDSA": OKPKey}[fx.alg]
+            jose_key = cls.import_key(fx.public_pem)
+        registry = jose_jwt.JWTClaimsRegistry(iss={"essential": True, "value": ISSUER}, aud={"value": AUDIENCE})
+
+        def joserfc_call() -> object:
+            tok = jose_jwt.decode(fx.token, jose_key, algorithms=[fx.alg])
+            registry.validate(tok.claims)
+            return tok.claims
+
+        calls["joserfc"] = (joserfc_call, "")
+    except ImportError:
+        calls["joserfc"] = (None, "not installed")
+    try:
+        import oxyjwt
+
+        dk = {
+            "HS256": lambda: oxyjwt.DecodingKey.from_secret(fx.secret),
+            "RS256": lambda: oxyjwt.DecodingKey.from_rsa_pem(fx.public_pem),
+            "ES256": lambda: oxyjwt.DecodingKey.from_ec_pem(fx.public_pem),
+            "EdDSA": lambda: oxyjwt.DecodingKey.from_ed_pem(fx.public_pem),
+        }[fx.alg]()
+
+        def oxy_call() -> object:
+            return oxyjwt.decode(fx.token, dk, algorithms=[fx.alg], audience=AUDIENCE, issuer=ISSUER)
+
+        calls["oxyjwt"] = (oxy_call, "")
+    except ImportError:
+        calls["oxyjwt"] = (None, "not installed")
+    try:
+        import ryjwt  # type: ignore[import-not-found, unused-ignore]
+
+        ry_key = fx.secret if fx.alg == "HS256" else fx.public_pem
+
+        def ry_call() -> object:
+            return ryjwt.decode(fx.token, ry_key, algorithms=[fx.alg], audience=AUDIENCE, issuer=ISSUER)
+
+        ry_call()
+        calls["ryjwt"] = (ry_call, "")
+    except Exception as exc:  # ImportError on 3.11, or an API this harness does not know
+        calls["ryjwt"] = (None, f"unavailable here ({type(exc).__name__}; needs Python >= 3.12)")
+    return calls
+
+
+def cases() -> list[Case]:
+    out: list[Case] = []
+    fx = fixtures()
+    for alg in ALGS:
+        f = fx[alg]
+        verifier = bastion_verifier(f)
+        assert verifier.verify(f.token) == f.claims
+        group = f"{alg} verify -> dict"
+        out.append(Case(group, "bastion", lambda v=verifier, t=f.token: v.verify(t), is_bastion=True))
+        for name, (call, why) in peer_calls(f).items():
+            if call is not None:
+                call()  # fail loudly here rather than inside the timing loop
+            out.append(Case(group, name, call, missing=why))
+    for alg in ("HS256", "RS256"):
+        f = fx[alg]
+        cached = bastion_verifier(f, cache_size=1024)
+        cached.verify(f.token)
+        out.append(
+            Case(
+                f"{alg} repeated token (cache hit)",
+                "bastion cache_size=1024",
+                lambda v=cached, t=f.token: v.verify(t),
+                is_bastion=True,
+            )
+        )
+        plain = bastion_verifier(f)
+        out.append(Case(f"{alg} repeated token (cache hit)", "bastion, no cache", lambda v=plain, t=f.token: v.verify(t)))
+    return out
