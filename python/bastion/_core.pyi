@@ -37,6 +37,11 @@ class Key:
         """An HMAC secret for HS256/384/512 (at least 32 bytes; 48 for HS384, 64 for HS512)."""
 
     @staticmethod
+    def generate(alg: str, *, kid: str | None = None) -> Key:
+        """A new random private key bound to ``alg``: an HMAC secret of the hash size, RSA 2048 bits, or an
+        EC / Ed25519 key pair (for tests, demos and key rotation; publish ``KeySet([...]).to_jwks()``)."""
+
+    @staticmethod
     def from_pem(pem: bytes | str, *, kid: str | None = None, alg: str | None = None) -> Key:
         """A PEM key: SPKI, PKCS#1 or PKCS#8 (and SEC 1 EC private keys); RSA, EC P-256/384/521, Ed25519."""
 

@@ -211,6 +211,23 @@ impl Key {
         Key::new(Material::Hmac(Arc::from(secret)), kid, alg)
     }
 
+    /// A new random private key for `alg` (bound to it): a 256/384/512-bit HMAC secret, RSA 2048,
+    /// or an EC / Ed25519 key pair, from the operating system's CSPRNG via aws-lc.
+    pub fn generate(alg: Alg, kid: Option<String>) -> Result<Key> {
+        let failed = || invalid("key generation failed");
+        let material = match alg.family() {
+            Family::Hmac => {
+                let mut secret = vec![0u8; alg.hmac_min_secret()];
+                aws_lc_rs::rand::fill(&mut secret).map_err(|_| failed())?;
+                Material::Hmac(Arc::from(secret))
+            }
+            Family::Rsa => rsa_private(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| failed())?)?,
+            Family::Ec(curve) => ec_private(curve, EcdsaKeyPair::generate(ec_sign_alg(curve)).map_err(|_| failed())?),
+            Family::Ed25519 => ed_private(Ed25519KeyPair::generate().map_err(|_| failed())?),
+        };
+        Key::new(material, kid, Some(alg))
+    }
+
     /// A PEM public or private key: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`, `RSA PRIVATE KEY`),
     /// PKCS#8 (`PRIVATE KEY`) or SEC 1 (`EC PRIVATE KEY`); RSA, EC P-256/384/521 or Ed25519.
     pub fn from_pem(pem_text: &[u8], kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
@@ -900,6 +917,16 @@ mod tests {
         assert!(k.signing(Alg::ES256).is_ok());
         let bad_alg = EC_JWK.replace("\"kty\"", "\"alg\":\"RS256\",\"kty\"");
         assert_eq!(code(Key::from_jwk_json(bad_alg.as_bytes())), "invalid_key");
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for alg in Alg::ALL {
+            let k = Key::generate(alg, Some("g".into())).unwrap();
+            assert_eq!(k.alg, Some(alg));
+            let sig = k.signing(alg).unwrap().sign(b"m").unwrap();
+            k.verifying(alg).unwrap().verify(b"m", &sig).unwrap();
+        }
     }
 
     #[test]

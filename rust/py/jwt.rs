@@ -420,6 +420,14 @@ impl PyKey {
     }
 
     #[staticmethod]
+    #[pyo3(signature = (alg, *, kid=None))]
+    fn generate(py: Python<'_>, alg: &str, kid: Option<String>) -> PyResult<PyKey> {
+        let alg = Alg::parse_config(alg)?;
+        let key = py.detach(|| Key::generate(alg, kid))?;
+        Ok(PyKey { inner: Arc::new(key) })
+    }
+
+    #[staticmethod]
     #[pyo3(signature = (pem, *, kid=None, alg=None))]
     fn from_pem(pem: &Bound<'_, PyAny>, kid: Option<String>, alg: Option<&str>) -> PyResult<PyKey> {
         let pem = text_bytes(pem, "pem")?;
