@@ -7,7 +7,7 @@
 //! token's alg (none, or more than one → `unknown_key`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::Alg;
@@ -39,18 +39,20 @@ enum Slot {
 
 /// How many distinct header segments the verifier remembers. Tokens from one issuer share a handful
 /// of headers (one per kid), so their base64 decoding, JSON parsing and key selection run once.
-const HEADER_CACHE: usize = 8;
+/// A header is remembered only once a token carrying it fully verified, so only a key holder can
+/// fill the slots; they are write-once and read without a lock.
+const KNOWN_HEADERS: usize = 8;
+/// Signatures (at most 1024 bytes, RSA-8192) and payloads up to this size are decoded on the stack.
+const STACK_SIGNATURE: usize = 1024;
+const STACK_PAYLOAD: usize = 4096;
 
-#[derive(Debug, Default)]
-struct HeaderCache {
-    entries: Vec<(Box<[u8]>, Arc<Header>, usize)>,
-    next: usize,
-}
+/// An encoded header segment, its parsed form and the entry it selects.
+type KnownHeader = (Box<[u8]>, Header, usize);
 
 /// A configured verifier. Immutable (but for its header memo) and `Sync`: one instance serves every thread.
 #[derive(Debug)]
 pub struct Verifier {
-    headers: Mutex<HeaderCache>,
+    known_headers: [OnceLock<KnownHeader>; KNOWN_HEADERS],
     algorithms: Vec<Alg>,
     allowed: [bool; N_ALGS],
     entries: Vec<Entry>,
@@ -109,13 +111,13 @@ fn memchr(token: &[u8], from: usize) -> Option<usize> {
 
 /// A token that passed every check up to the signature.
 #[derive(Debug)]
-pub struct Prepared<'t, 'v> {
-    pub header: Arc<Header>,
-    pub payload: Vec<u8>,
-    pub signature: Vec<u8>,
+pub struct Prepared<'a> {
+    pub header: &'a Header,
+    pub payload: &'a [u8],
+    pub signature: &'a [u8],
     /// `header.payload` as it appears in the token: what the signature covers.
-    pub signing_input: &'t [u8],
-    pub entry: &'v Entry,
+    pub signing_input: &'a [u8],
+    pub entry: &'a Entry,
 }
 
 impl Verifier {
@@ -177,7 +179,7 @@ impl Verifier {
             return Err(config("no key can verify any of the allowed algorithms"));
         }
         Ok(Verifier {
-            headers: Mutex::new(HeaderCache::default()),
+            known_headers: Default::default(),
             algorithms: algs,
             allowed,
             entries,
@@ -198,40 +200,53 @@ impl Verifier {
         self.entries.len()
     }
 
-    /// Everything before the payload JSON and the signature: size, structure, header, allow-list, key.
-    pub fn prepare<'t>(&self, token: &'t [u8]) -> Result<Prepared<'t, '_>> {
+    /// Everything before the payload JSON and the signature (size, structure, header, allow-list,
+    /// key), then `f` on the result, which parses the payload, checks the signature and the claims.
+    /// The decoded segments live on this call's stack.
+    pub fn with_prepared<R>(&self, token: &[u8], f: impl FnOnce(&Prepared<'_>) -> Result<R>) -> Result<R> {
         let (first, second) = dots(token, self.max_token_bytes)?;
         let segment = &token[..first];
-        let (header, idx) = self.header(segment)?;
-        Ok(Prepared {
-            header,
-            payload: b64::decode(&token[first + 1..second])?,
-            signature: b64::decode(&token[second + 1..])?,
-            signing_input: &token[..second],
-            entry: &self.entries[idx],
-        })
+        let mut parsed: Option<Header> = None;
+        let (header, idx) = if let Some(known) = self.known_header(segment) {
+            known
+        } else {
+            let header = header::parse(&b64::decode(segment)?)?;
+            let idx = self.select(&header)?;
+            (&*parsed.insert(header), idx)
+        };
+        let result = b64::with_decoded::<STACK_SIGNATURE, _>(&token[second + 1..], |signature| {
+            b64::with_decoded::<STACK_PAYLOAD, _>(&token[first + 1..second], |payload| {
+                f(&Prepared {
+                    header,
+                    payload,
+                    signature,
+                    signing_input: &token[..second],
+                    entry: &self.entries[idx],
+                })
+            })
+        })?;
+        if let Some(header) = parsed {
+            self.remember_header(segment, header, idx);
+        }
+        Ok(result)
     }
 
-    /// The parsed header of an encoded header segment and the entry it selects, remembered.
-    fn header(&self, segment: &[u8]) -> Result<(Arc<Header>, usize)> {
-        {
-            let memo = self.headers.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, h, idx)) = memo.entries.iter().find(|(s, _, _)| **s == *segment) {
-                return Ok((h.clone(), *idx));
+    fn known_header(&self, segment: &[u8]) -> Option<(&Header, usize)> {
+        for slot in &self.known_headers {
+            match slot.get() {
+                Some((known, header, idx)) if **known == *segment => return Some((header, *idx)),
+                Some(_) => {}
+                None => return None,
             }
         }
-        let header = Arc::new(header::parse(&b64::decode(segment)?)?);
-        let idx = self.select(&header)?;
-        let mut memo = self.headers.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = (Box::from(segment), header.clone(), idx);
-        if memo.entries.len() < HEADER_CACHE {
-            memo.entries.push(slot);
-        } else {
-            let next = memo.next;
-            memo.entries[next] = slot;
-            memo.next = (next + 1) % HEADER_CACHE;
+        None
+    }
+
+    fn remember_header(&self, segment: &[u8], header: Header, idx: usize) {
+        // Racing threads may both add the same header: a harmless duplicate slot.
+        if let Some(slot) = self.known_headers.iter().find(|s| s.get().is_none()) {
+            let _ = slot.set((Box::from(segment), header, idx));
         }
-        Ok((header, idx))
     }
 
     fn select(&self, header: &Header) -> Result<usize> {
@@ -260,24 +275,20 @@ impl Verifier {
 
     /// The whole verification into `sink`: the claims object and the token's times.
     pub fn verify<S: Sink>(&self, token: &[u8], now: f64, sink: &mut S) -> Result<(S::Value, Times)> {
-        let prepared = self.prepare(token)?;
-        let (value, watched) = parse_payload(&prepared.payload, sink)?;
-        prepared
-            .entry
-            .verifying
-            .verify(prepared.signing_input, &prepared.signature)?;
-        let times = self.policy.check(&watched, prepared.header.typ.as_deref(), now)?;
-        Ok((value, times))
+        self.with_prepared(token, |p| {
+            let (value, watched) = parse_payload(p.payload, sink)?;
+            p.entry.verifying.verify(p.signing_input, p.signature)?;
+            let times = self.policy.check(&watched, p.header.typ.as_deref(), now)?;
+            Ok((value, times))
+        })
     }
 
     /// Signature only, no claims, payload returned as bytes (RFC 7515 test vectors, debugging).
     pub fn verify_jws(&self, token: &[u8]) -> Result<Vec<u8>> {
-        let prepared = self.prepare(token)?;
-        prepared
-            .entry
-            .verifying
-            .verify(prepared.signing_input, &prepared.signature)?;
-        Ok(prepared.payload)
+        self.with_prepared(token, |p| {
+            p.entry.verifying.verify(p.signing_input, p.signature)?;
+            Ok(p.payload.to_vec())
+        })
     }
 }
 

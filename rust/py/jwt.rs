@@ -533,17 +533,21 @@ pub struct PyJWTVerifier {
 
 impl PyJWTVerifier {
     fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
-        let prepared = self.inner.prepare(token)?;
-        let (claims, watched) = verify::parse_payload(&prepared.payload, &mut PySink { py })?;
-        let verifying = &prepared.entry.verifying;
-        if verifying.is_symmetric() {
-            verifying.verify(prepared.signing_input, &prepared.signature)?;
-        } else {
-            let input = prepared.signing_input.to_vec();
-            let signature = &prepared.signature;
-            py.detach(|| verifying.verify(&input, signature))?;
-        }
-        let times = self.inner.policy.check(&watched, prepared.header.typ.as_deref(), now)?;
+        let result = self.inner.with_prepared(token, |p| {
+            let (claims, watched) = verify::parse_payload(p.payload, &mut PySink { py })?;
+            let verifying = &p.entry.verifying;
+            if verifying.is_symmetric() {
+                verifying.verify(p.signing_input, p.signature)?;
+            } else {
+                // The signing input borrows the caller's str: copy it before letting go of the GIL.
+                let input = p.signing_input.to_vec();
+                let signature = p.signature;
+                py.detach(|| verifying.verify(&input, signature))?;
+            }
+            let times = self.inner.policy.check(&watched, p.header.typ.as_deref(), now)?;
+            Ok((claims, times))
+        });
+        let (claims, times) = result?;
         Ok((claims, times))
     }
 }
