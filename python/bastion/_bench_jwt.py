@@ -175,3 +175,66 @@ def cases() -> list[Case]:
         out.append(Case(group, "bastion cache_size=1024", _verify_call(cached, f.token), is_bastion=True))
         out.append(Case(group, "bastion, no cache", _verify_call(bastion_verifier(f), f.token)))
     return out
+
+
+def interleaved(cases: list[Case], *, rounds: int = 21, round_s: float = 0.01) -> list[tuple[Case, float | None]]:
+    """Median seconds per call of each case, measured in interleaved rounds: every round times each case
+    of a group once, in a shuffled order, so load changes on a shared machine hit all of them alike."""
+    import random
+    import statistics
+    import time as _time
+
+    per_call: dict[int, int] = {}
+    for i, case in enumerate(cases):
+        if case.fn is None:
+            continue
+        case.fn()
+        n, elapsed = 1, 0.0
+        while elapsed < round_s / 4:
+            t0 = _time.perf_counter()
+            for _ in range(n):
+                case.fn()
+            elapsed = _time.perf_counter() - t0
+            n *= 2
+        per_call[i] = max(1, int(n * round_s / max(elapsed, 1e-9) / 2))
+    samples: dict[int, list[float]] = {i: [] for i in per_call}
+    order = list(per_call)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for i in order:
+            fn, n = cases[i].fn, per_call[i]
+            assert fn is not None
+            t0 = _time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[i].append((_time.perf_counter() - t0) / n)
+    return [(c, statistics.median(samples[i]) if i in samples else None) for i, c in enumerate(cases)]
+
+
+def main() -> int:
+    """``python -m bastion._bench_jwt``: the JWT cases, interleaved, as a Markdown table."""
+    import platform
+    import sys
+
+    from bastion._benchutil import fmt_time
+
+    groups: dict[str, list[Case]] = {}
+    for case in cases():
+        groups.setdefault(case.group, []).append(case)
+    print(f"Python {platform.python_version()}")
+    print("| operation | library | median | vs bastion |\n|---|---|---:|---:|")
+    for group, members in groups.items():
+        results = interleaved(members)
+        base = next((t for c, t in results if c.is_bastion and t is not None), None)
+        for case, t in results:
+            if t is None:
+                print(f"| {group} | {case.name} | — | {case.missing} |")
+                continue
+            ratio = "1.0x" if case.is_bastion or base is None else f"{t / base:.1f}x"
+            print(f"| {group} | {case.name} | {fmt_time(t)} | {ratio} |")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""The README's JWT example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_jwt_example_runs() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("<!-- jwt (issue 2) -->") :]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks, "the JWT section has no python example"
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "README.md (jwt example)", "exec"), namespace)  # noqa: S102
+    assert "claims" in namespace and "verifier" in namespace
