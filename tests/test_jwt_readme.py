@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import bastion
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -15,4 +17,5 @@ def test_readme_jwt_example_runs() -> None:
     assert blocks, "the JWT section has no python example"
     namespace: dict[str, object] = {}
     exec(compile(blocks[0], "README.md (jwt example)", "exec"), namespace)  # noqa: S102
-    assert "claims" in namespace and "verifier" in namespace
+    assert isinstance(namespace["verifier"], bastion.JWTVerifier)
+    assert namespace["claims"] == {**namespace["claims"], "sub": "user_1", "scope": "read:reports"}
