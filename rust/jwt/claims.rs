@@ -15,14 +15,18 @@ pub type Registered<'a> = Watched<'a, 7>;
 
 /// The slot of a registered claim name (its position in [`REGISTERED`]).
 pub fn slot(name: &str) -> Option<usize> {
-    Some(match name {
-        "exp" => 0,
-        "nbf" => 1,
-        "iat" => 2,
-        "iss" => 3,
-        "aud" => 4,
-        "sub" => 5,
-        "jti" => 6,
+    // Every registered name has three bytes: one length test rejects most other claims.
+    if name.len() != 3 {
+        return None;
+    }
+    Some(match name.as_bytes() {
+        b"exp" => 0,
+        b"nbf" => 1,
+        b"iat" => 2,
+        b"iss" => 3,
+        b"aud" => 4,
+        b"sub" => 5,
+        b"jti" => 6,
         _ => return None,
     })
 }

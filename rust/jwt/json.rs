@@ -437,8 +437,16 @@ impl<'a> Parser<'a> {
         let input = self.input;
         let start = self.pos;
         // Fast path: no escape before the closing quote.
-        // Claim strings are short: a table lookup per byte beats a SIMD search's setup here.
+        // Eight bytes at a time while none is `"`, `\\` or a control character, then byte by byte
+        // (claim strings are short: this beats a SIMD search's setup).
         let mut end = start;
+        while let Some(chunk) = input.get(end..end + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            if has_special(word) {
+                break;
+            }
+            end += 8;
+        }
         while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
             end += 1;
         }
@@ -514,13 +522,19 @@ impl<'a> Parser<'a> {
         let input = self.input;
         let start = self.pos;
         let mut i = start;
-        if input.get(i) == Some(&b'-') {
+        let negative = input.get(i) == Some(&b'-');
+        if negative {
             i += 1;
         }
+        // The integer part is accumulated while it is scanned: `None` once it leaves i64's range.
+        let mut magnitude: Option<i64> = Some(0);
         match input.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = input.get(i) {
+                while let Some(&d @ b'0'..=b'9') = input.get(i) {
+                    magnitude = magnitude
+                        .and_then(|m| m.checked_mul(10))
+                        .and_then(|m| m.checked_add(i64::from(d - b'0')));
                     i += 1;
                 }
             }
@@ -555,9 +569,10 @@ impl<'a> Parser<'a> {
         self.pos = i;
         let text = self.slice(start, i);
         if integral {
-            match text.parse::<i64>() {
-                Ok(v) => sink.int(v),
-                Err(_) => sink.big_int(text),
+            // i64::MIN's magnitude does not fit, so it takes the (exact) big-integer path.
+            match magnitude {
+                Some(m) => sink.int(if negative { -m } else { m }),
+                None => sink.big_int(text),
             }
         } else {
             let f: f64 = text.parse().map_err(|_| malformed("the JSON number is malformed"))?;
@@ -568,6 +583,20 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic SWAR zero-byte tests; may not
+/// say which, and the byte loop after it finds the exact one).
+#[inline]
+fn has_special(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let quote = zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero(word ^ (ONES * u64::from(b'\\')));
+    // bytes < 0x20 (high bit clear): subtracting 0x20 borrows into bit 7
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    quote | backslash | control != 0
 }
 
 /// Bytes that end the fast scan of a string: `"`, `\\` and the control characters.
@@ -681,6 +710,32 @@ mod tests {
         assert_eq!(
             v.get("f"),
             Some(&Value::BigInt("123456789012345678901234567890".into()))
+        );
+    }
+
+    #[test]
+    fn string_scan_and_integers_at_the_edges() {
+        for len in 0..40 {
+            let body = "a".repeat(len);
+            let v = obj(&format!(r#"{{"k":"{body}","q":"{body}\"x"}}"#)).unwrap();
+            assert_eq!(v.get("k").and_then(Value::as_str), Some(body.as_str()));
+            assert_eq!(v.get("q").and_then(Value::as_str).map(str::len), Some(len + 2));
+            for bad in ["\u{1}", "\u{1f}", "\t"] {
+                let text = format!("{{\"k\":\"{body}{bad}{body}\"}}");
+                assert_eq!(code(obj(&text)), "token_malformed", "{len} {bad:?}");
+            }
+        }
+        let v = obj(r#"{"a":9223372036854775807,"b":-9223372036854775807,"c":-9223372036854775808,"d":9223372036854775808,"e":-0,"f":0}"#).unwrap();
+        assert_eq!(v.get("a"), Some(&Value::Int(i64::MAX)));
+        assert_eq!(v.get("b"), Some(&Value::Int(-i64::MAX)));
+        assert_eq!(v.get("c"), Some(&Value::BigInt("-9223372036854775808".into())));
+        assert_eq!(v.get("d"), Some(&Value::BigInt("9223372036854775808".into())));
+        assert_eq!(v.get("e"), Some(&Value::Int(0)));
+        assert_eq!(v.get("f"), Some(&Value::Int(0)));
+        // non-ASCII bytes (>= 0x80) are not special
+        assert_eq!(
+            obj(r#"{"k":"éééééééééé"}"#).unwrap().get("k").and_then(Value::as_str),
+            Some("éééééééééé")
         );
     }
 
