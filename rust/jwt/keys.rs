@@ -1,5 +1,5 @@
-//! Keys: loading (raw HMAC secrets, PEM, JWK, JWKS), hygiene at load time, and the per-algorithm
-//! verification and signing material built from them.
+//! Keys: loading (raw HMAC secrets, PEM, generation), hygiene at load time, and the per-algorithm
+//! verification and signing material built from them. JWK and JWKS live in `jwk.rs`.
 //!
 //! Hygiene (RFC 8725 §3.5, DESIGN §7), all at load time as `weak_key` / `invalid_key`: RSA moduli of
 //! 2048–8192 bits with an odd public exponent ≥ 3; HMAC secrets at least as long as the hash (32 bytes
@@ -13,24 +13,19 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, Ed25519KeyPair, KeyPair as _,
-    ParsedPublicKey, RsaKeyPair, RsaParameters,
-};
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair};
 use spki::der::Decode as _;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::{Alg, Curve, Family};
-use crate::jwt::b64;
-use crate::jwt::json::{self, Value};
+use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, Signing, Verifying};
 
-fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+pub(crate) fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::InvalidKey, msg)
 }
 
-fn weak(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+pub(crate) fn weak(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::WeakKey, msg)
 }
 
@@ -76,8 +71,8 @@ pub struct Key {
     pub alg: Option<Alg>,
     /// False for a JWK whose `use` or `key_ops` rule out verification.
     pub verifies: bool,
-    jwk_use: Option<String>,
-    ops: Option<Vec<String>>,
+    pub(crate) jwk_use: Option<String>,
+    pub(crate) ops: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Key {
@@ -86,59 +81,13 @@ impl fmt::Debug for Key {
     }
 }
 
-fn ec_verify_alg(curve: Curve) -> &'static EcdsaVerificationAlgorithm {
-    match curve {
-        Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
-        Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED,
-    }
-}
-
-fn ec_sign_alg(curve: Curve) -> &'static EcdsaSigningAlgorithm {
-    match curve {
-        Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-        Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
-    }
-}
-
-fn rsa_params(alg: Alg) -> &'static RsaParameters {
-    match alg {
-        Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-        Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        _ => &signature::RSA_PKCS1_2048_8192_SHA256,
-    }
-}
-
-fn rsa_encoding(alg: Alg) -> &'static dyn signature::RsaEncoding {
-    match alg {
-        Alg::RS384 => &signature::RSA_PKCS1_SHA384,
-        Alg::RS512 => &signature::RSA_PKCS1_SHA512,
-        Alg::PS256 => &signature::RSA_PSS_SHA256,
-        Alg::PS384 => &signature::RSA_PSS_SHA384,
-        Alg::PS512 => &signature::RSA_PSS_SHA512,
-        _ => &signature::RSA_PKCS1_SHA256,
-    }
-}
-
-fn hmac_alg(alg: Alg) -> hmac::Algorithm {
-    match alg {
-        Alg::HS384 => hmac::HMAC_SHA384,
-        Alg::HS512 => hmac::HMAC_SHA512,
-        _ => hmac::HMAC_SHA256,
-    }
-}
-
-fn strip_zeros(b: &[u8]) -> &[u8] {
+pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[first..]
 }
 
 /// RSA hygiene: modulus size and public exponent.
-fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
+pub(crate) fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
     let n = strip_zeros(n);
     let bits = if n.is_empty() {
         0
@@ -167,7 +116,7 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
 }
 
 impl Key {
-    fn new(material: Material, kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
+    pub(crate) fn new(material: Material, kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
         let key = Key {
             material,
             kid,
@@ -258,52 +207,6 @@ impl Key {
             _ => return Err(invalid("unsupported PEM block type")),
         };
         Key::new(material, kid, alg)
-    }
-
-    /// A JWK (RFC 7517) given as JSON text.
-    pub fn from_jwk_json(text: &[u8]) -> Result<Key> {
-        let value = json::parse_value(text).map_err(|_| invalid("the JWK is not valid JSON"))?;
-        Key::from_jwk(&value)
-    }
-
-    /// A JWK (RFC 7517) given as a parsed object.
-    pub fn from_jwk(jwk: &Value) -> Result<Key> {
-        if !matches!(jwk, Value::Object(_)) {
-            return Err(invalid("a JWK must be a JSON object"));
-        }
-        let f = Jwk(jwk);
-        let kty = f.s("kty")?.ok_or_else(|| invalid("the JWK has no 'kty'"))?;
-        let kid = f.s("kid")?.map(str::to_owned);
-        let alg = match f.s("alg")? {
-            None => None,
-            Some(name) => Some(
-                Alg::from_name(name).ok_or_else(|| invalid("the JWK's alg is not a JWS algorithm bastion supports"))?,
-            ),
-        };
-        let jwk_use = f.s("use")?;
-        if kty == "oct" {
-            let secret = f.bytes("k")?;
-            return Ok(Key::hmac(&secret, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")));
-        }
-        let material = match kty {
-            "RSA" => f.rsa()?,
-            "EC" => f.ec()?,
-            "OKP" => f.okp()?,
-            _ => return Err(invalid("unsupported JWK key type")),
-        };
-        Ok(Key::new(material, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")))
-    }
-
-    fn with_usage(mut self, jwk_use: Option<&str>, key_ops: Option<&Value>) -> Key {
-        self.jwk_use = jwk_use.map(str::to_owned);
-        self.ops = match key_ops {
-            Some(Value::Array(ops)) => Some(ops.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
-            Some(_) => Some(Vec::new()),
-            None => None,
-        };
-        self.verifies = self.jwk_use.as_deref().map_or(true, |u| u == "sig")
-            && self.ops.as_ref().map_or(true, |ops| ops.iter().any(|o| o == "verify"));
-        self
     }
 
     /// The algorithm family this key serves.
@@ -426,154 +329,9 @@ impl Key {
             Material::Ed25519 { private, .. } => Signing::Ed25519(private.clone().ok_or_else(no_private)?),
         })
     }
-
-    /// The public JWK members (RFC 7517), or `None` for HMAC secrets, which have no public half.
-    pub fn public_jwk(&self) -> Option<Value> {
-        let mut m: Vec<(String, Value)> = vec![("kty".into(), Value::String(self.kty().into()))];
-        let mut put = |k: &str, v: String| m.push((k.to_owned(), Value::String(v)));
-        if let Some(kid) = &self.kid {
-            put("kid", kid.clone());
-        }
-        if let Some(alg) = self.alg {
-            put("alg", alg.name().to_owned());
-        }
-        if let Some(u) = &self.jwk_use {
-            put("use", u.clone());
-        }
-        match &self.material {
-            Material::Hmac(_) => return None,
-            Material::Rsa { n, e, .. } => {
-                put("n", b64::encode(n));
-                put("e", b64::encode(e));
-            }
-            Material::Ec { curve, point, .. } => {
-                let len = curve.coordinate_len();
-                put("crv", curve.name().to_owned());
-                put("x", b64::encode(&point[1..=len]));
-                put("y", b64::encode(&point[1 + len..]));
-            }
-            Material::Ed25519 { public, .. } => {
-                put("crv", "Ed25519".to_owned());
-                put("x", b64::encode(public));
-            }
-        }
-        if let Some(ops) = &self.ops {
-            let public_ops: Vec<Value> = ops
-                .iter()
-                .filter(|o| *o == "verify")
-                .map(|o| Value::String(o.clone()))
-                .collect();
-            m.push(("key_ops".to_owned(), Value::Array(public_ops)));
-        }
-        Some(Value::Object(m))
-    }
 }
 
-/// Typed access to a JWK's members; every problem is `invalid_key`.
-struct Jwk<'a>(&'a Value);
-
-impl Jwk<'_> {
-    fn s(&self, name: &str) -> Result<Option<&str>> {
-        match self.0.get(name) {
-            None => Ok(None),
-            Some(Value::String(v)) => Ok(Some(v)),
-            Some(_) => Err(invalid(format!("the JWK member '{name}' must be a string"))),
-        }
-    }
-
-    fn bytes(&self, name: &str) -> Result<Vec<u8>> {
-        b64::decode_key(
-            self.s(name)?
-                .ok_or_else(|| invalid(format!("the JWK has no '{name}'")))?,
-        )
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.0.get(name).is_some()
-    }
-
-    fn rsa(&self) -> Result<Material> {
-        if self.has("oth") {
-            return Err(invalid("multi-prime RSA keys are not supported"));
-        }
-        let n = self.bytes("n")?;
-        let e = self.bytes("e")?;
-        check_rsa(&n, &e)?;
-        let n = strip_zeros(&n).to_vec();
-        let e = strip_zeros(&e).to_vec();
-        if !self.has("d") {
-            PublicKeyComponents { n: &n[..], e: &e[..] }
-                .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-                .map_err(|_| invalid("the JWK's RSA public key is not valid"))?;
-            return Ok(Material::Rsa { n, e, private: None });
-        }
-        let components = KeyPairComponents {
-            public_key: PublicKeyComponents { n: &n[..], e: &e[..] },
-            d: self.bytes("d")?,
-            p: self.bytes("p")?,
-            q: self.bytes("q")?,
-            dP: self.bytes("dp")?,
-            dQ: self.bytes("dq")?,
-            qInv: self.bytes("qi")?,
-        };
-        let pair = RsaKeyPair::from_components(&components)
-            .map_err(|_| invalid("the JWK's RSA private components are inconsistent"))?;
-        rsa_private(pair)
-    }
-
-    fn ec(&self) -> Result<Material> {
-        let curve = Curve::from_name(self.s("crv")?.ok_or_else(|| invalid("the JWK has no 'crv'"))?)
-            .ok_or_else(|| invalid("the JWK's curve is not P-256, P-384 or P-521"))?;
-        let (x, y) = (self.bytes("x")?, self.bytes("y")?);
-        let len = curve.coordinate_len();
-        if x.len() != len || y.len() != len {
-            return Err(invalid("the JWK's EC coordinates have the wrong length"));
-        }
-        let mut point = Vec::with_capacity(1 + 2 * len);
-        point.push(4);
-        point.extend_from_slice(&x);
-        point.extend_from_slice(&y);
-        if !self.has("d") {
-            ParsedPublicKey::new(ec_verify_alg(curve), &point)
-                .map_err(|_| invalid("the JWK's EC point is not on its curve"))?;
-            return Ok(Material::Ec {
-                curve,
-                point,
-                private: None,
-            });
-        }
-        let d = self.bytes("d")?;
-        if d.len() != len {
-            return Err(invalid("the JWK's EC private key has the wrong length"));
-        }
-        let pair = EcdsaKeyPair::from_private_key_and_public_key(ec_sign_alg(curve), &d, &point)
-            .map_err(|_| invalid("the JWK's EC private key does not match its public key"))?;
-        Ok(ec_private(curve, pair))
-    }
-
-    fn okp(&self) -> Result<Material> {
-        if self.s("crv")? != Some("Ed25519") {
-            return Err(invalid("the only OKP curve supported is Ed25519"));
-        }
-        let x = self.bytes("x")?;
-        if x.len() != 32 {
-            return Err(invalid("the JWK's Ed25519 public key has the wrong length"));
-        }
-        if !self.has("d") {
-            ParsedPublicKey::new(&signature::ED25519, &x)
-                .map_err(|_| invalid("the JWK's Ed25519 public key is not valid"))?;
-            return Ok(Material::Ed25519 {
-                public: x,
-                private: None,
-            });
-        }
-        let pair = Ed25519KeyPair::from_seed_and_public_key(&self.bytes("d")?, &x)
-            .map_err(|_| invalid("the JWK's Ed25519 private key does not match its public key"))?;
-        Ok(ed_private(pair))
-    }
-}
-
-fn rsa_private(pair: RsaKeyPair) -> Result<Material> {
+pub(crate) fn rsa_private(pair: RsaKeyPair) -> Result<Material> {
     let public = pair.public_key();
     let n = public.modulus().big_endian_without_leading_zero().to_vec();
     let e = public.exponent().big_endian_without_leading_zero().to_vec();
@@ -585,7 +343,7 @@ fn rsa_private(pair: RsaKeyPair) -> Result<Material> {
     })
 }
 
-fn ec_private(curve: Curve, pair: EcdsaKeyPair) -> Material {
+pub(crate) fn ec_private(curve: Curve, pair: EcdsaKeyPair) -> Material {
     Material::Ec {
         curve,
         point: pair.public_key().as_ref().to_vec(),
@@ -593,7 +351,7 @@ fn ec_private(curve: Curve, pair: EcdsaKeyPair) -> Material {
     }
 }
 
-fn ed_private(pair: Ed25519KeyPair) -> Material {
+pub(crate) fn ed_private(pair: Ed25519KeyPair) -> Material {
     Material::Ed25519 {
         public: pair.public_key().as_ref().to_vec(),
         private: Some(Arc::new(pair)),
@@ -683,177 +441,9 @@ fn check_rsa_private_der(der: &[u8]) -> Result<()> {
     check_rsa(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
 
-/// Material to verify signatures for one algorithm, with the JOSE shape rules applied first.
-pub enum Verifying {
-    Hmac(Box<hmac::Key>),
-    Rsa { key: ParsedPublicKey, modulus_len: usize },
-    Ec { key: ParsedPublicKey, curve: Curve },
-    Ed25519(ParsedPublicKey),
-}
-
-impl fmt::Debug for Verifying {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verifying::Hmac(_) => "Verifying::Hmac",
-            Verifying::Rsa { .. } => "Verifying::Rsa",
-            Verifying::Ec { .. } => "Verifying::Ec",
-            Verifying::Ed25519(_) => "Verifying::Ed25519",
-        })
-    }
-}
-
-fn bad_signature() -> Error {
-    Error::new(ErrorKind::InvalidSignature, "the token signature does not verify")
-}
-
-/// True when the big-endian `v` is in [1, n-1]; `v` and `n` have the same length.
-fn in_scalar_range(v: &[u8], n: &[u8]) -> bool {
-    v.iter().any(|&b| b != 0) && v < n
-}
-
-impl Verifying {
-    /// True for HMAC (cheap: verified without releasing the GIL).
-    pub fn is_symmetric(&self) -> bool {
-        matches!(self, Verifying::Hmac(_))
-    }
-
-    /// Verify `signature` over `message`; every failure is `invalid_signature`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
-        match self {
-            // Constant-time tag comparison inside aws-lc.
-            Verifying::Hmac(key) => hmac::verify(key, message, signature).map_err(|_| bad_signature()),
-            Verifying::Rsa { key, modulus_len } => {
-                if signature.len() != *modulus_len {
-                    return Err(bad_signature());
-                }
-                key.verify_sig(message, signature).map_err(|_| bad_signature())
-            }
-            Verifying::Ec { key, curve } => {
-                let len = curve.coordinate_len();
-                if signature.len() != 2 * len {
-                    return Err(bad_signature());
-                }
-                let (r, s) = signature.split_at(len);
-                if !in_scalar_range(r, curve.order()) || !in_scalar_range(s, curve.order()) {
-                    return Err(bad_signature());
-                }
-                key.verify_sig(message, signature).map_err(|_| bad_signature())
-            }
-            Verifying::Ed25519(key) => {
-                if signature.len() != 64 {
-                    return Err(bad_signature());
-                }
-                key.verify_sig(message, signature).map_err(|_| bad_signature())
-            }
-        }
-    }
-}
-
-/// Material to sign for one algorithm.
-pub enum Signing {
-    Hmac(Box<hmac::Key>),
-    Rsa(Arc<RsaKeyPair>, Alg),
-    Ec(Arc<EcdsaKeyPair>),
-    Ed25519(Arc<Ed25519KeyPair>),
-}
-
-impl fmt::Debug for Signing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Signing")
-    }
-}
-
-impl Signing {
-    /// True for HMAC.
-    pub fn is_symmetric(&self) -> bool {
-        matches!(self, Signing::Hmac(_))
-    }
-
-    /// The JWS signature of `message` (ECDSA in JOSE's fixed r‖s form).
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let failed = || Error::new(ErrorKind::InvalidKey, "signing failed");
-        match self {
-            Signing::Hmac(key) => Ok(hmac::sign(key, message).as_ref().to_vec()),
-            Signing::Rsa(pair, alg) => {
-                let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(rsa_encoding(*alg), &SystemRandom::new(), message, &mut sig)
-                    .map_err(|_| failed())?;
-                Ok(sig)
-            }
-            Signing::Ec(pair) => Ok(pair
-                .sign(&SystemRandom::new(), message)
-                .map_err(|_| failed())?
-                .as_ref()
-                .to_vec()),
-            Signing::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
-        }
-    }
-}
-
-/// Keys indexed by `kid`. Duplicate kids are refused.
-#[derive(Clone, Debug, Default)]
-pub struct KeySet {
-    pub keys: Vec<Arc<Key>>,
-}
-
-fn is_jws_alg(name: &str) -> bool {
-    Alg::from_name(name).is_some()
-}
-
-impl KeySet {
-    /// A set from loaded keys; two keys with the same `kid` are refused.
-    pub fn new(keys: Vec<Arc<Key>>) -> Result<KeySet> {
-        for (i, k) in keys.iter().enumerate() {
-            if let Some(kid) = &k.kid {
-                if keys[..i].iter().any(|o| o.kid.as_ref() == Some(kid)) {
-                    return Err(invalid("two keys in the set have the same kid"));
-                }
-            }
-        }
-        Ok(KeySet { keys })
-    }
-
-    /// A JWK Set (RFC 7517 §5) as JSON text.
-    pub fn from_jwks_json(text: &[u8]) -> Result<KeySet> {
-        let value = json::parse_value(text).map_err(|_| invalid("the JWKS is not valid JSON"))?;
-        KeySet::from_jwks(&value)
-    }
-
-    /// A JWK Set. Members meant for encryption (`use` other than `sig`) or naming a non-JWS `alg`
-    /// are skipped when bastion cannot load them; every other member must load.
-    pub fn from_jwks(jwks: &Value) -> Result<KeySet> {
-        let Some(Value::Array(members)) = jwks.get("keys") else {
-            return Err(invalid("a JWKS is an object with a 'keys' list"));
-        };
-        let mut keys = Vec::with_capacity(members.len());
-        for jwk in members {
-            match Key::from_jwk(jwk) {
-                Ok(k) => keys.push(Arc::new(k)),
-                Err(e) => {
-                    let not_for_signatures = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
-                        || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
-                    if !not_for_signatures {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        KeySet::new(keys)
-    }
-
-    /// The public JWK Set: public members of the asymmetric keys (HMAC secrets are left out).
-    pub fn to_jwks(&self) -> Value {
-        let keys = self.keys.iter().filter_map(|k| k.public_jwk()).collect();
-        Value::Object(vec![("keys".to_owned(), Value::Array(keys))])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // A P-256 key generated for these tests.
-    const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"XY-FAGDYx6Sc_pJM6J97WekI5s-Qy3K84OOXm5XWU04","y":"_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw","d":"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA"}"#;
 
     fn code<T: fmt::Debug>(r: Result<T>) -> &'static str {
         r.unwrap_err().code()
@@ -873,50 +463,6 @@ mod tests {
             k.describe(),
             r#"Key(kty="oct", kid="h", size="256 bits", private=True)"#
         );
-    }
-
-    #[test]
-    fn ec_jwk_round_trip_sign_verify() {
-        let k = Key::from_jwk_json(EC_JWK.as_bytes()).unwrap();
-        assert_eq!(k.family(), Family::Ec(Curve::P256));
-        assert!(k.is_private());
-        let sig = k.signing(Alg::ES256).unwrap().sign(b"msg").unwrap();
-        assert_eq!(sig.len(), 64);
-        let v = k.verifying(Alg::ES256).unwrap();
-        v.verify(b"msg", &sig).unwrap();
-        assert_eq!(code(v.verify(b"msh", &sig)), "invalid_signature");
-        assert_eq!(code(v.verify(b"msg", &[0; 64])), "invalid_signature");
-        let mut high = sig.clone();
-        high[..32].copy_from_slice(Curve::P256.order());
-        assert_eq!(code(v.verify(b"msg", &high)), "invalid_signature");
-        assert_eq!(code(k.verifying(Alg::ES384)), "invalid_key");
-        let public = k.public_jwk().unwrap();
-        assert!(public.get("d").is_none());
-        assert_eq!(public.get("crv").and_then(Value::as_str), Some("P-256"));
-        let reloaded = Key::from_jwk(&public).unwrap();
-        assert!(!reloaded.is_private());
-        reloaded.verifying(Alg::ES256).unwrap().verify(b"msg", &sig).unwrap();
-    }
-
-    #[test]
-    fn jwk_point_must_be_on_curve() {
-        let off = EC_JWK.replace(
-            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw\",\"d\":\"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA",
-            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODA",
-        );
-        assert_eq!(code(Key::from_jwk_json(off.as_bytes())), "invalid_key");
-    }
-
-    #[test]
-    fn jwk_use_and_key_ops() {
-        let enc = EC_JWK.replace("\"kty\"", "\"use\":\"enc\",\"kty\"");
-        assert!(!Key::from_jwk_json(enc.as_bytes()).unwrap().verifies);
-        let ops = EC_JWK.replace("\"kty\"", "\"key_ops\":[\"sign\"],\"kty\"");
-        let k = Key::from_jwk_json(ops.as_bytes()).unwrap();
-        assert!(!k.verifies);
-        assert!(k.signing(Alg::ES256).is_ok());
-        let bad_alg = EC_JWK.replace("\"kty\"", "\"alg\":\"RS256\",\"kty\"");
-        assert_eq!(code(Key::from_jwk_json(bad_alg.as_bytes())), "invalid_key");
     }
 
     #[test]
@@ -940,24 +486,6 @@ mod tests {
         assert_eq!(check_rsa(&[0xff; 256], &[1]).unwrap_err().code(), "weak_key");
         assert_eq!(check_rsa(&[0xff; 256], &[4]).unwrap_err().code(), "invalid_key");
         assert!(check_rsa(&[0xff; 256], &[3]).is_ok());
-    }
-
-    #[test]
-    fn keyset_refuses_duplicate_kids_and_skips_encryption_keys() {
-        let a = Arc::new(Key::hmac(&[1; 32], Some("a".into()), None).unwrap());
-        assert_eq!(code(KeySet::new(vec![a.clone(), a.clone()])), "invalid_key");
-        let jwks =
-            format!(r#"{{"keys":[{EC_JWK},{{"kty":"RSA","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}}]}}"#);
-        let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
-        assert_eq!(set.keys.len(), 1);
-        let out = set.to_jwks();
-        let Some(Value::Array(keys)) = out.get("keys") else {
-            panic!()
-        };
-        assert_eq!(keys.len(), 1);
-        assert!(keys[0].get("d").is_none());
-        let bad = r#"{"keys":[{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#;
-        assert_eq!(code(KeySet::from_jwks_json(bad.as_bytes())), "weak_key");
     }
 
     #[test]

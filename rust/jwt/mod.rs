@@ -5,14 +5,17 @@ pub mod alg;
 pub mod b64;
 pub mod cache;
 pub mod claims;
+pub mod crypto;
 pub mod header;
 pub mod json;
+pub mod jwk;
 pub mod keys;
 pub mod sign;
 pub mod verify;
 
 pub use alg::Alg;
 pub use claims::{Policy, Times};
-pub use keys::{Key, KeySet};
+pub use jwk::KeySet;
+pub use keys::Key;
 pub use sign::Signer;
 pub use verify::Verifier;

@@ -4,8 +4,9 @@
 use crate::error::Result;
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
+use crate::jwt::crypto::Signing;
 use crate::jwt::json::{self, Value};
-use crate::jwt::keys::{Key, Signing};
+use crate::jwt::keys::Key;
 
 /// A key and an algorithm, ready to sign.
 #[derive(Debug)]

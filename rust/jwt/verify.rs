@@ -13,9 +13,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
 use crate::jwt::claims::{self, Policy, Registered, Times};
+use crate::jwt::crypto::Verifying;
 use crate::jwt::header::{self, Header};
 use crate::jwt::json::{self, Sink};
-use crate::jwt::keys::{Key, Verifying};
+use crate::jwt::keys::Key;
 
 /// Default `max_token_bytes`: 8 KiB, larger than any sane access token.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
