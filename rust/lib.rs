@@ -5,6 +5,8 @@
 //! wiring only.
 
 pub mod error;
+// -- jwt (issue 2) --
+pub mod jwt;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;

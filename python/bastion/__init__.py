@@ -40,6 +40,10 @@ from bastion.errors import (
 )
 
 # -- jwt (issue 2) --
+# isort: split
+from bastion import dangerous
+from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
+
 # -- opaque (issue 3) --
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
@@ -76,6 +80,11 @@ __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay
     "__version__",
     "errors",
     # -- jwt (issue 2) --
+    "JWTSigner",
+    "JWTVerifier",
+    "Key",
+    "KeySet",
+    "dangerous",
     # -- opaque (issue 3) --
     "IssuedToken",
     "Principal",

@@ -3,6 +3,8 @@
 use pyo3::prelude::*;
 
 mod errors;
+// -- jwt (issue 2) --
+mod jwt;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;
@@ -13,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ERROR_CODES", errors::error_codes())?;
     // -- jwt (issue 2) --
+    jwt::register(m)?;
     // -- opaque (issue 3) --
     principal::register(m)?;
     opaque::register(m)?;
