@@ -4,7 +4,10 @@
 //! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
 //! wiring only.
 
+pub mod clock;
 pub mod error;
+// -- ratelimit (issue 4) --
+pub mod ratelimit;
 
 #[cfg(feature = "python")]
 mod py;
