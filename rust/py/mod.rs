@@ -3,6 +3,8 @@
 use pyo3::prelude::*;
 
 mod errors;
+// -- ratelimit (issue 4) --
+mod ratelimit;
 
 /// `bastion._core`: the Rust extension module.
 #[pymodule(gil_used = false)]
@@ -12,5 +14,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // -- jwt (issue 2) --
     // -- opaque (issue 3) --
     // -- ratelimit (issue 4) --
+    ratelimit::register(m)?;
     Ok(())
 }

@@ -40,7 +40,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn new(tier: usize, len: usize) -> Self {
+    /// An admitting decision of `tier` with `len` rates, to be filled by [`Limiter::check_into`].
+    pub fn new(tier: usize, len: usize) -> Self {
         Decision {
             allowed: true,
             tier,
@@ -177,25 +178,38 @@ impl Limiter {
     /// Take `cost` tokens from `digest`'s bucket in `tier` if every rate has them, and report the
     /// state of each rate. `cost = 0` only looks. A cost above the tier's burst is refused.
     pub fn check(&self, tier: usize, digest: u64, cost: u64, now: u64) -> Result<Decision> {
+        let mut d = Decision::new(tier, 0);
+        self.check_into(tier, digest, cost, now, &mut d)?;
+        Ok(d)
+    }
+
+    /// [`Limiter::check`] writing into `d` (the binding layer's hot path: no large moves).
+    #[inline]
+    pub fn check_into(&self, tier: usize, digest: u64, cost: u64, now: u64, d: &mut Decision) -> Result<()> {
         let state = &self.tiers[tier];
+        d.tier = tier;
+        d.allowed = true;
+        d.binding = 0;
+        d.len = 0;
         if matches!(state.map, TierMap::Unlimited) {
-            return Ok(Decision::new(tier, 0));
+            return Ok(());
         }
         self.check_cost(tier, cost)?;
         let now = now.min(MAX_TIME_NS);
-        Ok(match &state.map {
-            TierMap::Unlimited => Decision::new(tier, 0),
-            TierMap::One(m) => self.run(m, tier, digest, cost, now),
-            TierMap::Two(m) => self.run(m, tier, digest, cost, now),
-            TierMap::Three(m) => self.run(m, tier, digest, cost, now),
-            TierMap::Four(m) => self.run(m, tier, digest, cost, now),
-        })
+        match &state.map {
+            TierMap::Unlimited => {}
+            TierMap::One(m) => self.run(m, digest, cost, now, d),
+            TierMap::Two(m) => self.run(m, digest, cost, now, d),
+            TierMap::Three(m) => self.run(m, digest, cost, now, d),
+            TierMap::Four(m) => self.run(m, digest, cost, now, d),
+        }
+        Ok(())
     }
 
     #[inline]
-    fn run<const K: usize>(&self, map: &KeyMap<K>, tier: usize, digest: u64, cost: u64, now: u64) -> Decision {
-        let gcras = &self.tiers[tier].gcras;
-        let mut d = Decision::new(tier, K);
+    fn run<const K: usize>(&self, map: &KeyMap<K>, digest: u64, cost: u64, now: u64, d: &mut Decision) {
+        let gcras = &self.tiers[d.tier].gcras;
+        d.len = K;
         let mut f = |cells: &[AtomicU64; K]| {
             if K == 1 {
                 d.rates[0] = gcras[0].check(&cells[0], now, cost);
@@ -215,10 +229,11 @@ impl Limiter {
                     d.rates[i] = g.fresh(now, cost);
                 }
             }
-            Applied::Full => return self.full(tier, now),
+            Applied::Full => return self.full(now, d),
         }
-        d.pick_binding();
-        d
+        if K > 1 {
+            d.pick_binding();
+        }
     }
 
     /// At the cap: sweep every tier (at most once until some key can be full again); true if
@@ -249,13 +264,12 @@ impl Limiter {
     /// The decision for a new key while `max_keys` live keys are held: refused, with the time
     /// until the first held key can be full (and evicted) as its wait.
     #[cold]
-    fn full(&self, tier: usize, now: u64) -> Decision {
+    fn full(&self, now: u64, d: &mut Decision) {
         let until = self.budget.full_until.load(Ordering::Acquire);
         let wait = until.saturating_sub(now).max(1);
-        let len = self.tiers[tier].gcras.len();
-        let mut d = Decision::new(tier, len);
         d.allowed = false;
-        for o in &mut d.rates[..len] {
+        d.binding = 0;
+        for o in &mut d.rates[..d.len] {
             *o = Outcome {
                 allowed: false,
                 remaining: 0,
@@ -263,7 +277,6 @@ impl Limiter {
                 retry_after_ns: wait,
             };
         }
-        d
     }
 
     /// Forget `digest` in `tier` (its bucket becomes full); true if it was held.
