@@ -42,6 +42,8 @@ from bastion.errors import (
 # -- jwt (issue 2) --
 # -- opaque (issue 3) --
 # -- ratelimit (issue 4) --
+from bastion._core import Decision, Rate, RateLimiter
+from bastion.redis_limiter import RedisRateLimiter
 
 __all__ = [
     "AuthError",
@@ -76,4 +78,8 @@ __all__ = [
     # -- jwt (issue 2) --
     # -- opaque (issue 3) --
     # -- ratelimit (issue 4) --
+    "Decision",
+    "Rate",
+    "RateLimiter",
+    "RedisRateLimiter",
 ]

@@ -174,6 +174,7 @@ const LOCK: u64 = 1 << 63;
 pub fn check_many(rates: &[Gcra], cells: &[AtomicU64], now: u64, cost: u64, out: &mut [Outcome]) -> bool {
     debug_assert!(rates.len() == cells.len() && rates.len() <= out.len() && !rates.is_empty());
     let first = lock(&cells[0]);
+    let mut tats = [0u64; super::policy::MAX_RATES];
     let mut news = [0u64; super::policy::MAX_RATES];
     let mut all = true;
     for (i, rate) in rates.iter().enumerate() {
@@ -184,8 +185,17 @@ pub fn check_many(rates: &[Gcra], cells: &[AtomicU64], now: u64, cost: u64, out:
         };
         let (o, new) = rate.decide(tat, now, cost);
         out[i] = o;
+        tats[i] = tat;
         news[i] = new.unwrap_or(tat);
         all &= o.allowed;
+    }
+    if !all {
+        // Nothing is taken: the rates that would have admitted report their state as it is.
+        for (i, rate) in rates.iter().enumerate() {
+            if out[i].allowed {
+                out[i] = rate.decide(tats[i], now, 0).0;
+            }
+        }
     }
     if all {
         for i in 1..rates.len() {
@@ -320,6 +330,9 @@ mod tests {
         }
         assert_eq!(admitted, 2);
         assert!(!out[1].allowed && out[0].allowed);
+        // the per-second rate would admit but nothing was taken: it reports its tokens as they are
+        assert_eq!(out[0].remaining, 8);
+        assert_eq!(out[0].reset_after_ns, 2 * S / 10);
         assert!(tat_of(&cells[0]) > snapshot.0);
         assert_eq!(cells[0].load(Ordering::Relaxed) & LOCK, 0);
     }
