@@ -42,6 +42,7 @@ from bastion.errors import (
 # -- jwt (issue 2) --
 # -- opaque (issue 3) --
 # -- ratelimit (issue 4) --
+# isort: split
 from bastion._core import Decision, Rate, RateLimiter
 from bastion.redis_limiter import RedisRateLimiter
 

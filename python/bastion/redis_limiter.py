@@ -323,7 +323,7 @@ class RedisRateLimiter:
         ]
         return Decision(values[0] == 1, name, rates, source="redis")
 
-    def _degraded(self, name: str, spec: _Tier, key: object, cost: int) -> Decision:
+    def _degraded(self, name: str, spec: _Tier, key: str | bytes, cost: int) -> Decision:
         if spec.mode == "local":
             return self._local.check(key, name, cost)._relabel("fallback")
         if spec.mode == "open":
@@ -421,7 +421,8 @@ class RedisRateLimiter:
         return [int(v) for v in reply]
 
     def _errors(self) -> tuple[type[BaseException], ...]:
-        return (self._redis_py.RedisError, OSError, _ProtocolError)
+        # TimeoutError: asyncio.timeout; OSError: sockets (socket.timeout is an OSError)
+        return (self._redis_py.RedisError, OSError, TimeoutError, _ProtocolError)
 
     # --------------------------------------------------------------------------------------- sync API
 
@@ -499,7 +500,7 @@ class RedisRateLimiter:
             return self._degraded(name, spec, key, cost)
         try:
             values = await self._acall(spec, digest, cost)
-        except (*self._errors(), TimeoutError):
+        except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
         return self._decision(name, spec, values)

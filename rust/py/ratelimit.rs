@@ -239,7 +239,7 @@ fn binding_of(allowed: bool, rs: &[RateInfo]) -> usize {
     if allowed {
         (0..rs.len()).min_by_key(|&i| (rs[i].remaining, u64::MAX - rs[i].reset_after_ns))
     } else {
-        (0..rs.len()).max_by_key(|&i| rs[i].retry_after_ns)
+        (0..rs.len()).min_by_key(|&i| std::cmp::Reverse(rs[i].retry_after_ns))
     }
     .unwrap_or(0)
 }

@@ -32,8 +32,8 @@ pub struct Decision {
     pub tier: usize,
     /// How many of `rates` are meaningful (0 for an unlimited tier).
     pub len: usize,
-    /// The rate the summary reports: the one that refused (the longest wait), or when admitted
-    /// the one with the fewest tokens left.
+    /// The rate the summary reports: the one that refused with the longest wait, or when admitted
+    /// the one with the fewest tokens left (then the longest reset); ties go to the earlier rate.
     pub binding: usize,
     /// Each rate's outcome, in the tier's order.
     pub rates: [Outcome; MAX_RATES],
@@ -63,7 +63,9 @@ impl Decision {
                 .min_by_key(|&i| (rates[i].remaining, u64::MAX - rates[i].reset_after_ns))
                 .unwrap_or(0)
         } else {
-            (0..rates.len()).max_by_key(|&i| rates[i].retry_after_ns).unwrap_or(0)
+            (0..rates.len())
+                .min_by_key(|&i| std::cmp::Reverse(rates[i].retry_after_ns))
+                .unwrap_or(0)
         };
     }
 }
