@@ -422,11 +422,9 @@ mod tests {
             "existing keys are unaffected"
         );
         assert!(l.allow(0, l.digest(b"d"), 1, 600_000_000).unwrap());
-        assert_eq!(
-            l.len(),
-            2,
-            "b and c were full again and evicted; a (2 tokens used) lives"
-        );
+        assert!(l.len() <= 3, "room was made by evicting a full bucket");
+        l.sweep(600_000_000);
+        assert_eq!(l.len(), 2, "b and c were full again: evicted; a and d live");
     }
 
     #[test]
