@@ -124,7 +124,7 @@ impl PyRate {
 
     fn __repr__(&self) -> String {
         format!(
-            "Rate({}, per={}, burst={})",
+            "Rate({}, per={:?}, burst={})",
             self.count,
             secs(self.period_ns),
             self.burst
