@@ -95,7 +95,7 @@ class RefLimiter:
     def live_keys(self, now: int) -> int:
         """Keys whose bucket is not full on some rate (the ones a limiter must still hold)."""
         live = 0
-        for (tier, key) in self.state:
+        for tier, key in self.state:
             rates = self.tiers[tier]
             assert rates is not None
             if any(c < r.cap for c, r in zip(self.credits(tier, key, now), rates, strict=True)):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import pytest
-
 import bastion
+import pytest
 from bastion.ratelimit import rate_limit_headers
 
 S = 1_000_000_000
@@ -36,7 +35,8 @@ def test_rate_fields_and_defaults() -> None:
     r = bastion.Rate(100, per=60, burst=20)
     assert (r.count, r.per, r.burst, r.period_ns, r.interval_ns, r.window) == (100, 60.0, 20, 60 * S, 600_000_000, 12)
     d = bastion.Rate(10_000, per=60)
-    assert d.burst == 10_000 and d.window == 60
+    assert d.burst == 10_000
+    assert d.window == 60
     assert bastion.Rate(5).per == 1.0
     assert bastion.Rate(3, per=0.5).period_ns == 500_000_000
     assert bastion.Rate(7, per=60).interval_ns == 8_571_428_572, "rounded up: never faster than stated"
@@ -130,14 +130,19 @@ def test_construction_and_introspection() -> None:
 def test_check_decision_and_headers() -> None:
     lim, t = limiter()
     d = lim.check("user_1", "third_party")
-    assert d and d.allowed
+    assert d
+    assert d.allowed
     assert (d.limit, d.remaining, d.reset_after, d.retry_after) == (20, 19, 0.6, 0.0)
-    assert d.tier == "third_party" and d.source == "local" and not d.degraded and not d.unlimited
+    assert d.tier == "third_party"
+    assert d.source == "local"
+    assert not d.degraded
+    assert not d.unlimited
     assert d.headers() == [("RateLimit-Policy", '"third_party";q=20;w=12'), ("RateLimit", '"third_party";r=19;t=1')]
     for _ in range(19):
         assert lim.allow("user_1", "third_party")
     refused = lim.check("user_1")
-    assert not refused and not refused.allowed
+    assert not refused
+    assert not refused.allowed
     assert (refused.remaining, refused.retry_after, refused.reset_after) == (0, 0.6, 12.0)
     assert refused.headers() == [
         ("RateLimit-Policy", '"third_party";q=20;w=12'),
@@ -149,11 +154,13 @@ def test_check_decision_and_headers() -> None:
     with pytest.raises(bastion.RateLimited) as info:
         lim.acquire("user_1")
     assert info.value.retry_after == 0.6
-    assert info.value.code == "rate_limited" and info.value.status == 429
+    assert info.value.code == "rate_limited"
+    assert info.value.status == 429
     assert pickle.loads(pickle.dumps(info.value)).retry_after == 0.6
     t[0] += 600_000_000
     assert lim.acquire("user_1").remaining == 0
-    assert "user_1" not in repr(lim) and "user_1" not in repr(refused)
+    assert "user_1" not in repr(lim)
+    assert "user_1" not in repr(refused)
 
 
 def test_retry_after_header_rounds_up_and_is_at_least_one() -> None:
@@ -161,7 +168,8 @@ def test_retry_after_header_rounds_up_and_is_at_least_one() -> None:
     for _ in range(10):
         lim.allow("k", "daily")
     d = lim.check("k", "daily")
-    assert not d.allowed and d.retry_after == 0.1
+    assert not d.allowed
+    assert d.retry_after == 0.1
     assert ("Retry-After", "1") in d.headers()
     slow = bastion.RateLimiter({"t": bastion.Rate(1, per=90.5)}, clock=lambda: t[0])
     slow.allow("k")
@@ -190,7 +198,7 @@ def test_multi_rate_tier_is_all_or_nothing() -> None:
             lim.allow("svc", "daily")
     d = lim.check("svc", "daily")
     assert not d.allowed
-    assert d.limit == 1000 and d.remaining == 0, "the refusing rate is reported"
+    assert (d.limit, d.remaining) == (1000, 0), "the refusing rate is reported"
     per_second = d.rates[0]
     assert per_second[2] == 10, "nothing was taken from the per-second rate"
     assert d.retry_after == d.rates[1][4] > 1
@@ -201,7 +209,10 @@ def test_unlimited_tier_short_circuits() -> None:
     for _ in range(1000):
         assert lim.allow("root", "admin")
     d = lim.check("root", "admin", cost=10**6)
-    assert d.allowed and d.unlimited and d.headers() == [] and d.rates == []
+    assert d.allowed
+    assert d.unlimited
+    assert d.headers() == []
+    assert d.rates == []
     assert (d.limit, d.remaining, d.retry_after) == (0, 0, 0.0)
     assert lim.key_count == 0, "no state for an unlimited tier"
     assert lim.reset("root", "admin") is False
@@ -210,7 +221,8 @@ def test_unlimited_tier_short_circuits() -> None:
 def test_unknown_tier_falls_back_to_the_default() -> None:
     lim, _ = limiter()
     d = lim.check("user_9", "gold")
-    assert d.tier == "third_party" and d.limit == 20
+    assert d.tier == "third_party"
+    assert d.limit == 20
     assert lim.check("user_9", None).remaining == 18, "same bucket as the default tier"
     assert lim.check("user_9", "third_" + "party").remaining == 17, "equal names, not only the interned ones"
     for bad in (1, b"third_party", ["third_party"]):
@@ -223,10 +235,12 @@ def test_unknown_tier_falls_back_to_the_default() -> None:
 def test_cost() -> None:
     lim, _ = limiter()
     d = lim.check("c", cost=15)
-    assert d.allowed and d.remaining == 5
+    assert d.allowed
+    assert d.remaining == 5
     assert not lim.check("c", cost=6).allowed
     peek = lim.check("c", cost=0)
-    assert peek.allowed and peek.remaining == 5
+    assert peek.allowed
+    assert peek.remaining == 5
     assert lim.check("fresh", cost=0).remaining == 20
     assert lim.key_count == 1, "looking at a fresh key stores nothing"
     assert lim.check("c", cost=None).remaining == 4, "cost=None is the default cost, 1"  # type: ignore[arg-type]
@@ -259,15 +273,18 @@ def test_reset_and_sweep() -> None:
     for _ in range(20):
         lim.allow("r")
     assert not lim.allow("r")
-    assert lim.reset("r") is True and lim.reset("r") is False
-    assert lim.allow("r") and lim.allow("r")
+    assert lim.reset("r") is True
+    assert lim.reset("r") is False
+    assert lim.allow("r")
+    assert lim.allow("r")
     lim.allow("s")
     assert lim.key_count == 2
     assert lim.sweep() == 0, "live buckets are never evicted"
     t[0] += 600_000_000
     assert lim.sweep() == 1, "s is full again; r still owes a token"
     t[0] += 600_000_000
-    assert lim.sweep() == 1 and lim.key_count == 0
+    assert lim.sweep() == 1
+    assert lim.key_count == 0
 
 
 def test_max_keys_refuses_new_identities_only() -> None:
@@ -275,8 +292,10 @@ def test_max_keys_refuses_new_identities_only() -> None:
     for k in "abc":
         assert lim.allow(k)
     d = lim.check("d")
-    assert not d.allowed and d.retry_after == 0.6, "until the first held bucket is full again"
-    assert lim.allow("a") and lim.allow("b"), "identities already held are unaffected"
+    assert not d.allowed
+    assert d.retry_after == 0.6, "until the first held bucket is full again"
+    assert lim.allow("a"), "identities already held are unaffected"
+    assert lim.allow("b")
     assert lim.key_count == 3
     t[0] += 600_000_000
     assert lim.allow("d"), "c is full again: evicted to make room"
@@ -297,10 +316,14 @@ def test_decision_constructor_and_relabel() -> None:
     d = bastion.Decision(True, "t", [(10, 60, 3, 1.5, 0.0), (100, 3600, 1, 100.0, 0.0)], source="redis")
     assert (d.limit, d.remaining, d.reset_after, d.source) == (100, 1, 100.0, "redis")
     closed = bastion.Decision(False, "t", retry_after=2.5, source="closed")
-    assert closed.degraded and not closed.unlimited and closed.retry_after == 2.5
+    assert closed.degraded
+    assert not closed.unlimited
+    assert closed.retry_after == 2.5
     assert closed.headers() == [("Retry-After", "3")]
     fb = d._relabel("fallback")
-    assert fb.source == "fallback" and fb.degraded and fb.rates == d.rates
+    assert fb.source == "fallback"
+    assert fb.degraded
+    assert fb.rates == d.rates
     assert bastion.Decision(True, "t", source="open").headers() == []
     for kwargs in (
         {"source": "elsewhere"},
@@ -314,7 +337,8 @@ def test_decision_constructor_and_relabel() -> None:
             bastion.Decision(False, "t", **kwargs)
     with pytest.raises(bastion.ConfigurationError):
         bastion.Decision(True, 5)  # type: ignore[arg-type]
-    assert "allowed=False" in repr(closed) and "source='closed'" in repr(closed)
+    assert "allowed=False" in repr(closed)
+    assert "source='closed'" in repr(closed)
 
 
 def test_real_clock_refills() -> None:
