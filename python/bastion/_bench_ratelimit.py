@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 import bastion
@@ -33,14 +34,15 @@ class DictBucket:
     """The textbook Python token bucket: a dict of [tokens, last] (not safe under threads)."""
 
     def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst, self.state = rate, burst, {}
-        self.clock = time.monotonic
+        self.rate, self.burst = rate, burst
+        self.state: dict[str, list[float]] = {}
 
     def allow(self, key: str) -> bool:
-        now = self.clock()
+        now = monotonic()
         s = self.state.get(key)
         if s is None:
-            s = self.state[key] = [self.burst, now]
+            self.state[key] = [self.burst - 1, now]
+            return True
         tokens = min(self.burst, s[0] + (now - s[1]) * self.rate)
         s[1] = now
         if tokens >= 1:
