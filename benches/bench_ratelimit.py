@@ -162,3 +162,49 @@ def test_redis_limits(benchmark: Any, redis_url: str, strategy: str) -> None:
     cls = {"fixed": limits.strategies.FixedWindowRateLimiter, "moving": limits.strategies.MovingWindowRateLimiter}
     hit = cls[strategy](limits.storage.RedisStorage(redis_url)).hit
     assert benchmark(functools.partial(hit, item, f"limits_{strategy}")) is True
+
+
+# ------------------------------------------------------------------------- Redis, concurrent asyncio checks
+
+BATCH = 64
+
+
+def _batch(make: Callable[[str], Any]) -> tuple[Callable[[], list[Any]], Any]:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    keys = [f"user-{i}" for i in range(BATCH)]
+
+    async def run() -> list[Any]:
+        return await asyncio.gather(*(make(k) for k in keys))
+
+    return (lambda: loop.run_until_complete(run())), loop
+
+
+def test_redis_concurrent_bastion_one_connection(benchmark: Any, redis_url: str) -> None:
+    """64 concurrent acheck calls: written together, answered in one round trip, on one connection."""
+    lim = bastion.RedisRateLimiter(redis_url, {"t": bastion.Rate(10**6, per=1)})
+    fn, loop = _batch(lim.acheck)
+    try:
+        results = benchmark(fn)
+        assert all(d.source == "redis" and d.allowed for d in results)
+    finally:
+        loop.run_until_complete(lim.aclose())
+        loop.close()
+
+
+@pytest.mark.parametrize("strategy", ["fixed", "moving"])
+def test_redis_concurrent_limits(benchmark: Any, redis_url: str, strategy: str) -> None:
+    limits = pytest.importorskip("limits")
+    from limits.aio import storage as astorage
+    from limits.aio import strategies as astrategies
+
+    item = limits.RateLimitItemPerSecond(10**6)
+    st = astorage.RedisStorage("async+" + redis_url, implementation="redispy")
+    cls = {"fixed": astrategies.FixedWindowRateLimiter, "moving": astrategies.MovingWindowRateLimiter}
+    hit = cls[strategy](st).hit
+    fn, loop = _batch(lambda k: hit(item, f"{strategy}-{k}"))
+    try:
+        assert all(benchmark(fn))
+    finally:
+        loop.close()

@@ -323,3 +323,24 @@ def test_unreachable_from_the_start() -> None:
     assert lim.check("k", "c").source == "closed"
     assert asyncio.run(lim.acheck("k", "l")).source == "fallback"
     assert time.monotonic() - t0 < 2 * TIMEOUT
+
+
+def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer, r: redis.Redis) -> None:
+    from bastion.redis_limiter import SCRIPT
+
+    r.script_load(SCRIPT)
+    lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)})
+
+    async def main() -> tuple[list[bastion.Decision], int]:
+        before = {c["id"] for c in r.client_list()}
+        results = await asyncio.gather(*(lim.acheck(f"user-{i % 10}") for i in range(1000)))
+        during = len([c for c in r.client_list() if c["id"] not in before and c["name"] == "bastion-ratelimit"])
+        await lim.aclose()
+        return list(results), during
+
+    results, connections = asyncio.run(main())
+    assert connections == 1, "a thousand concurrent checks shared one connection"
+    assert all(d.source == "redis" for d in results)
+    assert sum(d.allowed for d in results) == 10 * 50, "exactly the burst of each of the ten keys"
+    for i in range(10):
+        assert lim.check(f"user-{i}", cost=0).remaining == 0

@@ -167,6 +167,44 @@ def redis_cases() -> list[Case]:
         moving = strategies.MovingWindowRateLimiter(st)
         out.append(Case(g, "limits RedisStorage fixed window", functools.partial(fixed.hit, item, "fixed_user")))
         out.append(Case(g, "limits RedisStorage moving window", functools.partial(moving.hit, item, "moving_user")))
+    out.extend(concurrent_cases(url))
+    return out
+
+
+BATCH = 64
+
+
+def concurrent_cases(url: str) -> list[Case]:
+    """64 concurrent asyncio checks per call: bastion pipelines them on one connection."""
+    import asyncio
+
+    g = f"Redis, {BATCH} concurrent asyncio checks (time per batch)"
+    loop = asyncio.new_event_loop()
+    lim = bastion.RedisRateLimiter(url, {"t": bastion.Rate(10**6, per=1)})
+    atexit.register(loop.close)
+    atexit.register(lambda: loop.run_until_complete(lim.aclose()))
+    keys = [f"user-{i}" for i in range(BATCH)]
+
+    def batch(make: Callable[[str], Any]) -> Callable[[], object]:
+        async def run() -> list[Any]:
+            return await asyncio.gather(*(make(k) for k in keys))
+
+        return lambda: loop.run_until_complete(run())
+
+    out = [Case(g, "bastion RedisRateLimiter.acheck, 1 connection", batch(lim.acheck), is_bastion=True)]
+    if _optional("limits") is not None:
+        from limits import RateLimitItemPerSecond
+        from limits.aio import storage as astorage
+        from limits.aio import strategies as astrategies
+
+        item = RateLimitItemPerSecond(10**6)
+        st = astorage.RedisStorage("async+" + url, implementation="redispy")
+        fixed = astrategies.FixedWindowRateLimiter(st)
+        moving = astrategies.MovingWindowRateLimiter(st)
+        out.append(Case(g, "limits async fixed window (redis.asyncio pool)", batch(lambda k: fixed.hit(item, k))))
+        out.append(
+            Case(g, "limits async moving window (redis.asyncio pool)", batch(lambda k: moving.hit(item, "m" + k)))
+        )
     return out
 
 

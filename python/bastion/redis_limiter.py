@@ -30,11 +30,13 @@ goes through redis-py. The asyncio path uses ``redis.asyncio`` as is. Clients ot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -160,6 +162,105 @@ class _ProtocolError(Exception):
     """The reply was not the integer array the script returns."""
 
 
+class _ErrorReply(Exception):
+    """An error reply (``-ERR …``) to one pipelined request."""
+
+
+def _parse_reply(buf: bytearray, pos: int) -> tuple[list[int] | _ErrorReply, int] | None:
+    """One reply of the script (an array of integers) or an error, from ``buf[pos:]``; None if incomplete."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    kind = buf[pos]
+    if kind == 0x2D:  # "-"
+        return _ErrorReply(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
+    if kind != 0x2A:  # "*"
+        raise _ProtocolError("unexpected reply to the rate-limit script")
+    n = int(buf[pos + 1 : end])
+    values: list[int] = []
+    p = end + 2
+    for _ in range(n):
+        e = buf.find(b"\r\n", p)
+        if e < 0:
+            return None
+        if buf[p] != 0x3A:  # ":"
+            raise _ProtocolError("unexpected reply to the rate-limit script")
+        values.append(int(buf[p + 1 : e]))
+        p = e + 2
+    return values, p
+
+
+class _AsyncPipe:
+    """One Redis connection shared by every task of an event loop, with automatic pipelining.
+
+    Requests made in the same turn of the loop are written together (one ``write``); replies come back in
+    order and a single reader task hands each to its waiting future. Many concurrent checks thus cost one
+    round trip between them instead of one each, on one connection.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.reader: asyncio.StreamReader = conn._reader  # redis-py keeps the connected streams here
+        self.writer: asyncio.StreamWriter = conn._writer
+        self.loop = asyncio.get_running_loop()
+        self.waiting: deque[asyncio.Future[list[int] | _ErrorReply]] = deque()
+        self.out: list[bytes] = []
+        self.flushing = False
+        self.error: BaseException | None = None
+        self.task = self.loop.create_task(self._read())
+
+    def submit(self, request: bytes) -> asyncio.Future[list[int] | _ErrorReply]:
+        if self.error is not None:
+            raise self.error
+        fut: asyncio.Future[list[int] | _ErrorReply] = self.loop.create_future()
+        self.waiting.append(fut)
+        self.out.append(request)
+        if not self.flushing:
+            self.flushing = True
+            self.loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self.flushing = False
+        if self.error is None and self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            self.writer.write(data)
+
+    async def _read(self) -> None:
+        buf = bytearray()
+        try:
+            while True:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("Redis closed the connection")
+                buf += chunk
+                pos = 0
+                while self.waiting:
+                    parsed = _parse_reply(buf, pos)
+                    if parsed is None:
+                        break
+                    value, pos = parsed
+                    fut = self.waiting.popleft()
+                    if not fut.done():
+                        fut.set_result(value)
+                del buf[:pos]
+        except BaseException as exc:  # every waiter learns why the connection ended
+            self.fail(exc if isinstance(exc, Exception) else ConnectionError("connection closed"))
+
+    def fail(self, exc: BaseException) -> None:
+        """Close the connection and fail every request still waiting (they apply the failure mode)."""
+        if self.error is None:
+            self.error = exc
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(ConnectionError("the Redis connection failed"))
+        if not self.task.done() and asyncio.current_task() is not self.task:
+            self.task.cancel()
+        self.writer.close()
+
+
 class RedisRateLimiter:
     """A rate limiter whose buckets live in Redis, shared by every process and host that uses it.
 
@@ -217,6 +318,10 @@ class RedisRateLimiter:
         self._url: str | None = None
         self._aclient: Any = None
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._pipes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncPipe] = weakref.WeakKeyDictionary()
+        self._pipe_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         if isinstance(redis, str):
             self._url = redis
             pool = redis_py.ConnectionPool.from_url(redis, **self._conn_options())
@@ -225,7 +330,10 @@ class RedisRateLimiter:
             self._aclient = redis
         elif isinstance(redis, redis_py.Redis):
             pool = redis.connection_pool
-            self._conn_factory = (pool.connection_class, {**pool.connection_kwargs, **self._conn_options()})
+            options = self._conn_options()
+            if pool.connection_kwargs.get("client_name"):
+                del options["client_name"]
+            self._conn_factory = (pool.connection_class, {**pool.connection_kwargs, **options})
         elif hasattr(redis, "evalsha"):
             self._generic = redis
         else:
@@ -254,6 +362,7 @@ class RedisRateLimiter:
             "socket_connect_timeout": self._timeout,
             "retry": self._noretry,
             "retry_on_timeout": False,
+            "client_name": "bastion-ratelimit",
         }
 
     @property
@@ -478,16 +587,53 @@ class RedisRateLimiter:
             self._aclients[loop] = client
         return client
 
+    async def _pipe(self) -> _AsyncPipe:
+        loop = asyncio.get_running_loop()
+        pipe = self._pipes.get(loop)
+        if pipe is not None and pipe.error is None:
+            return pipe
+        # one connection per loop: the tasks that arrive while it is being made wait for it
+        lock = self._pipe_locks.get(loop)
+        if lock is None:
+            lock = self._pipe_locks[loop] = asyncio.Lock()
+        async with lock:
+            pipe = self._pipes.get(loop)
+            if pipe is None or pipe.error is not None:
+                conn = self._async_client().connection_pool.make_connection()
+                await conn.connect()
+                pipe = self._pipes[loop] = _AsyncPipe(conn)
+        return pipe
+
     async def _acall(self, spec: _Tier, digest: bytes, cost: int) -> list[int]:
         client = self._async_client()
-        argv = self._argv(spec, digest, cost)
-        async with asyncio.timeout(self._timeout):
-            try:
-                reply = await client.evalsha(SCRIPT_SHA, *argv)
-            except self._redis_py.exceptions.NoScriptError:
-                await client.script_load(SCRIPT)
-                reply = await client.evalsha(SCRIPT_SHA, *argv)
-        return [int(v) for v in reply]
+        if self._aclient is not None:
+            # a caller's client (e.g. a cluster): its own evalsha, no pipelining of ours
+            argv = self._argv(spec, digest, cost)
+            async with asyncio.timeout(self._timeout):
+                try:
+                    reply = await client.evalsha(SCRIPT_SHA, *argv)
+                except self._redis_py.exceptions.NoScriptError:
+                    await client.script_load(SCRIPT)
+                    reply = await client.evalsha(SCRIPT_SHA, *argv)
+            return [int(v) for v in reply]
+        request = self._request(spec, digest, cost)
+        pipe: _AsyncPipe | None = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                pipe = await self._pipe()
+                value = await pipe.submit(request)
+                if isinstance(value, _ErrorReply) and str(value).startswith("NOSCRIPT"):
+                    await client.script_load(SCRIPT)
+                    value = await pipe.submit(request)
+        except TimeoutError:
+            if pipe is not None:
+                pipe.fail(TimeoutError("Redis did not answer in time"))
+            raise
+        if isinstance(value, _ErrorReply):
+            raise self._redis_py.ResponseError(str(value))
+        if len(value) != 3 * len(spec.shape) + 1:
+            raise _ProtocolError("unexpected reply to the rate-limit script")
+        return value
 
     async def acheck(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
         """:meth:`check` for asyncio."""
@@ -516,6 +662,12 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         """Close the asyncio clients this limiter made (and the sync connections)."""
         self.close()
+        loop = asyncio.get_running_loop()
+        pipe = self._pipes.pop(loop, None)
+        if pipe is not None:
+            pipe.fail(ConnectionError("closed"))
+            with contextlib.suppress(BaseException):
+                await pipe.task
         clients = list(self._aclients.values())
         self._aclients.clear()
         for client in clients:
