@@ -329,7 +329,8 @@ def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer,
     from bastion.redis_limiter import SCRIPT
 
     r.script_load(SCRIPT)
-    lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)})
+    # a generous timeout: a thousand calls queue behind each other in this process before they are sent
+    lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)}, timeout=10)
 
     async def main() -> tuple[list[bastion.Decision], int]:
         before = {c["id"] for c in r.client_list()}
