@@ -102,6 +102,9 @@ class Decision:
         rates lists them as ``"tier.0"``, ``"tier.1"``, …; ``t`` and ``Retry-After`` are whole seconds, rounded
         up (``Retry-After`` at least 1). An unlimited tier sends none.
         """
+    @staticmethod
+    def _from_resp(tier: str, shape: Sequence[tuple[int, int]], data: bytes) -> Decision | None:
+        """The decision in a raw reply of ``RedisRateLimiter``'s script (``None`` if malformed)."""
     def _relabel(self, source: str) -> Decision:
         """The same decision reported by another ``source``."""
     def __bool__(self) -> bool: ...
@@ -153,3 +156,6 @@ class RateLimiter:
         """The tiers and their rates (``None``: unlimited), in the order given."""
     def _table_bytes(self) -> int:
         """Bytes allocated by the key tables."""
+
+def _redis_key_digest(key: str | bytes) -> bytes:
+    """BLAKE3-128 of a rate-limit key as 32 hex digits: how ``RedisRateLimiter`` names an identity."""

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bastion._core import Decision, RateLimiter
+from bastion._core import Decision, RateLimiter, _redis_key_digest
 from bastion.errors import AuthUnavailable, ConfigurationError, RateLimited
 from bastion.ratelimit import FailureMode, Policies
 
@@ -121,6 +121,12 @@ class _Tier:
     rate_args: bytes
     #: the same arguments as ints, for redis-py
     rate_argv: tuple[int, ...]
+    #: precomputed pieces of the request: key header + hash tag start, per-key endings, cost 1 + rates
+    key_prefix: bytes
+    key_suffixes: tuple[bytes, ...]
+    tail1: bytes
+    #: the reply's array header, e.g. b"*4"
+    reply_head: bytes
 
 
 def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier | None:
@@ -145,17 +151,15 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
         key_header=b"$%d\r\n" % key_len,
         rate_args=b"".join(_bulk(b"%d" % a) for a in argv),
         rate_argv=tuple(argv),
+        key_prefix=b"$%d\r\n" % key_len + tag,
+        key_suffixes=tuple(b"}:%d\r\n" % i for i in range(n)),
+        tail1=_bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv),
+        reply_head=b"*%d" % (1 + 3 * n),
     )
 
 
-def _digest(key: object) -> bytes:
-    if isinstance(key, str):
-        data = key.encode("utf-8", "surrogatepass")
-    elif isinstance(key, bytes):
-        data = key
-    else:
-        raise ConfigurationError("a rate-limit key must be a str or bytes")
-    return hashlib.blake2b(data, digest_size=16).hexdigest().encode()
+#: BLAKE3-128 of the key as 32 hex digits (Rust): the same on every host, never the raw identity.
+_digest = _redis_key_digest
 
 
 class _ProtocolError(Exception):
@@ -415,10 +419,13 @@ class RedisRateLimiter:
             raise ConfigurationError("cost must be between 0 and the tier's burst")
         return cost
 
-    def _request(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
-        tag = spec.tag + digest + b"}:"
-        keys = b"".join(spec.key_header + tag + b"%d\r\n" % i for i in range(len(spec.shape)))
-        return spec.head + keys + _bulk(b"%d" % cost) + spec.rate_args
+    @staticmethod
+    def _request(spec: _Tier, digest: bytes, cost: int) -> bytes:
+        tail = spec.tail1 if cost == 1 else _bulk(b"%d" % cost) + spec.rate_args
+        if len(spec.key_suffixes) == 1:
+            return spec.head + spec.key_prefix + digest + spec.key_suffixes[0] + tail
+        keys = b"".join([spec.key_prefix + digest + suffix for suffix in spec.key_suffixes])
+        return spec.head + keys + tail
 
     def _argv(self, spec: _Tier, digest: bytes, cost: int) -> list[Any]:
         tag = spec.tag + digest + b"}:"
@@ -469,8 +476,11 @@ class RedisRateLimiter:
         with self._lock:
             self._idle.append(conn)
 
-    def _call(self, spec: _Tier, digest: bytes, cost: int) -> list[int]:
-        """Run the script for one key; raise on any failure (the caller applies the failure mode)."""
+    def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
+        """Run the script for one key: the raw reply (our connections) or its integers (a caller's client).
+
+        Raises on any failure; the caller applies the failure mode.
+        """
         if self._conn_factory is None:
             return self._call_generic(spec, digest, cost)
         conn = self._connection()
@@ -482,7 +492,7 @@ class RedisRateLimiter:
         self._release(conn)
         return values
 
-    def _roundtrip(self, conn: Any, spec: _Tier, digest: bytes, cost: int, *, reloaded: bool = False) -> list[int]:
+    def _roundtrip(self, conn: Any, spec: _Tier, digest: bytes, cost: int, *, reloaded: bool = False) -> bytes:
         sock: socket.socket | None = conn._sock  # redis-py keeps the connected socket here
         if sock is None:
             conn.connect()
@@ -509,13 +519,7 @@ class RedisRateLimiter:
                     raise self._redis_py.ResponseError("SCRIPT LOAD returned an unexpected digest")
                 return self._roundtrip(conn, spec, digest, cost, reloaded=True)
             raise self._redis_py.ResponseError(data.split(b"\r\n", 1)[0][1:].decode("utf-8", "replace"))
-        lines = data.split(b"\r\n")
-        if lines[0] != b"*%d" % (want - 1) or len(lines) != want + 1 or lines[want]:
-            raise _ProtocolError("unexpected reply to the rate-limit script")
-        try:
-            return [int(line[1:]) for line in lines[1:want]]
-        except ValueError:
-            raise _ProtocolError("unexpected reply to the rate-limit script") from None
+        return data
 
     def _call_generic(self, spec: _Tier, digest: bytes, cost: int) -> list[int]:
         client = self._generic
@@ -545,11 +549,16 @@ class RedisRateLimiter:
         if self._is_down():
             return self._degraded(name, spec, key, cost)
         try:
-            values = self._call(spec, digest, cost)
+            reply = self._call(spec, digest, cost)
+            if isinstance(reply, list):
+                return self._decision(name, spec, reply)
+            d = Decision._from_resp(name, spec.shape, reply)
+            if d is None:
+                raise _ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
-        return self._decision(name, spec, values)
+        return d
 
     def allow(self, key: str | bytes, tier: str | None = None) -> bool:
         """True if ``key`` may make one request now (and takes the token)."""
@@ -559,7 +568,13 @@ class RedisRateLimiter:
         digest = _digest(key)
         if not self._is_down():
             try:
-                return self._call(spec, digest, 1)[0] == 1
+                reply = self._call(spec, digest, 1)
+                if isinstance(reply, list):
+                    return reply[0] == 1
+                head, first, _ = reply.split(b"\r\n", 2)
+                if head != spec.reply_head or first not in (b":0", b":1"):
+                    raise _ProtocolError("unexpected reply to the rate-limit script")
+                return first == b":1"
             except self._errors():
                 self._failed()
         return self._degraded(name, spec, key, 1).allowed

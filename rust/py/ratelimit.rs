@@ -416,6 +416,44 @@ impl PyDecision {
         Ok(out)
     }
 
+    /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes:
+    /// `*N` then `:allowed` and `:remaining`, `:reset_after_us`, `:retry_after_us` per rate; `shape`
+    /// holds each rate's `(limit, window)`. `None` when the bytes are not exactly such a reply.
+    #[staticmethod]
+    #[allow(clippy::needless_pass_by_value)] // PyO3 hands extracted arguments over by value
+    fn _from_resp(
+        tier: &Bound<'_, PyString>,
+        shape: Vec<(u64, u64)>,
+        data: &[u8],
+    ) -> Option<Self> {
+        let values = parse_int_array(data)?;
+        if shape.is_empty() || shape.len() > MAX_RATES || values.len() != 1 + 3 * shape.len() {
+            return None;
+        }
+        let allowed = values[0] == 1;
+        let us = |v: i64| u64::try_from(v).ok().map(|v| v.saturating_mul(1000));
+        let mut infos = Vec::with_capacity(shape.len());
+        for (i, &(quota, window)) in shape.iter().enumerate() {
+            infos.push(RateInfo {
+                quota,
+                window,
+                remaining: u64::try_from(values[1 + 3 * i]).ok()?,
+                reset_after_ns: us(values[2 + 3 * i])?,
+                retry_after_ns: us(values[3 + 3 * i])?,
+            });
+        }
+        let main = infos[binding_of(allowed, &infos)];
+        Some(PyDecision {
+            allowed,
+            source: Source::Redis,
+            len: infos.len() as u8,
+            tier: tier.clone().unbind(),
+            retry_after_ns: if allowed { 0 } else { main.retry_after_ns },
+            main,
+            all: (infos.len() > 1).then(|| infos.into_boxed_slice()),
+        })
+    }
+
     /// The same decision reported by another source (used by `RedisRateLimiter` when it falls
     /// back to its in-process limiter).
     fn _relabel(&self, py: Python<'_>, source: &str) -> PyResult<Self> {
@@ -782,10 +820,61 @@ impl PyRateLimiter {
     }
 }
 
+/// `*N\r\n` followed by exactly N `:int\r\n` lines and nothing else, or `None`.
+fn parse_int_array(data: &[u8]) -> Option<Vec<i64>> {
+    fn line(data: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+        let rest = data.get(pos..)?;
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        Some((&rest[..end], pos + end + 2))
+    }
+    fn int(b: &[u8]) -> Option<i64> {
+        std::str::from_utf8(b).ok()?.parse().ok()
+    }
+    let (head, mut pos) = line(data, 0)?;
+    let n = usize::try_from(int(head.strip_prefix(b"*")?)?).ok()?;
+    if n > 1 + 3 * MAX_RATES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (item, next) = line(data, pos)?;
+        out.push(int(item.strip_prefix(b":")?)?);
+        pos = next;
+    }
+    (pos == data.len()).then_some(out)
+}
+
+/// The digest under which `RedisRateLimiter` stores an identity: BLAKE3 of its bytes (a `str` as
+/// UTF-8, lone surrogates escaped), truncated to 128 bits, as 32 lowercase hex digits. Unkeyed on
+/// purpose: every host must derive the same Redis key.
+#[pyfunction]
+fn _redis_key_digest<'py>(py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = if let Ok(s) = key.cast::<PyString>() {
+        if let Ok(utf8) = s.to_str() {
+            blake3::hash(utf8.as_bytes())
+        } else {
+            let b = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
+            blake3::hash(b.cast::<PyBytes>().map_err(|_| cfg("key must be str or bytes"))?.as_bytes())
+        }
+    } else if let Ok(b) = key.cast::<PyBytes>() {
+        blake3::hash(b.as_bytes())
+    } else {
+        return Err(cfg("a rate-limit key must be a str or bytes"));
+    };
+    let mut out = [0u8; 32];
+    for (i, byte) in hash.as_bytes()[..16].iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 15)];
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
 /// Add the rate-limiting classes to `bastion._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRate>()?;
     m.add_class::<PyDecision>()?;
     m.add_class::<PyRateLimiter>()?;
+    m.add_function(wrap_pyfunction!(_redis_key_digest, m)?)?;
     Ok(())
 }
