@@ -8,7 +8,7 @@ Same interface and semantics as :class:`bastion.RateLimiter` (``check`` / ``allo
   new theoretical arrival times only if *all* rates admit the request (nothing is written on denial).
   Each key is written with ``PX`` = the time until its bucket is full again, so idle keys vanish.
   The keys of one identity share a hash tag (``{prefix:tier:digest}:i``), so Redis Cluster keeps them in
-  one slot. Identities are stored as a BLAKE2b-128 digest, never raw.
+  one slot. Identities are stored as a BLAKE3-128 digest, never raw.
 * **Loaded once, called by SHA.** ``EVALSHA``; on ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``, a fail-over)
   the script is loaded again and the call repeated.
 * **A per-call timeout and a per-tier failure mode.** Every call is bounded by ``timeout`` seconds (socket
