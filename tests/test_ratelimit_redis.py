@@ -15,6 +15,7 @@ from typing import Any
 import bastion
 import pytest
 import redis
+from bastion.ratelimit import FailureMode
 from bastion.redis_limiter import SCRIPT_SHA
 
 from tests.servers import RedisServer, start_redis
@@ -23,7 +24,7 @@ TIMEOUT = 0.25
 
 
 @pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
+def r(redis_server: RedisServer) -> Iterator[redis.Redis[bytes]]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
     yield client
@@ -40,7 +41,7 @@ def make(url: Any, policies: Any = None, **kw: Any) -> bastion.RedisRateLimiter:
     return bastion.RedisRateLimiter(url, policies, **kw)
 
 
-def test_check_allow_acquire_and_headers(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_check_allow_acquire_and_headers(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     with make(redis_server.url) as lim:
         d = lim.check("user_1")
         assert d.allowed
@@ -71,7 +72,7 @@ def test_check_allow_acquire_and_headers(redis_server: RedisServer, r: redis.Red
         assert all(b"user_1" not in k for k in r.keys("*"))
 
 
-def test_multi_rate_all_or_nothing_writes_nothing_on_denial(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_multi_rate_all_or_nothing_writes_nothing_on_denial(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     lim = make(redis_server.url)
     admitted = sum(lim.allow("svc", "daily") for _ in range(15))
     assert admitted == 10
@@ -91,7 +92,7 @@ def test_multi_rate_all_or_nothing_writes_nothing_on_denial(redis_server: RedisS
     assert lim.check("svc", "daily", cost=0).allowed
 
 
-def test_idle_keys_expire(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_idle_keys_expire(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     lim = make(redis_server.url, {"fast": [bastion.Rate(10, per=1), bastion.Rate(20, per=2)]})
     assert lim.check("idle", cost=3).allowed
     keys = r.keys("*")
@@ -104,20 +105,20 @@ def test_idle_keys_expire(redis_server: RedisServer, r: redis.Redis) -> None:
     assert lim.check("idle").remaining == 9, "and the bucket is full again"
 
 
-def test_noscript_fallback(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_noscript_fallback(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     lim = make(redis_server.url)
     assert lim.check("n").remaining == 19
     r.script_flush()
-    assert r.script_exists(SCRIPT_SHA) == [False]
+    assert r.script_exists(SCRIPT_SHA) == [False]  # type: ignore[no-untyped-call]
     d = lim.check("n")
     assert d.source == "redis"
     assert d.remaining == 18
-    assert r.script_exists(SCRIPT_SHA) == [True]
+    assert r.script_exists(SCRIPT_SHA) == [True]  # type: ignore[no-untyped-call]
     r.script_flush()
     assert asyncio.run(lim.acheck("n")).remaining == 17
 
 
-def test_two_processes_sharing_one_key_never_over_admit(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_two_processes_sharing_one_key_never_over_admit(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     code = textwrap.dedent(
         f"""
         import bastion, sys
@@ -144,7 +145,7 @@ def test_two_processes_sharing_one_key_never_over_admit(redis_server: RedisServe
     assert not local.allow("shared")
 
 
-def test_sync_and_async_share_the_budget(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_sync_and_async_share_the_budget(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     lim = make(redis_server.url)
 
     async def main() -> list[bool]:
@@ -164,7 +165,7 @@ def test_sync_and_async_share_the_budget(redis_server: RedisServer, r: redis.Red
     assert asyncio.run(lim.acheck("both", "admin")).unlimited
 
 
-def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     client = redis.Redis.from_url(redis_server.url, socket_timeout=30)
     lim = make(client)
     assert lim.check("c").remaining == 19
@@ -177,14 +178,14 @@ def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis) ->
     class Wrapped:
         """Any client with evalsha / script_load (RedisCluster, a proxy…) takes the generic path."""
 
-        def __init__(self, inner: redis.Redis) -> None:
+        def __init__(self, inner: redis.Redis[bytes]) -> None:
             self.inner = inner
 
         def evalsha(self, *args: Any) -> Any:
-            return self.inner.evalsha(*args)
+            return self.inner.evalsha(*args)  # type: ignore[no-untyped-call]
 
         def script_load(self, script: str) -> Any:
-            return self.inner.script_load(script)
+            return self.inner.script_load(script)  # type: ignore[no-untyped-call]
 
     generic = make(Wrapped(client))
     r.script_flush()
@@ -228,7 +229,7 @@ def test_bad_arguments(redis_server: RedisServer) -> None:
 
 # --------------------------------------------------------------------------------------- failure modes
 
-MODES = {"o": "open", "c": "closed", "l": "local"}
+MODES: dict[str, FailureMode] = {"o": "open", "c": "closed", "l": "local"}
 
 
 def degraded_limiter(url: str, **kw: Any) -> bastion.RedisRateLimiter:
@@ -325,10 +326,10 @@ def test_unreachable_from_the_start() -> None:
     assert time.monotonic() - t0 < 2 * TIMEOUT
 
 
-def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer, r: redis.Redis) -> None:
+def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     from bastion.redis_limiter import SCRIPT
 
-    r.script_load(SCRIPT)
+    r.script_load(SCRIPT)  # type: ignore[no-untyped-call]
     # a generous timeout: a thousand calls queue behind each other in this process before they are sent
     lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)}, timeout=10)
 

@@ -421,11 +421,7 @@ impl PyDecision {
     /// holds each rate's `(limit, window)`. `None` when the bytes are not exactly such a reply.
     #[staticmethod]
     #[allow(clippy::needless_pass_by_value)] // PyO3 hands extracted arguments over by value
-    fn _from_resp(
-        tier: &Bound<'_, PyString>,
-        shape: Vec<(u64, u64)>,
-        data: &[u8],
-    ) -> Option<Self> {
+    fn _from_resp(tier: &Bound<'_, PyString>, shape: Vec<(u64, u64)>, data: &[u8]) -> Option<Self> {
         let values = parse_int_array(data)?;
         if shape.is_empty() || shape.len() > MAX_RATES || values.len() != 1 + 3 * shape.len() {
             return None;
@@ -855,7 +851,11 @@ fn _redis_key_digest<'py>(py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<
             blake3::hash(utf8.as_bytes())
         } else {
             let b = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
-            blake3::hash(b.cast::<PyBytes>().map_err(|_| cfg("key must be str or bytes"))?.as_bytes())
+            blake3::hash(
+                b.cast::<PyBytes>()
+                    .map_err(|_| cfg("key must be str or bytes"))?
+                    .as_bytes(),
+            )
         }
     } else if let Ok(b) = key.cast::<PyBytes>() {
         blake3::hash(b.as_bytes())
