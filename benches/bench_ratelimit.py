@@ -133,7 +133,7 @@ def test_memory_per_live_key(benchmark: Any, kind: str) -> None:
     assert per_key is not None
     benchmark.extra_info["rss_bytes_per_live_key"] = round(per_key, 1)
     if kind == "bastion":
-        # tables hold 16 bytes a key (plus hashbrown's control byte and load factor)
+        # 16-byte slots, at most three quarters full
         assert per_key <= 64, per_key
 
 

@@ -115,7 +115,7 @@ class RateLimiter:
 
     ``policies``: tier name → ``Rate``, list of ``Rate`` (all-or-nothing, at most 4) or ``None`` (unlimited).
     ``default``: the tier used when none is named — and when an unknown one is (required with several
-    tiers). ``max_keys`` (default 1,000,000, about 16 bytes of table a key): live keys held at most; a new
+    tiers). ``max_keys`` (default 1,000,000; 21–43 bytes of table a key): live keys held at most; a new
     key arriving when that many buckets are live (none full again) is refused, with ``retry_after`` the
     time until one can be evicted; keys already held are unaffected. ``clock``: a callable returning
     monotonic nanoseconds (tests); default the OS monotonic clock.

@@ -1,10 +1,10 @@
 //! The sharded map from a key's digest to its bucket state.
 //!
 //! Keys are never stored: only a 64-bit keyed digest of the identity (see `mod.rs` for the hash
-//! and the collision odds). Each shard is a `hashbrown::HashTable` of `(digest, [AtomicU64; K])`
-//! — 16 bytes a key for a single-rate tier — behind a `parking_lot::RwLock`. Checking an existing
-//! key takes only the shard's read lock and then compare-and-swaps the atomic; inserting takes the
-//! shard's write lock.
+//! and the collision odds). Each shard is a [`Table`] of `(digest, [AtomicU64; K])` slots — 16 bytes
+//! a key for a single-rate tier, found with one cache miss — behind a `parking_lot::RwLock`.
+//! Checking an existing key takes only the shard's read lock and then compare-and-swaps the atomic;
+//! inserting takes the shard's write lock.
 //!
 //! Eviction: a key whose every TAT is at or before `now` has a full bucket, which is exactly what
 //! an absent key means, so removing it changes no decision; a key with any TAT ahead of `now` is
@@ -15,29 +15,21 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use hashbrown::HashTable;
 use parking_lot::RwLock;
 
 use super::gcra::tat_of;
+use super::table::{Slot, Table};
 
 /// The least time between two time-driven sweeps of one shard.
 pub const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
-/// One key's state: its digest and the TAT of each of its tier's rates.
-struct Entry<const K: usize> {
-    digest: u64,
-    cells: [AtomicU64; K],
-}
-
-impl<const K: usize> Entry<K> {
-    /// When the bucket will be full again (every rate's TAT passed).
-    fn full_at(&self) -> u64 {
-        self.cells.iter().map(tat_of).max().unwrap_or(0)
-    }
+/// When a slot's bucket will be full again (every rate's TAT passed).
+fn full_at<const K: usize>(slot: &Slot<K>) -> u64 {
+    slot.cells.iter().map(tat_of).max().unwrap_or(0)
 }
 
 struct Inner<const K: usize> {
-    table: HashTable<Entry<K>>,
+    table: Table<K>,
     /// Earliest time a key of this shard may be full (a lower bound: TATs only move forward).
     earliest_full: u64,
     last_sweep: u64,
@@ -119,7 +111,7 @@ impl<const K: usize> KeyMap<K> {
         let shards = (0..n)
             .map(|_| Shard {
                 inner: RwLock::new(Inner {
-                    table: HashTable::new(),
+                    table: Table::new(),
                     earliest_full: u64::MAX,
                     last_sweep: 0,
                 }),
@@ -131,9 +123,8 @@ impl<const K: usize> KeyMap<K> {
 
     #[inline]
     fn shard(&self, digest: u64) -> &Shard<K> {
-        // hashbrown takes its bucket index from the low bits and its tag from the top 7 bits, so
-        // the shard comes from bits in between (at most 2^20 shards).
-        &self.shards[(digest >> 36) as usize & self.mask]
+        // a table takes its slot from the low bits; the shard comes from high ones (at most 2^20 shards)
+        &self.shards[(digest >> 40) as usize & self.mask]
     }
 
     /// Run `f` on the cells of `digest`, inserting a fresh (full) bucket first when absent and
@@ -147,10 +138,11 @@ impl<const K: usize> KeyMap<K> {
         insert: bool,
         f: &mut impl FnMut(&[AtomicU64; K]) -> R,
     ) -> Applied<R> {
+        let digest = digest.max(1); // 0 marks an empty slot
         let shard = self.shard(digest);
         let found = {
             let inner = shard.inner.read();
-            inner.table.find(digest, |e| e.digest == digest).map(|e| f(&e.cells))
+            inner.table.find(digest).map(|e| f(&e.cells))
         };
         let out = match found {
             Some(r) => Applied::Done(r),
@@ -175,7 +167,7 @@ impl<const K: usize> KeyMap<K> {
         f: &mut impl FnMut(&[AtomicU64; K]) -> R,
     ) -> Applied<R> {
         let mut inner = shard.inner.write();
-        if let Some(e) = inner.table.find(digest, |e| e.digest == digest) {
+        if let Some(e) = inner.table.find(digest) {
             return Applied::Done(f(&e.cells));
         }
         // Sweep before the table would grow: growth doubles the table, so this is amortised O(1).
@@ -193,13 +185,9 @@ impl<const K: usize> KeyMap<K> {
                 return Applied::Full;
             }
         }
-        let entry = Entry {
-            digest,
-            cells: std::array::from_fn(|_| AtomicU64::new(0)),
-        };
-        let occupied = inner.table.insert_unique(digest, entry, |e| e.digest);
-        let r = f(&occupied.get().cells);
-        let full_at = occupied.get().full_at();
+        let slot = inner.table.insert(digest);
+        let r = f(&slot.cells);
+        let full_at = full_at(slot);
         // A new key may be full before any key already here: make sure a sweep will look then.
         if full_at < inner.earliest_full {
             inner.earliest_full = full_at;
@@ -211,15 +199,12 @@ impl<const K: usize> KeyMap<K> {
 
     /// Remove one key (a no-op when absent); true if it was there.
     pub fn remove(&self, budget: &Budget, digest: u64) -> bool {
-        let mut inner = self.shard(digest).inner.write();
-        match inner.table.find_entry(digest, |e| e.digest == digest) {
-            Ok(occupied) => {
-                occupied.remove();
-                budget.release(1);
-                true
-            }
-            Err(_) => false,
+        let digest = digest.max(1);
+        let removed = self.shard(digest).inner.write().table.remove(digest);
+        if removed {
+            budget.release(1);
         }
+        removed
     }
 
     /// Sweep every shard now; returns (keys evicted, earliest time a remaining key becomes full).
@@ -246,20 +231,16 @@ impl<const K: usize> KeyMap<K> {
 fn sweep<const K: usize>(inner: &mut Inner<K>, now: u64, next: &AtomicU64) -> (usize, u64) {
     let before = inner.table.len();
     let mut earliest = u64::MAX;
-    inner.table.retain(|e| {
-        let full_at = e.full_at();
-        if full_at <= now {
+    inner.table.retain(|slot| {
+        let at = full_at(slot);
+        if at <= now {
             false
         } else {
-            earliest = earliest.min(full_at);
+            earliest = earliest.min(at);
             true
         }
     });
     let removed = before - inner.table.len();
-    let cap = inner.table.capacity();
-    if cap > 64 && inner.table.len() < cap / 4 {
-        inner.table.shrink_to(inner.table.len() * 2, |e| e.digest);
-    }
     inner.earliest_full = earliest;
     inner.last_sweep = now;
     let at = if earliest == u64::MAX {

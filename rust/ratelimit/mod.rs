@@ -11,6 +11,7 @@
 pub mod gcra;
 pub mod map;
 pub mod policy;
+pub mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,7 +21,7 @@ use gcra::{check_many, Gcra, Outcome, MAX_TIME_NS};
 use map::{Applied, Budget, KeyMap};
 pub use policy::{Policy, Rate, Tier, MAX_RATES};
 
-/// The default cap on live keys across all tiers (about 40 MB of tables at 16 bytes a key).
+/// The default cap on live keys across all tiers (21-43 MB of tables when full, single-rate tiers).
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
 /// The decision for one request.
