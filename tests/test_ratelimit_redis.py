@@ -346,3 +346,20 @@ def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer,
     assert sum(d.allowed for d in results) == 10 * 50, "exactly the burst of each of the ten keys"
     for i in range(10):
         assert lim.check(f"user-{i}", cost=0).remaining == 0
+
+
+def test_a_forked_child_opens_its_own_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+    lim = make(redis_server.url, {"t": bastion.Rate(5, per=3600)})
+    assert lim.check("fork").remaining == 4
+    pid = os.fork()
+    if pid == 0:  # the child: must not reuse the parent's socket
+        code = 0
+        try:
+            code = 0 if lim.check("fork").remaining == 3 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    d = lim.check("fork")
+    assert d.source == "redis"
+    assert d.remaining == 2, "parent and child shared one budget"

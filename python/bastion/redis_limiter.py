@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -315,6 +316,7 @@ class RedisRateLimiter:
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
         self._idle: list[Any] = []
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         # async: one redis.asyncio client per event loop (their connections belong to one loop)
         self._url: str | None = None
@@ -463,6 +465,9 @@ class RedisRateLimiter:
 
     def _connection(self) -> Any:
         with self._lock:
+            if self._pid != os.getpid():
+                # a forked child (e.g. a pre-forking server): the parent's sockets are not ours to use
+                self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop()
         cls, kwargs = self._conn_factory
