@@ -363,3 +363,25 @@ def test_a_forked_child_opens_its_own_connection(redis_server: RedisServer, r: r
     d = lim.check("fork")
     assert d.source == "redis"
     assert d.remaining == 2, "parent and child shared one budget"
+
+
+def test_threads_share_one_pipelined_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+    import threading
+
+    lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)}, timeout=10)
+    lim.check("warm-up")
+    before = {c["id"] for c in r.client_list()}
+    admitted = [0] * 16
+
+    def hammer(i: int) -> None:
+        admitted[i] = sum(lim.allow(f"user-{(i + j) % 10}") for j in range(100))
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    new = [c for c in r.client_list() if c["id"] not in before and c["name"] == "bastion-ratelimit"]
+    assert new == [], "the sixteen threads used the limiter's one connection"
+    assert sum(admitted) == 10 * 50, "exactly the burst of each of the ten keys"
+    assert lim.check("user-3", cost=0).remaining == 0

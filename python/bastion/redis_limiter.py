@@ -20,12 +20,13 @@ Same interface and semantics as :class:`bastion.RateLimiter` (``check`` / ``allo
 
 Where the time goes (loopback, one connection, this machine): the round trip is ~17 µs and the script
 ~5 µs, while redis-py's generic ``execute_command`` adds ~30 µs of Python (connection-pool checkout,
-argument encoding, response callbacks). So the sync path keeps its own connections (made by redis-py's
-connection class, so URLs, AUTH, TLS and RESP3 work as usual), sends a request whose bytes are mostly
-precomputed, and turns the flat integer array the script returns into a ``Decision`` in Rust (as it
-hashes the identity): under 1 µs of Python a call. Anything unexpected goes through redis-py. The asyncio
-path pipelines automatically: the checks an event loop makes in the same turn are written together on one
-connection and their replies read in order by one reader task, so concurrent requests share round trips.
+argument encoding, response callbacks). So bastion keeps one connection of its own per process (made by
+redis-py's connection class, so URLs, AUTH, TLS and RESP3 work as usual), sends requests whose bytes are
+mostly precomputed, and turns the flat integer array the script returns into a ``Decision`` in Rust (as
+it hashes the identity): under 1 µs of Python a call. The connection pipelines automatically: threads
+that check while a request is in flight queue, and the next round trip carries all of them (one lock
+round for a lone caller); in asyncio, the checks an event loop makes in the same turn are written
+together and their replies read in order by one reader task (one connection per loop).
 Clients other than a plain ``redis.Redis`` (e.g. ``RedisCluster``) are used through their own
 ``evalsha``.
 """
@@ -41,7 +42,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,23 +175,140 @@ class _ErrorReply(Exception):
     """An error reply (``-ERR …``) to one pipelined request."""
 
 
-def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | _ErrorReply, int] | None:
-    """One reply (an array of integers, as raw bytes) or an error, from ``buf[pos:]``; None if incomplete."""
+def _reply_end(buf: bytearray, pos: int) -> int | None:
+    """Where the RESP reply starting at ``buf[pos]`` ends, or None while it is incomplete."""
     end = buf.find(b"\r\n", pos)
     if end < 0:
         return None
     kind = buf[pos]
-    if kind == 0x2D:  # "-"
-        return _ErrorReply(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
-    if kind != 0x2A:  # "*"
-        raise _ProtocolError("unexpected reply to the rate-limit script")
-    p = end + 2
-    for _ in range(int(buf[pos + 1 : end])):
-        p = buf.find(b"\r\n", p)
-        if p < 0:
-            return None
-        p += 2
-    return bytes(buf[pos:p]), p
+    if kind in b"+-:":
+        return end + 2
+    if kind == 0x24:  # "$": a bulk string (SCRIPT LOAD's answer)
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return end + 2
+        stop = end + 2 + n + 2
+        return stop if len(buf) >= stop else None
+    if kind == 0x2A:  # "*": the script's array of integers
+        p: int | None = end + 2
+        for _ in range(int(buf[pos + 1 : end])):
+            assert p is not None
+            p = _reply_end(buf, p)
+            if p is None:
+                return None
+        return p
+    raise _ProtocolError("unexpected reply from Redis")
+
+
+def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | _ErrorReply, int] | None:
+    """One reply (raw bytes) or an error reply, from ``buf[pos:]``; None if incomplete."""
+    end = _reply_end(buf, pos)
+    if end is None:
+        return None
+    if buf[pos] == 0x2D:  # "-"
+        return _ErrorReply(buf[pos + 1 : end - 2].decode("utf-8", "replace")), end
+    return bytes(buf[pos:end]), end
+
+
+class _Waiter:
+    """One thread's request in a :class:`_SyncPipe`."""
+
+    __slots__ = ("done", "error", "reply", "request")
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.reply: bytes | _ErrorReply | None = None
+        self.error: BaseException | None = None
+        #: set when the reply is in; only a thread that waits for a leader needs one
+        self.done: threading.Event | None = None
+
+
+class _SyncPipe:
+    """One Redis connection shared by every thread of a process, with automatic pipelining.
+
+    A thread that finds the connection idle becomes the leader: it writes every queued request in one
+    ``sendall``, reads their replies in order, hands each to its thread, and repeats while requests keep
+    arriving. Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
+    concurrent callers share round trips instead of each paying one, on one connection.
+    """
+
+    def __init__(self, conn: Any, timeout: float) -> None:
+        self.conn = conn
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.queue: list[_Waiter] = []
+        self.busy = False
+        self.error: BaseException | None = None
+        self.buf = bytearray()
+
+    def call(self, request: bytes) -> bytes | _ErrorReply:
+        me = _Waiter(request)
+        with self.lock:
+            if self.error is not None:
+                raise self.error
+            lead = not self.busy
+            if not lead:
+                me.done = threading.Event()
+            self.queue.append(me)
+            self.busy = True
+        if me.done is not None:
+            # queued behind a batch in flight: at most that batch's timeout, then ours
+            if not me.done.wait(2 * self.timeout):
+                raise TimeoutError("Redis did not answer in time")
+        else:
+            self._lead()
+        if me.error is not None:
+            raise me.error
+        assert me.reply is not None
+        return me.reply
+
+    def _lead(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.queue = self.queue, []
+                if not batch:
+                    self.busy = False
+                    return
+            try:
+                self._exchange(batch)
+            except BaseException as exc:
+                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"), batch)
+                return
+            for w in batch:
+                if w.done is not None:
+                    w.done.set()
+
+    def _exchange(self, batch: list[_Waiter]) -> None:
+        sock: socket.socket | None = self.conn._sock  # redis-py keeps the connected socket here
+        if sock is None:
+            raise ConnectionError("the Redis connection is closed")
+        deadline = time.monotonic() + self.timeout
+        sock.sendall(b"".join(w.request for w in batch) if len(batch) > 1 else batch[0].request)
+        buf = self.buf
+        for w in batch:
+            while (parsed := _parse_reply(buf, 0)) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("Redis did not answer in time")
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("Redis closed the connection")
+                buf += chunk
+            w.reply, end = parsed
+            del buf[:end]
+
+    def fail(self, exc: BaseException, batch: Sequence[_Waiter] = ()) -> None:
+        """Close the connection; every request in flight or queued fails (and takes the failure mode)."""
+        with self.lock:
+            if self.error is None:
+                self.error = exc
+            waiting, self.queue = [*batch, *self.queue], []
+            self.busy = False
+        self.conn.disconnect()
+        for w in waiting:
+            if w.reply is None and w.error is None:
+                w.error = exc
+            if w.done is not None:
+                w.done.set()
 
 
 class _AsyncPipe:
@@ -315,7 +433,7 @@ class RedisRateLimiter:
         # sync: our own connections, made by redis-py's connection class with our timeouts
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
-        self._idle: list[Any] = []
+        self._pipe_sync: _SyncPipe | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
         # async: one redis.asyncio client per event loop (their connections belong to one loop)
@@ -385,11 +503,11 @@ class RedisRateLimiter:
         return self._local
 
     def close(self) -> None:
-        """Close the connections this limiter opened (it reconnects if used again)."""
+        """Close the connection this limiter opened (it reconnects if used again)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.disconnect()
+            pipe, self._pipe_sync = self._pipe_sync, None
+        if pipe is not None:
+            pipe.fail(ConnectionError("closed"))
 
     def __enter__(self) -> RedisRateLimiter:
         return self
@@ -463,66 +581,39 @@ class RedisRateLimiter:
 
     # ------------------------------------------------------------------------------------ sync, Redis I/O
 
-    def _connection(self) -> Any:
+    def _sync_pipe(self) -> _SyncPipe:
+        pipe = self._pipe_sync
+        if pipe is not None and pipe.error is None and self._pid == os.getpid():
+            return pipe
         with self._lock:
-            if self._pid != os.getpid():
-                # a forked child (e.g. a pre-forking server): the parent's sockets are not ours to use
-                self._idle, self._pid = [], os.getpid()
-            if self._idle:
-                return self._idle.pop()
-        cls, kwargs = self._conn_factory
-        conn = cls(**kwargs)
-        conn.connect()
-        return conn
-
-    def _release(self, conn: Any) -> None:
-        with self._lock:
-            self._idle.append(conn)
+            # a forked child (e.g. a pre-forking server) never touches the parent's socket
+            pipe = self._pipe_sync
+            if pipe is None or pipe.error is not None or self._pid != os.getpid():
+                cls, kwargs = self._conn_factory
+                conn = cls(**kwargs)
+                conn.connect()
+                pipe = self._pipe_sync = _SyncPipe(conn, self._timeout)
+                self._pid = os.getpid()
+        return pipe
 
     def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
-        """Run the script for one key: the raw reply (our connections) or its integers (a caller's client).
+        """Run the script for one key: the raw reply (our connection) or its integers (a caller's client).
 
         Raises on any failure; the caller applies the failure mode.
         """
         if self._conn_factory is None:
             return self._call_generic(spec, digest, cost)
-        conn = self._connection()
-        try:
-            values = self._roundtrip(conn, spec, digest, cost)
-        except BaseException:
-            conn.disconnect()
-            raise
-        self._release(conn)
-        return values
-
-    def _roundtrip(self, conn: Any, spec: _Tier, digest: bytes, cost: int, *, reloaded: bool = False) -> bytes:
-        sock: socket.socket | None = conn._sock  # redis-py keeps the connected socket here
-        if sock is None:
-            conn.connect()
-            sock = conn._sock
-            assert sock is not None
+        pipe = self._sync_pipe()
         request = self._request(spec, digest, cost)
-        want = 3 * len(spec.shape) + 2  # lines: the array header and one per integer
-        deadline = time.monotonic() + self._timeout
-        sock.sendall(request)
-        data = sock.recv(4096)
-        while data.count(b"\r\n") < want:
-            if data[:1] == b"-" and b"\r\n" in data:
-                break
-            if not data or time.monotonic() > deadline:
-                raise self._redis_py.ConnectionError("no complete reply from Redis in time")
-            more = sock.recv(4096)
-            if not more:
-                raise self._redis_py.ConnectionError("Redis closed the connection")
-            data += more
-        if data[:1] == b"-":
-            if data.startswith(b"-NOSCRIPT") and not reloaded:
-                conn.send_command("SCRIPT", "LOAD", SCRIPT)
-                if conn.read_response() not in (SCRIPT_SHA, SCRIPT_SHA.encode()):
-                    raise self._redis_py.ResponseError("SCRIPT LOAD returned an unexpected digest")
-                return self._roundtrip(conn, spec, digest, cost, reloaded=True)
-            raise self._redis_py.ResponseError(data.split(b"\r\n", 1)[0][1:].decode("utf-8", "replace"))
-        return data
+        reply = pipe.call(request)
+        if isinstance(reply, _ErrorReply) and str(reply).startswith("NOSCRIPT"):
+            load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
+            if pipe.call(load) != _bulk(SCRIPT_SHA.encode()):
+                raise self._redis_py.ResponseError("SCRIPT LOAD returned an unexpected digest")
+            reply = pipe.call(request)
+        if isinstance(reply, _ErrorReply):
+            raise self._redis_py.ResponseError(str(reply))
+        return reply
 
     def _call_generic(self, spec: _Tier, digest: bytes, cost: int) -> list[int]:
         client = self._generic
