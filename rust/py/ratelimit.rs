@@ -215,6 +215,8 @@ pub struct PyDecision {
     main: RateInfo,
     /// Every rate, in the tier's order, when there are several.
     all: Option<Box<[RateInfo]>>,
+    /// The `RateLimit-Policy` value, when the limiter made it once for the tier.
+    policy: Option<Py<PyString>>,
 }
 
 impl PyDecision {
@@ -309,6 +311,7 @@ impl PyDecision {
             retry_after_ns: if allowed { 0 } else { main.retry_after_ns.max(explicit) },
             main,
             all: (infos.len() > 1).then(|| infos.into_boxed_slice()),
+            policy: None,
         })
     }
 
@@ -390,28 +393,28 @@ impl PyDecision {
         let tier = self.tier.bind(py).to_str()?;
         let out = PyList::empty(py);
         if self.len > 0 {
-            let mut policy = String::with_capacity(48);
             let mut state = String::with_capacity(48);
             for (i, r) in self.rate_slice().iter().enumerate() {
                 if i > 0 {
-                    policy.push_str(", ");
                     state.push_str(", ");
                 }
                 let t = r.reset_after_ns.div_ceil(1_000_000_000);
                 if self.len == 1 {
-                    let _ = write!(policy, "\"{tier}\";q={};w={}", r.quota, r.window);
                     let _ = write!(state, "\"{tier}\";r={};t={t}", r.remaining);
                 } else {
-                    let _ = write!(policy, "\"{tier}.{i}\";q={};w={}", r.quota, r.window);
                     let _ = write!(state, "\"{tier}.{i}\";r={};t={t}", r.remaining);
                 }
             }
-            out.append(("RateLimit-Policy", policy))?;
-            out.append(("RateLimit", state))?;
+            let policy = match &self.policy {
+                Some(p) => p.clone_ref(py).into_bound(py),
+                None => PyString::new(py, &policy_value(tier, self.rate_slice())),
+            };
+            out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
+            out.append((pyo3::intern!(py, "RateLimit"), state))?;
         }
         if !self.allowed {
             let s = self.retry_after_ns.div_ceil(1_000_000_000).max(1);
-            out.append(("Retry-After", s.to_string()))?;
+            out.append((pyo3::intern!(py, "Retry-After"), s.to_string()))?;
         }
         Ok(out)
     }
@@ -447,6 +450,7 @@ impl PyDecision {
             retry_after_ns: if allowed { 0 } else { main.retry_after_ns },
             main,
             all: (infos.len() > 1).then(|| infos.into_boxed_slice()),
+            policy: None,
         })
     }
 
@@ -461,6 +465,7 @@ impl PyDecision {
             retry_after_ns: self.retry_after_ns,
             main: self.main,
             all: self.all.clone(),
+            policy: self.policy.as_ref().map(|p| p.clone_ref(py)),
         })
     }
 
@@ -482,6 +487,22 @@ impl PyDecision {
     }
 }
 
+/// The `RateLimit-Policy` value for a tier's rates: `"tier";q=…;w=…`, or `"tier.0";…, "tier.1";…`.
+fn policy_value(tier: &str, rates: &[RateInfo]) -> String {
+    let mut policy = String::with_capacity(48);
+    for (i, r) in rates.iter().enumerate() {
+        if i > 0 {
+            policy.push_str(", ");
+        }
+        if rates.len() == 1 {
+            let _ = write!(policy, "\"{tier}\";q={};w={}", r.quota, r.window);
+        } else {
+            let _ = write!(policy, "\"{tier}.{i}\";q={};w={}", r.quota, r.window);
+        }
+    }
+    policy
+}
+
 // ----------------------------------------------------------------------------------- RateLimiter
 
 enum TimeSource {
@@ -501,6 +522,8 @@ pub struct PyRateLimiter {
     names: Vec<Py<PyString>>,
     windows: Vec<Vec<u64>>,
     rates: Vec<Vec<PyRate>>,
+    /// Each tier's `RateLimit-Policy` value, made once (`None` for unlimited tiers).
+    policy_values: Vec<Option<Py<PyString>>>,
     clock: TimeSource,
 }
 
@@ -595,6 +618,7 @@ impl PyRateLimiter {
             retry_after_ns: if d.allowed { 0 } else { main.retry_after_ns },
             main,
             all: (d.len > 1).then(|| (0..d.len).map(info).collect()),
+            policy: self.policy_values[t].as_ref().map(|p| p.clone_ref(py)),
         })
     }
 }
@@ -691,12 +715,29 @@ impl PyRateLimiter {
             .iter()
             .map(|t| t.rates.iter().map(ratelimit::Rate::window_s).collect())
             .collect();
+        let policy_values = policy
+            .tiers
+            .iter()
+            .map(|t| {
+                let infos: Vec<RateInfo> = t
+                    .rates
+                    .iter()
+                    .map(|r| RateInfo {
+                        quota: r.burst,
+                        window: r.window_s(),
+                        ..RateInfo::default()
+                    })
+                    .collect();
+                (!infos.is_empty()).then(|| PyString::new(py, &policy_value(&t.name, &infos)).unbind())
+            })
+            .collect();
         let core = Limiter::new(policy, max_keys)?;
         Ok(PyRateLimiter {
             core,
             names,
             windows,
             rates,
+            policy_values,
             clock,
         })
     }
