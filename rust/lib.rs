@@ -4,9 +4,9 @@
 //! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
 //! wiring only.
 
-pub mod clock;
 pub mod error;
 // -- ratelimit (issue 4) --
+pub mod clock;
 pub mod ratelimit;
 
 #[cfg(feature = "python")]
