@@ -51,7 +51,7 @@ lint: $(VENV)/.deps ## cargo fmt --check, clippy -D warnings, ruff, mypy --stric
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy python/bastion
-	$(VENV)/bin/python -m mypy.stubtest bastion._core --allowlist .ci/stubtest-allowlist.txt
+	$(VENV)/bin/python -m mypy.stubtest bastion._core
 
 .PHONY: format
 format: $(VENV)/.deps ## format Rust and Python

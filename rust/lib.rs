@@ -5,6 +5,9 @@
 //! wiring only.
 
 pub mod error;
+// -- opaque (issue 3) --
+pub mod opaque;
+pub mod principal;
 // -- ratelimit (issue 4) --
 pub mod clock;
 pub mod ratelimit;

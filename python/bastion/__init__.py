@@ -41,12 +41,14 @@ from bastion.errors import (
 
 # -- jwt (issue 2) --
 # -- opaque (issue 3) --
+from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
+
 # -- ratelimit (issue 4) --
 # isort: split
 from bastion._core import Decision, Rate, RateLimiter
 from bastion.redis_limiter import RedisRateLimiter
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
     "AuthError",
     "AuthUnavailable",
     "BastionError",
@@ -78,6 +80,10 @@ __all__ = [
     "errors",
     # -- jwt (issue 2) --
     # -- opaque (issue 3) --
+    "IssuedToken",
+    "Principal",
+    "TokenInfo",
+    "TokenStore",
     # -- ratelimit (issue 4) --
     "Decision",
     "Rate",

@@ -16,6 +16,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--seconds", type=float, default=0.2, help="time spent per case (default 0.2)")
     # -- cli commands: jwt (issue 2) --
     # -- cli commands: opaque (issue 3) --
+    from bastion.tokens.cli import add_parser as add_tokens_parser
+
+    add_tokens_parser(sub)
     # -- cli commands: ratelimit (issue 4) --
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -26,6 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bastion._benchutil import DOMAINS, run
 
         return run(list(args.domains) or list(DOMAINS), target_s=args.seconds)
+    # -- cli dispatch: opaque (issue 3) --
+    if args.command == "tokens":
+        from bastion.tokens.cli import run as run_tokens
+
+        return run_tokens(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

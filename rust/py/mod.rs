@@ -3,6 +3,9 @@
 use pyo3::prelude::*;
 
 mod errors;
+// -- opaque (issue 3) --
+pub mod opaque;
+pub mod principal;
 // -- ratelimit (issue 4) --
 mod ratelimit;
 
@@ -13,6 +16,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ERROR_CODES", errors::error_codes())?;
     // -- jwt (issue 2) --
     // -- opaque (issue 3) --
+    principal::register(m)?;
+    opaque::register(m)?;
     // -- ratelimit (issue 4) --
     ratelimit::register(m)?;
     Ok(())

@@ -1,0 +1,234 @@
+"""The SQL of the token stores, written once for SQLite and PostgreSQL.
+
+Each operation is a generator that yields :class:`Query` objects and receives their rows back, so one body of
+SQL serves the synchronous drivers (sqlite3, psycopg) and the asynchronous one (psycopg async) alike. Queries
+use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s``. Lookups are by digest only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
+
+#: a row as the Rust index takes it (see ``bastion._core.OpaqueIndex``)
+RecordRow: TypeAlias = tuple[
+    str, str, str, str | None, list[str], list[str], str | None, float, float, float | None, float | None, str | None
+]
+Candidate: TypeAlias = tuple[str, str | None, bytes]
+
+# S608 is silenced on the queries below: the f-strings interpolate only constants of this module (column lists,
+# the dialect's function name) and placeholder lists ("(?,?,?)"); every value goes through a parameter.
+
+CHANNEL = "bastion_tokens"
+RECORD_COLUMNS = (
+    "t.id, t.kind, t.subject, t.client_id, t.scopes, t.roles, t.tier, t.created_at, t.expires_at, t.revoked_at, "
+    "s.valid_after, t.metadata, t.digest, t.scheme, t.pepper_id"
+)
+INFO_COLUMNS = (
+    "id, kind, subject, client_id, scopes, roles, tier, name, metadata, created_at, expires_at, last_used_at, "
+    "use_count, revoked_at, revoked_reason, family_id, parent_id, scheme, pepper_id"
+)
+
+
+class Query(NamedTuple):
+    sql: str
+    params: Sequence[Any] | Sequence[Sequence[Any]] = ()
+    #: ``params`` is a list of parameter tuples (executemany)
+    many: bool = False
+
+
+Op: TypeAlias = Generator[Query, list[tuple[Any, ...]], Any]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.name == "postgresql"
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.postgres else text
+
+    def greatest(self) -> str:
+        return "GREATEST" if self.postgres else "max"
+
+    def least(self) -> str:
+        return "LEAST" if self.postgres else "min"
+
+
+SQLITE = Dialect("sqlite")
+POSTGRES = Dialect("postgresql")
+
+
+def _in(n: int) -> str:
+    return "(" + ",".join("?" * n) + ")"
+
+
+def record_row(row: Sequence[Any]) -> RecordRow:
+    return (
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        list(json.loads(row[4])),
+        list(json.loads(row[5])),
+        row[6],
+        float(row[7]),
+        float(row[8]),
+        None if row[9] is None else float(row[9]),
+        None if row[10] is None else float(row[10]),
+        row[11],
+    )
+
+
+def _event(
+    d: Dialect, now: float, kind: str, token_id: str | None, subject: str | None, valid_after: float | None
+) -> Op:
+    yield Query(
+        "INSERT INTO bastion_events (at, kind, token_id, subject, valid_after) VALUES (?, ?, ?, ?, ?)",
+        (now, kind, token_id, subject, valid_after),
+    )
+    if d.postgres:
+        # delivered to every listener when the transaction commits
+        yield Query(f"SELECT pg_notify('{CHANNEL}', ?)", (kind,))
+
+
+def fetch(candidates: Sequence[Candidate], current: bytes, pepper_id: str) -> Op:
+    """The record stored under any of ``candidates``; one found under an older scheme or pepper is re-keyed to
+    ``current`` (lazy pepper rotation)."""
+    by_digest = {bytes(c[2]): c for c in candidates}
+    rows = yield Query(
+        f"SELECT {RECORD_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s ON s.subject = t.subject "  # noqa: S608
+        f"WHERE t.digest IN {_in(len(by_digest))}",
+        list(by_digest),
+    )
+    for row in rows:
+        digest, scheme, row_pepper = bytes(row[12]), row[13], row[14]
+        cand = by_digest.get(digest)
+        if cand is None or cand[0] != scheme or cand[1] != row_pepper:
+            continue  # same bytes under another scheme: not this token's record
+        if digest != current:
+            yield Query(
+                "UPDATE bastion_tokens SET digest = ?, scheme = 'blake3', pepper_id = ? WHERE id = ? AND digest = ?",
+                (current, pepper_id, row[0], digest),
+            )
+        return record_row(row)
+    return None
+
+
+def find_id(candidates: Sequence[Candidate]) -> Op:
+    digests = list({bytes(c[2]) for c in candidates})
+    rows = yield Query(f"SELECT id FROM bastion_tokens WHERE digest IN {_in(len(digests))}", digests)  # noqa: S608
+    return rows[0][0] if rows else None
+
+
+def insert(values: dict[str, Any]) -> Op:
+    cols = ", ".join(values)
+    yield Query(f"INSERT INTO bastion_tokens ({cols}) VALUES {_in(len(values))}", list(values.values()))  # noqa: S608
+
+
+def revoke(d: Dialect, token_id: str, reason: str | None, now: float) -> Op:
+    rows = yield Query(
+        "UPDATE bastion_tokens SET revoked_at = ?, revoked_reason = ? "
+        "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) RETURNING id",
+        (now, reason, token_id, now),
+    )
+    if not rows:
+        return False
+    yield from _event(d, now, "evict", token_id, None, None)
+    return True
+
+
+def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
+    rows = yield Query(
+        "INSERT INTO bastion_subjects (subject, valid_after) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE "  # noqa: S608
+        f"SET valid_after = {d.greatest()}(bastion_subjects.valid_after, excluded.valid_after) RETURNING valid_after",
+        (subject, now),
+    )
+    valid_after = float(rows[0][0])
+    yield from _event(d, now, "subject", None, subject, valid_after)
+    return valid_after
+
+
+def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, now: float) -> Op:
+    # a second rotation of the same token during its grace period never extends that period
+    rows = yield Query(
+        f"UPDATE bastion_tokens SET revoked_at = {d.least()}(COALESCE(revoked_at, ?), ?), "  # noqa: S608
+        "revoked_reason = COALESCE(revoked_reason, 'rotated') "
+        "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) RETURNING id",
+        (grace_until, grace_until, old_id, now),
+    )
+    if not rows:
+        return False
+    yield from insert(values)
+    yield from _event(d, now, "evict", old_id, None, None)
+    return True
+
+
+def info(token_id: str) -> Op:
+    rows = yield Query(f"SELECT {INFO_COLUMNS} FROM bastion_tokens WHERE id = ?", (token_id,))  # noqa: S608
+    return rows[0] if rows else None
+
+
+def list_subject(subject: str) -> Op:
+    rows = yield Query(
+        f"SELECT {INFO_COLUMNS} FROM bastion_tokens WHERE subject = ? ORDER BY created_at, id",  # noqa: S608
+        (subject,),
+    )
+    return rows
+
+
+def flush_usage(usage: Sequence[tuple[str, int, float]]) -> Op:
+    """Add counted uses and move ``last_used_at`` forward, one row per token (executemany)."""
+    if usage:
+        yield Query(
+            "UPDATE bastion_tokens SET use_count = use_count + ?, last_used_at = CASE "
+            "WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END WHERE id = ?",
+            [(n, t, t, token_id) for token_id, n, t in usage],
+            many=True,
+        )
+    return len(usage)
+
+
+def events_since(seq: int) -> Op:
+    rows = yield Query(
+        "SELECT seq, kind, token_id, subject, valid_after FROM bastion_events WHERE seq > ? ORDER BY seq LIMIT 10000",
+        (seq,),
+    )
+    return rows
+
+
+def subject_cutoffs() -> Op:
+    rows = yield Query("SELECT subject, valid_after FROM bastion_subjects")
+    return [(r[0], float(r[1])) for r in rows]
+
+
+def last_seq() -> Op:
+    rows = yield Query("SELECT coalesce(max(seq), 0) FROM bastion_events")
+    return int(rows[0][0])
+
+
+def prune_events(before: float) -> Op:
+    yield Query("DELETE FROM bastion_events WHERE at < ?", (before,))
+
+
+def pepper_ids_in_use() -> Op:
+    rows = yield Query("SELECT DISTINCT pepper_id FROM bastion_tokens WHERE pepper_id IS NOT NULL")
+    return {r[0] for r in rows}
+
+
+def import_rows(rows: Sequence[dict[str, Any]]) -> Op:
+    if not rows:
+        return 0
+    cols = list(rows[0])
+    conflict = " ON CONFLICT (digest) DO NOTHING"
+    yield Query(
+        f"INSERT INTO bastion_tokens ({', '.join(cols)}) VALUES {_in(len(cols))}{conflict}",  # noqa: S608
+        [tuple(r[c] for c in cols) for r in rows],
+        many=True,
+    )
+    return len(rows)

@@ -1,0 +1,425 @@
+//! `bastion._core.OpaqueIndex` (the base of `bastion.TokenStore`) and its helpers.
+//!
+//! `verify` is the hot path and runs entirely here: format check, keyed digest, index lookup, checks,
+//! use counting, and the cached `Principal` object of the record. On a miss it calls the Python
+//! subclass's `_fetch(candidates, digest)` (which queries the backend and re-keys old digests) and
+//! settles the miss with the result. The async path uses `_probe` / `_settle` around an awaited fetch.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use super::principal::{PyPrincipal, Source};
+use crate::error::{Error, ErrorKind};
+use crate::opaque::format::{self, encode_fixed};
+use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Fast, Index, Miss, Probe, Record, Slot};
+
+/// How many times a verify re-reads a record that was invalidated while it was being read.
+const STALE_RETRIES: usize = 8;
+
+/// The cached `Principal` object of an index entry (it is immutable, so a hit returns it as is).
+#[derive(Default)]
+pub struct PrincipalSlot(Mutex<Option<Py<PyPrincipal>>>);
+
+impl Slot for PrincipalSlot {
+    fn clear(&self) {
+        let taken = self.0.lock().take();
+        drop(taken);
+    }
+}
+
+type SlotEntry = Entry<PrincipalSlot>;
+
+fn principal_of(py: Python<'_>, entry: &Arc<SlotEntry>) -> PyResult<Py<PyPrincipal>> {
+    if let Some(p) = entry.slot.0.lock().as_ref() {
+        return Ok(p.clone_ref(py));
+    }
+    let source: Source = Arc::clone(entry) as Source;
+    let obj = Py::new(py, PyPrincipal::new(source))?;
+    let mut slot = entry.slot.0.lock();
+    if let Some(p) = slot.as_ref() {
+        return Ok(p.clone_ref(py));
+    }
+    // an entry already out of the index must not hold its object: that would be a cycle
+    if entry.is_live() {
+        *slot = Some(obj.clone_ref(py));
+    }
+    Ok(obj)
+}
+
+fn wall_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn config_error(msg: &'static str) -> PyErr {
+    Error::new(ErrorKind::InvalidConfiguration, msg).into()
+}
+
+fn resolve_now(now: Option<f64>) -> PyResult<f64> {
+    match now {
+        None => Ok(wall_now()),
+        Some(t) if t.is_finite() => Ok(t),
+        Some(_) => Err(config_error("now must be a finite number of epoch seconds")),
+    }
+}
+
+fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+    match now {
+        None => resolve_now(None),
+        Some(v) if v.is_none() => resolve_now(None),
+        Some(v) => resolve_now(Some(
+            v.extract::<f64>().map_err(|_| config_error("now must be a number"))?,
+        )),
+    }
+}
+
+/// The token's bytes: `str` (UTF-8) or `bytes`; anything else is malformed.
+fn with_token<R>(token: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    if let Ok(s) = token.cast::<PyString>() {
+        let text = s.to_str().map_err(|_| malformed())?;
+        return f(text.as_bytes());
+    }
+    if let Ok(b) = token.cast::<PyBytes>() {
+        return f(b.as_bytes());
+    }
+    Err(malformed())
+}
+
+fn malformed() -> PyErr {
+    Error::new(ErrorKind::TokenMalformed, "the token is not a well-formed opaque token").into()
+}
+
+fn store_error() -> PyErr {
+    Error::new(ErrorKind::AuthUnavailable, "the token store returned an invalid record").into()
+}
+
+fn extract_opt_string(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        Ok(None)
+    } else {
+        v.extract::<String>().map(Some)
+    }
+}
+
+fn extract_opt_f64(v: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    if v.is_none() {
+        Ok(None)
+    } else {
+        v.extract::<f64>().map(Some)
+    }
+}
+
+/// A backend row: `(id, kind, subject, client_id, scopes, roles, tier, created_at, expires_at,
+/// revoked_at, subject_valid_after, metadata_json)`.
+fn record_from_py(row: &Bound<'_, PyAny>) -> PyResult<Option<Record>> {
+    if row.is_none() {
+        return Ok(None);
+    }
+    let parse = || -> PyResult<Record> {
+        let t = row.cast::<PyTuple>()?;
+        if t.len() != 12 {
+            return Err(store_error());
+        }
+        let kind: String = t.get_item(1)?.extract()?;
+        let metadata = match extract_opt_string(&t.get_item(11)?)? {
+            None => None,
+            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(map)) => Some(map),
+                Ok(serde_json::Value::Null) => None,
+                _ => return Err(store_error()),
+            },
+        };
+        Ok(Record {
+            id: t.get_item(0)?.extract()?,
+            kind: *kind.as_bytes().first().ok_or_else(store_error)?,
+            subject: t.get_item(2)?.extract()?,
+            client_id: extract_opt_string(&t.get_item(3)?)?,
+            scopes: t.get_item(4)?.extract()?,
+            roles: t.get_item(5)?.extract()?,
+            tier: extract_opt_string(&t.get_item(6)?)?,
+            created_at: t.get_item(7)?.extract()?,
+            expires_at: t.get_item(8)?.extract()?,
+            revoked_at: extract_opt_f64(&t.get_item(9)?)?,
+            subject_valid_after: extract_opt_f64(&t.get_item(10)?)?,
+            metadata,
+        })
+    };
+    parse().map(Some).map_err(|_| store_error())
+}
+
+fn digest_arg(digest: &[u8]) -> PyResult<Digest> {
+    digest.try_into().map_err(|_| config_error("a digest is 32 bytes"))
+}
+
+/// A miss, handed to the async shell: look `candidates` up, then call `_settle`.
+#[pyclass(frozen, module = "bastion._core", name = "_Miss")]
+pub struct PyMiss {
+    miss: Miss,
+}
+
+#[pymethods]
+impl PyMiss {
+    /// `[(scheme, pepper_id | None, digest), …]`, the current digest first.
+    #[getter]
+    fn candidates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        candidates_py(py, &self.miss)
+    }
+
+    /// The digest under the current scheme and pepper.
+    #[getter]
+    fn digest<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.miss.digest)
+    }
+}
+
+fn candidates_py<'py>(py: Python<'py>, miss: &Miss) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for c in &miss.candidates {
+        list.append((c.scheme.name(), c.pepper_id.as_deref(), PyBytes::new(py, &c.digest)))?;
+    }
+    Ok(list)
+}
+
+/// The Rust index behind `TokenStore`: format, digests, lookups, checks and usage counters.
+#[pyclass(frozen, subclass, module = "bastion._core", name = "OpaqueIndex")]
+pub struct PyOpaqueIndex {
+    index: Index<PrincipalSlot>,
+    rng: SystemRandom,
+}
+
+impl PyOpaqueIndex {
+    fn random<const N: usize>(&self) -> PyResult<[u8; N]> {
+        let mut out = [0u8; N];
+        self.rng
+            .fill(&mut out)
+            .map_err(|_| PyErr::from(Error::new(ErrorKind::AuthUnavailable, "the system CSPRNG failed")))?;
+        Ok(out)
+    }
+
+    fn settle(
+        &self,
+        py: Python<'_>,
+        miss: &Miss,
+        row: &Bound<'_, PyAny>,
+        now: f64,
+    ) -> PyResult<Option<Py<PyPrincipal>>> {
+        let record = record_from_py(row)?;
+        match self.index.admit(miss, record, now)? {
+            Admitted::Hit(entry) => principal_of(py, &entry).map(Some),
+            Admitted::Stale => Ok(None),
+        }
+    }
+}
+
+#[pymethods]
+impl PyOpaqueIndex {
+    #[new]
+    #[pyo3(signature = (prefix, peppers, pepper_id, *, foreign_tokens=false, negative_capacity=65_536, negative_ttl=5.0))]
+    fn py_new(
+        prefix: &Bound<'_, PyAny>,
+        peppers: &Bound<'_, PyAny>,
+        pepper_id: &Bound<'_, PyAny>,
+        foreign_tokens: bool,
+        negative_capacity: usize,
+        negative_ttl: f64,
+    ) -> PyResult<Self> {
+        let prefix: String = prefix.extract().map_err(|_| config_error("prefix must be a str"))?;
+        let pepper_id: String = pepper_id
+            .extract()
+            .map_err(|_| config_error("pepper_id must be a str"))?;
+        let dict = peppers
+            .cast::<PyDict>()
+            .map_err(|_| config_error("peppers must be a dict of id -> bytes"))?;
+        let mut pairs = Vec::with_capacity(dict.len());
+        for (k, v) in dict.iter() {
+            let id: String = k.extract().map_err(|_| config_error("pepper ids must be str"))?;
+            let secret = v.cast::<PyBytes>().map_err(|_| config_error("peppers must be bytes"))?;
+            pairs.push((id, secret.as_bytes().to_vec()));
+        }
+        let digester = Digester::new(&pairs, &pepper_id)?;
+        let config = Config {
+            prefix,
+            foreign_tokens,
+            negative_capacity,
+            negative_ttl,
+        };
+        Ok(PyOpaqueIndex {
+            index: Index::new(config, digester)?,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Verify a token: returns its `Principal` or raises `token_malformed`, `unknown_token`,
+    /// `token_revoked`, `token_expired` (or `auth_unavailable` when the backend fails).
+    #[pyo3(signature = (token, *, now=None))]
+    fn verify(
+        slf: &Bound<'_, Self>,
+        token: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyPrincipal>> {
+        let py = slf.py();
+        let this = slf.get();
+        let now = now_arg(now)?;
+        with_token(token, |bytes| {
+            for _ in 0..STALE_RETRIES {
+                // the common case: a hit whose Principal is already built, answered under the read lock
+                let probed = match this
+                    .index
+                    .probe_cached(bytes, now, |e| e.slot.0.lock().as_ref().map(|p| p.clone_ref(py)))?
+                {
+                    Fast::Cached(principal) => return Ok(principal),
+                    Fast::Probe(probed) => probed,
+                };
+                match probed {
+                    Probe::Hit(entry) => return principal_of(py, &entry),
+                    Probe::Miss(miss) => {
+                        let row =
+                            slf.call_method1("_fetch", (candidates_py(py, &miss)?, PyBytes::new(py, &miss.digest)))?;
+                        if let Some(p) = this.settle(py, &miss, &row, now)? {
+                            return Ok(p);
+                        }
+                    }
+                }
+            }
+            Err(Error::new(
+                ErrorKind::AuthUnavailable,
+                "the token kept changing while it was being read",
+            )
+            .with_retry_after(1.0)
+            .into())
+        })
+    }
+
+    /// The index half of a verify: a `Principal` (hit), or a `_Miss` to fetch and `_settle`.
+    #[pyo3(signature = (token, now=None))]
+    fn _probe(&self, py: Python<'_>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let now = now_arg(now)?;
+        with_token(token, |bytes| match self.index.probe(bytes, now)? {
+            Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
+            Probe::Miss(miss) => Ok(Py::new(py, PyMiss { miss })?.into_any()),
+        })
+    }
+
+    /// Settle a miss with a backend row (or None); None back means "invalidated meanwhile, probe again".
+    #[pyo3(signature = (miss, row, now=None))]
+    fn _settle(
+        &self,
+        py: Python<'_>,
+        miss: &Bound<'_, PyMiss>,
+        row: &Bound<'_, PyAny>,
+        now: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Py<PyPrincipal>>> {
+        let now = now_arg(now)?;
+        self.settle(py, &miss.get().miss, row, now)
+    }
+
+    /// A new token of `kind` and its current digest: `(token, digest)`.
+    fn _new_token<'py>(&self, py: Python<'py>, kind: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
+        let letter = match kind.as_bytes() {
+            [k] => *k,
+            _ => 0,
+        };
+        format::check_kind(letter)?;
+        let body: [u8; 32] = self.random()?;
+        let token = format::encode(&self.index.config().prefix, letter, &body);
+        let digest = self.index.digester().current(token.as_bytes());
+        Ok((token, PyBytes::new(py, &digest)))
+    }
+
+    /// A new public record id: 16 random bytes as 22 base62 characters.
+    fn _new_id(&self) -> PyResult<String> {
+        let raw: [u8; 16] = self.random()?;
+        let text = encode_fixed::<22>(&raw).expect("62^22 > 2^128");
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+
+    /// Every digest a token may be stored under (format checked first): `[(scheme, pepper_id, digest)]`.
+    fn _lookup_keys<'py>(&self, py: Python<'py>, token: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        with_token(token, |bytes| {
+            let list = PyList::empty(py);
+            for c in self.index.lookup_keys(bytes)? {
+                list.append((c.scheme.name(), c.pepper_id, PyBytes::new(py, &c.digest)))?;
+            }
+            Ok(list)
+        })
+    }
+
+    /// Index a record just issued under its current digest.
+    fn _insert(&self, digest: &[u8], row: &Bound<'_, PyAny>) -> PyResult<()> {
+        let digest = digest_arg(digest)?;
+        let record = record_from_py(row)?.ok_or_else(store_error)?;
+        self.index.insert(digest, record);
+        Ok(())
+    }
+
+    /// Drop a record from the index; True if it was there.
+    fn _evict(&self, id: &str) -> bool {
+        self.index.evict(id)
+    }
+
+    /// Revoke every token of `subject` created at or before `valid_after`.
+    fn _subject_cutoff(&self, subject: &str, valid_after: f64) {
+        self.index.set_subject_cutoff(subject, valid_after);
+    }
+
+    /// The subject's "valid after" time (epoch seconds), if `revoke_subject` set one: any token of the subject
+    /// issued at or before it, opaque or JWT (compare its `iat`), is revoked.
+    fn subject_valid_after(&self, subject: &str) -> Option<f64> {
+        self.index.subject_valid_after(subject)
+    }
+
+    /// Forget every record and unknown digest.
+    fn _clear(&self) {
+        self.index.clear();
+    }
+
+    /// Drop expired and revoked records; returns how many.
+    fn _sweep(&self, now: f64) -> usize {
+        self.index.sweep(now)
+    }
+
+    /// `[(id, uses, last_used_at)]` counted since the last call.
+    fn _drain_usage(&self) -> Vec<(String, u32, f64)> {
+        self.index
+            .drain_usage()
+            .into_iter()
+            .map(|(id, n, t)| (id.into_string(), n, t))
+            .collect()
+    }
+
+    /// The token prefix.
+    #[getter]
+    fn prefix(&self) -> &str {
+        &self.index.config().prefix
+    }
+
+    /// The current pepper id.
+    #[getter]
+    fn pepper_id(&self) -> &str {
+        self.index.digester().current_id()
+    }
+
+    /// Every configured pepper id, the current one first.
+    #[getter]
+    fn pepper_ids(&self) -> Vec<String> {
+        self.index.digester().ids().map(str::to_owned).collect()
+    }
+
+    /// Records held in memory.
+    fn __len__(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// Register the classes.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyOpaqueIndex>()?;
+    m.add_class::<PyMiss>()?;
+    Ok(())
+}

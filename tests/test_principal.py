@@ -1,0 +1,96 @@
+"""The Principal: immutable, made in Rust, Starlette BaseUser duck type, no secret in its repr."""
+
+from __future__ import annotations
+
+import bastion
+import pytest
+from bastion import Principal, TokenStore
+
+
+@pytest.fixture(scope="module")
+def store() -> TokenStore:
+    return TokenStore(None, background=False)
+
+
+def test_fields_and_helpers(store: TokenStore) -> None:
+    t = store.issue(
+        "user_1",
+        scopes="read:reports write",
+        roles=["admin", "user"],
+        tier="internal",
+        metadata={"team": "ops", "n": 2},
+    )
+    p = store.verify(t.token)
+    assert isinstance(p, Principal)
+    assert p.scopes == frozenset({"read:reports", "write"})
+    assert isinstance(p.scopes, frozenset)
+    assert p.roles == frozenset({"admin", "user"})
+    assert isinstance(p.roles, frozenset)
+    assert p.has_scopes("read:reports")
+    assert p.has_scopes("read:reports", "write")
+    assert p.has_scopes()
+    assert not p.has_scopes("read:reports", "delete")
+    assert not p.has_scopes(42)  # type: ignore[arg-type]
+    assert p.has_role("admin")
+    assert not p.has_role("root")
+    assert not p.has_role(None)  # type: ignore[arg-type]
+    assert (p.tier, p.token_type, p.token_id, p.issuer, p.client_id) == ("internal", "opaque", t.id, None, None)
+    assert dict(p.claims) == {"team": "ops", "n": 2}
+    assert p.rate_limit_key == "user_1"
+    # Starlette BaseUser duck type
+    assert p.is_authenticated is True
+    assert p.display_name == "user_1"
+    assert p.identity == "user_1"
+
+
+def test_immutable(store: TokenStore) -> None:
+    p = store.verify(store.issue("user_2", metadata={"a": 1}).token)
+    with pytest.raises(AttributeError):
+        p.subject = "mallory"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        p.claims["a"] = 2  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        p.scopes.add("admin")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        Principal()
+
+
+def test_repr_has_no_secret(store: TokenStore) -> None:
+    t = store.issue("user_3", scopes=["a"])
+    p = store.verify(t.token)
+    text = repr(p)
+    assert t.token not in text
+    assert t.token[5:20] not in text
+    assert "user_3" in text
+    assert t.id in text
+    assert "opaque" in text
+
+
+def test_machine_clients_rate_limit_by_client(store: TokenStore) -> None:
+    user_via_app = store.verify(store.issue("user_4", client_id="mobile_app").token)
+    assert (user_via_app.client_id, user_via_app.rate_limit_key) == ("mobile_app", "user_4")
+    client_credential = store.verify(store.issue("svc_owner", client_id="billing", kind="c").token)
+    assert client_credential.rate_limit_key == "billing"
+    self_client = store.verify(store.issue("cron", client_id="cron").token)
+    assert self_client.rate_limit_key == "cron"
+
+
+def test_cached_and_released(store: TokenStore) -> None:
+    import gc
+    import weakref
+
+    t = store.issue("user_5")
+    p = store.verify(t.token)
+    assert store.verify(t.token) is p
+    assert store.revoke(t.id)
+    with pytest.raises(bastion.TokenRevoked):
+        store.verify(t.token)
+    assert p.subject == "user_5", "a Principal outlives its record's eviction"
+    # a store and its cached principals are collected (no cycle through the per-record cache)
+    s = TokenStore(None, background=False)
+    q = s.verify(s.issue("x").token)
+    ref = weakref.ref(s)
+    del s
+    gc.collect()
+    assert ref() is None
+    assert q.subject == "x"
