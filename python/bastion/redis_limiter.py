@@ -382,6 +382,17 @@ class _AsyncPipe:
         self.writer.close()
 
 
+_LIMITERS: weakref.WeakSet[RedisRateLimiter] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for limiter in list(_LIMITERS):
+        limiter._after_fork()
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
 class RedisRateLimiter:
     """A rate limiter whose buckets live in Redis, shared by every process and host that uses it.
 
@@ -434,7 +445,8 @@ class RedisRateLimiter:
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
         self._pipe_sync: _SyncPipe | None = None
-        self._pid = os.getpid()
+        # a forked child (e.g. a pre-forking server) must never touch the parent's socket: forget it there
+        _LIMITERS.add(self)
         self._lock = threading.Lock()
         # async: one redis.asyncio client per event loop (their connections belong to one loop)
         self._url: str | None = None
@@ -501,6 +513,14 @@ class RedisRateLimiter:
     def local(self) -> RateLimiter:
         """The in-process limiter used for unlimited tiers and as the ``"local"`` fallback."""
         return self._local
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's connections without closing them (they are the parent's)."""
+        self._lock = threading.Lock()
+        self._pipe_sync = None
+        self._pipes = weakref.WeakKeyDictionary()
+        self._pipe_locks = weakref.WeakKeyDictionary()
+        self._aclients = weakref.WeakKeyDictionary()
 
     def close(self) -> None:
         """Close the connection this limiter opened (it reconnects if used again)."""
@@ -583,17 +603,15 @@ class RedisRateLimiter:
 
     def _sync_pipe(self) -> _SyncPipe:
         pipe = self._pipe_sync
-        if pipe is not None and pipe.error is None and self._pid == os.getpid():
+        if pipe is not None and pipe.error is None:
             return pipe
         with self._lock:
-            # a forked child (e.g. a pre-forking server) never touches the parent's socket
             pipe = self._pipe_sync
-            if pipe is None or pipe.error is not None or self._pid != os.getpid():
+            if pipe is None or pipe.error is not None:
                 cls, kwargs = self._conn_factory
                 conn = cls(**kwargs)
                 conn.connect()
                 pipe = self._pipe_sync = _SyncPipe(conn, self._timeout)
-                self._pid = os.getpid()
         return pipe
 
     def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
