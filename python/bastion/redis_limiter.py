@@ -37,16 +37,15 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import socket
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bastion._core import Decision, RateLimiter, _redis_key_digest
+from bastion._redis_pipe import AsyncPipe, ErrorReply, ProtocolError, SyncPipe
 from bastion.errors import AuthUnavailable, ConfigurationError, RateLimited
 from bastion.ratelimit import FailureMode, Policies
 
@@ -167,221 +166,6 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
 _digest = _redis_key_digest
 
 
-class _ProtocolError(Exception):
-    """The reply was not the integer array the script returns."""
-
-
-class _ErrorReply(Exception):
-    """An error reply (``-ERR …``) to one pipelined request."""
-
-
-def _reply_end(buf: bytearray, pos: int) -> int | None:
-    """Where the RESP reply starting at ``buf[pos]`` ends, or None while it is incomplete."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        return None
-    kind = buf[pos]
-    if kind in b"+-:":
-        return end + 2
-    if kind == 0x24:  # "$": a bulk string (SCRIPT LOAD's answer)
-        n = int(buf[pos + 1 : end])
-        if n < 0:
-            return end + 2
-        stop = end + 2 + n + 2
-        return stop if len(buf) >= stop else None
-    if kind == 0x2A:  # "*": the script's array of integers
-        p: int | None = end + 2
-        for _ in range(int(buf[pos + 1 : end])):
-            assert p is not None
-            p = _reply_end(buf, p)
-            if p is None:
-                return None
-        return p
-    raise _ProtocolError("unexpected reply from Redis")
-
-
-def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | _ErrorReply, int] | None:
-    """One reply (raw bytes) or an error reply, from ``buf[pos:]``; None if incomplete."""
-    end = _reply_end(buf, pos)
-    if end is None:
-        return None
-    if buf[pos] == 0x2D:  # "-"
-        return _ErrorReply(buf[pos + 1 : end - 2].decode("utf-8", "replace")), end
-    return bytes(buf[pos:end]), end
-
-
-class _Waiter:
-    """One thread's request in a :class:`_SyncPipe`."""
-
-    __slots__ = ("done", "error", "reply", "request")
-
-    def __init__(self, request: bytes) -> None:
-        self.request = request
-        self.reply: bytes | _ErrorReply | None = None
-        self.error: BaseException | None = None
-        #: set when the reply is in; only a thread that waits for a leader needs one
-        self.done: threading.Event | None = None
-
-
-class _SyncPipe:
-    """One Redis connection shared by every thread of a process, with automatic pipelining.
-
-    A thread that finds the connection idle becomes the leader: it writes every queued request in one
-    ``sendall``, reads their replies in order, hands each to its thread, and repeats while requests keep
-    arriving. Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
-    concurrent callers share round trips instead of each paying one, on one connection.
-    """
-
-    def __init__(self, conn: Any, timeout: float) -> None:
-        self.conn = conn
-        self.timeout = timeout
-        self.lock = threading.Lock()
-        self.queue: list[_Waiter] = []
-        self.busy = False
-        self.error: BaseException | None = None
-        self.buf = bytearray()
-
-    def call(self, request: bytes) -> bytes | _ErrorReply:
-        me = _Waiter(request)
-        with self.lock:
-            if self.error is not None:
-                raise self.error
-            lead = not self.busy
-            if not lead:
-                me.done = threading.Event()
-            self.queue.append(me)
-            self.busy = True
-        if me.done is not None:
-            # queued behind a batch in flight: at most that batch's timeout, then ours
-            if not me.done.wait(2 * self.timeout):
-                raise TimeoutError("Redis did not answer in time")
-        else:
-            self._lead()
-        if me.error is not None:
-            raise me.error
-        assert me.reply is not None
-        return me.reply
-
-    def _lead(self) -> None:
-        while True:
-            with self.lock:
-                batch, self.queue = self.queue, []
-                if not batch:
-                    self.busy = False
-                    return
-            try:
-                self._exchange(batch)
-            except BaseException as exc:
-                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"), batch)
-                return
-            for w in batch:
-                if w.done is not None:
-                    w.done.set()
-
-    def _exchange(self, batch: list[_Waiter]) -> None:
-        sock: socket.socket | None = self.conn._sock  # redis-py keeps the connected socket here
-        if sock is None:
-            raise ConnectionError("the Redis connection is closed")
-        deadline = time.monotonic() + self.timeout
-        sock.sendall(b"".join(w.request for w in batch) if len(batch) > 1 else batch[0].request)
-        buf = self.buf
-        for w in batch:
-            while (parsed := _parse_reply(buf, 0)) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("Redis did not answer in time")
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("Redis closed the connection")
-                buf += chunk
-            w.reply, end = parsed
-            del buf[:end]
-
-    def fail(self, exc: BaseException, batch: Sequence[_Waiter] = ()) -> None:
-        """Close the connection; every request in flight or queued fails (and takes the failure mode)."""
-        with self.lock:
-            if self.error is None:
-                self.error = exc
-            waiting, self.queue = [*batch, *self.queue], []
-            self.busy = False
-        self.conn.disconnect()
-        for w in waiting:
-            if w.reply is None and w.error is None:
-                w.error = exc
-            if w.done is not None:
-                w.done.set()
-
-
-class _AsyncPipe:
-    """One Redis connection shared by every task of an event loop, with automatic pipelining.
-
-    Requests made in the same turn of the loop are written together (one ``write``); replies come back in
-    order and a single reader task hands each to its waiting future. Many concurrent checks thus cost one
-    round trip between them instead of one each, on one connection.
-    """
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.reader: asyncio.StreamReader = conn._reader  # redis-py keeps the connected streams here
-        self.writer: asyncio.StreamWriter = conn._writer
-        self.loop = asyncio.get_running_loop()
-        self.waiting: deque[asyncio.Future[bytes | _ErrorReply]] = deque()
-        self.out: list[bytes] = []
-        self.flushing = False
-        self.error: BaseException | None = None
-        self.task = self.loop.create_task(self._read())
-
-    def submit(self, request: bytes) -> asyncio.Future[bytes | _ErrorReply]:
-        if self.error is not None:
-            raise self.error
-        fut: asyncio.Future[bytes | _ErrorReply] = self.loop.create_future()
-        self.waiting.append(fut)
-        self.out.append(request)
-        if not self.flushing:
-            self.flushing = True
-            self.loop.call_soon(self._flush)
-        return fut
-
-    def _flush(self) -> None:
-        self.flushing = False
-        if self.error is None and self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            self.writer.write(data)
-
-    async def _read(self) -> None:
-        buf = bytearray()
-        try:
-            while True:
-                chunk = await self.reader.read(65536)
-                if not chunk:
-                    raise ConnectionError("Redis closed the connection")
-                buf += chunk
-                pos = 0
-                while self.waiting:
-                    parsed = _parse_reply(buf, pos)
-                    if parsed is None:
-                        break
-                    value, pos = parsed
-                    fut = self.waiting.popleft()
-                    if not fut.done():
-                        fut.set_result(value)
-                del buf[:pos]
-        except BaseException as exc:  # every waiter learns why the connection ended
-            self.fail(exc if isinstance(exc, Exception) else ConnectionError("connection closed"))
-
-    def fail(self, exc: BaseException) -> None:
-        """Close the connection and fail every request still waiting (they apply the failure mode)."""
-        if self.error is None:
-            self.error = exc
-        while self.waiting:
-            fut = self.waiting.popleft()
-            if not fut.done():
-                fut.set_exception(ConnectionError("the Redis connection failed"))
-        if not self.task.done() and asyncio.current_task() is not self.task:
-            self.task.cancel()
-        self.writer.close()
-
-
 _LIMITERS: weakref.WeakSet[RedisRateLimiter] = weakref.WeakSet()
 
 
@@ -444,7 +228,7 @@ class RedisRateLimiter:
         # sync: our own connections, made by redis-py's connection class with our timeouts
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
-        self._pipe_sync: _SyncPipe | None = None
+        self._pipe_sync: SyncPipe | None = None
         # a forked child (e.g. a pre-forking server) must never touch the parent's socket: forget it there
         _LIMITERS.add(self)
         self._lock = threading.Lock()
@@ -452,7 +236,7 @@ class RedisRateLimiter:
         self._url: str | None = None
         self._aclient: Any = None
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._pipes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncPipe] = weakref.WeakKeyDictionary()
+        self._pipes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncPipe] = weakref.WeakKeyDictionary()
         self._pipe_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -601,7 +385,7 @@ class RedisRateLimiter:
 
     # ------------------------------------------------------------------------------------ sync, Redis I/O
 
-    def _sync_pipe(self) -> _SyncPipe:
+    def _sync_pipe(self) -> SyncPipe:
         pipe = self._pipe_sync
         if pipe is not None and pipe.error is None:
             return pipe
@@ -611,7 +395,7 @@ class RedisRateLimiter:
                 cls, kwargs = self._conn_factory
                 conn = cls(**kwargs)
                 conn.connect()
-                pipe = self._pipe_sync = _SyncPipe(conn, self._timeout)
+                pipe = self._pipe_sync = SyncPipe(conn, self._timeout)
         return pipe
 
     def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
@@ -624,12 +408,12 @@ class RedisRateLimiter:
         pipe = self._sync_pipe()
         request = self._request(spec, digest, cost)
         reply = pipe.call(request)
-        if isinstance(reply, _ErrorReply) and str(reply).startswith("NOSCRIPT"):
+        if isinstance(reply, ErrorReply) and str(reply).startswith("NOSCRIPT"):
             load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
             if pipe.call(load) != _bulk(SCRIPT_SHA.encode()):
                 raise self._redis_py.ResponseError("SCRIPT LOAD returned an unexpected digest")
             reply = pipe.call(request)
-        if isinstance(reply, _ErrorReply):
+        if isinstance(reply, ErrorReply):
             raise self._redis_py.ResponseError(str(reply))
         return reply
 
@@ -647,7 +431,7 @@ class RedisRateLimiter:
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         # TimeoutError: asyncio.timeout; OSError: sockets (socket.timeout is an OSError)
-        return (self._redis_py.RedisError, OSError, TimeoutError, _ProtocolError)
+        return (self._redis_py.RedisError, OSError, TimeoutError, ProtocolError)
 
     # --------------------------------------------------------------------------------------- sync API
 
@@ -666,7 +450,7 @@ class RedisRateLimiter:
                 return self._decision(name, spec, reply)
             d = Decision._from_resp(name, spec.shape, reply)
             if d is None:
-                raise _ProtocolError("unexpected reply to the rate-limit script")
+                raise ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
@@ -685,7 +469,7 @@ class RedisRateLimiter:
                     return reply[0] == 1
                 head, first, _ = reply.split(b"\r\n", 2)
                 if head != spec.reply_head or first not in (b":0", b":1"):
-                    raise _ProtocolError("unexpected reply to the rate-limit script")
+                    raise ProtocolError("unexpected reply to the rate-limit script")
                 return first == b":1"
             except self._errors():
                 self._failed()
@@ -714,7 +498,7 @@ class RedisRateLimiter:
             self._aclients[loop] = client
         return client
 
-    async def _pipe(self) -> _AsyncPipe:
+    async def _pipe(self) -> AsyncPipe:
         loop = asyncio.get_running_loop()
         pipe = self._pipes.get(loop)
         if pipe is not None and pipe.error is None:
@@ -728,7 +512,7 @@ class RedisRateLimiter:
             if pipe is None or pipe.error is not None:
                 conn = self._async_client().connection_pool.make_connection()
                 await conn.connect()
-                pipe = self._pipes[loop] = _AsyncPipe(conn)
+                pipe = self._pipes[loop] = AsyncPipe(conn)
         return pipe
 
     async def _acall(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
@@ -744,19 +528,19 @@ class RedisRateLimiter:
                     reply = await client.evalsha(SCRIPT_SHA, *argv)
             return [int(v) for v in reply]
         request = self._request(spec, digest, cost)
-        pipe: _AsyncPipe | None = None
+        pipe: AsyncPipe | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 pipe = await self._pipe()
                 value = await pipe.submit(request)
-                if isinstance(value, _ErrorReply) and str(value).startswith("NOSCRIPT"):
+                if isinstance(value, ErrorReply) and str(value).startswith("NOSCRIPT"):
                     await client.script_load(SCRIPT)
                     value = await pipe.submit(request)
         except TimeoutError:
             if pipe is not None:
                 pipe.fail(TimeoutError("Redis did not answer in time"))
             raise
-        if isinstance(value, _ErrorReply):
+        if isinstance(value, ErrorReply):
             raise self._redis_py.ResponseError(str(value))
         return value
 
@@ -775,7 +559,7 @@ class RedisRateLimiter:
                 return self._decision(name, spec, reply)
             d = Decision._from_resp(name, spec.shape, reply)
             if d is None:
-                raise _ProtocolError("unexpected reply to the rate-limit script")
+                raise ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
