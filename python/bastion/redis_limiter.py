@@ -12,11 +12,12 @@ Same interface and semantics as :class:`bastion.RateLimiter` (``check`` / ``allo
 * **Loaded once, called by SHA.** ``EVALSHA``; on ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``, a fail-over)
   the script is loaded again and the call repeated.
 * **A per-call timeout and a per-tier failure mode.** Every call is bounded by ``timeout`` seconds (socket
-  connect, send and receive; a call queued behind another's round trip waits at most twice that); when Redis cannot answer, the tier's ``failure_mode`` decides: ``"local"``
-  (the default: fall back to an in-process limiter with the same policies, ``Decision.source ==
-  "fallback"``), ``"open"`` (admit, ``source == "open"``) or ``"closed"`` (refuse, ``source ==
-  "closed"``; ``acquire`` raises ``AuthUnavailable``, a 503, rather than ``RateLimited``). After a failure
-  Redis is not asked again for ``retry_interval`` seconds, so an outage costs each request nothing.
+  connect, send and receive; a call queued behind another's round trip waits at most twice that); when
+  Redis cannot answer, the tier's ``failure_mode`` decides: ``"local"`` (the default: fall back to an
+  in-process limiter with the same policies, ``Decision.source == "fallback"``), ``"open"`` (admit,
+  ``source == "open"``) or ``"closed"`` (refuse, ``source == "closed"``; ``acquire`` raises
+  ``AuthUnavailable``, a 503, rather than ``RateLimited``). After a failure Redis is not asked again for
+  ``retry_interval`` seconds, so an outage costs each request nothing.
 
 Where the time goes (loopback, one connection, this machine): the round trip is ~17 µs and the script
 ~5 µs, while redis-py's generic ``execute_command`` adds ~30 µs of Python (connection-pool checkout,
