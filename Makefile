@@ -19,7 +19,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip maturin
 	$(PY) -m pip install -q "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6.100" "cryptography>=42" "PyJWT[crypto]>=2.8" \
 		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff>=0.6" "mypy>=1.11" \
-		"oxyjwt" "types-redis"
+		"oxyjwt" "types-redis" "hiredis>=3" "rust-py-rate-limit"
 	touch $@
 
 .PHONY: dev

@@ -10,6 +10,9 @@ pub mod jwt;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;
+// -- ratelimit (issue 4) --
+pub mod clock;
+pub mod ratelimit;
 
 #[cfg(feature = "python")]
 mod py;

@@ -48,6 +48,9 @@ from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
 # -- ratelimit (issue 4) --
+# isort: split
+from bastion._core import Decision, Rate, RateLimiter
+from bastion.redis_limiter import RedisRateLimiter
 
 __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
     "AuthError",
@@ -91,4 +94,8 @@ __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay
     "TokenInfo",
     "TokenStore",
     # -- ratelimit (issue 4) --
+    "Decision",
+    "Rate",
+    "RateLimiter",
+    "RedisRateLimiter",
 ]

@@ -8,6 +8,8 @@ mod jwt;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;
+// -- ratelimit (issue 4) --
+mod ratelimit;
 
 /// `bastion._core`: the Rust extension module.
 #[pymodule(gil_used = false)]
@@ -20,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     principal::register(m)?;
     opaque::register(m)?;
     // -- ratelimit (issue 4) --
+    ratelimit::register(m)?;
     Ok(())
 }
