@@ -19,7 +19,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip maturin
 	$(PY) -m pip install -q "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6.100" "cryptography>=42" "PyJWT[crypto]>=2.8" \
 		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff>=0.6" "mypy>=1.11" \
-		"oxyjwt" "types-redis"
+		"oxyjwt" "types-redis" "hiredis>=3" "rust-py-rate-limit"
 	touch $@
 
 .PHONY: dev
@@ -58,3 +58,16 @@ format: $(VENV)/.deps ## format Rust and Python
 	cargo fmt
 	$(VENV)/bin/ruff format python tests benches
 	$(VENV)/bin/ruff check --fix python tests benches
+
+# -- jwt (issue 2) --
+# the first Python 3.12 that actually runs (a pyenv shim without 3.12 selected does not)
+PY312 ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \
+	$$p -c "" 2>/dev/null && echo $$p && break; done)
+.PHONY: bench-312
+bench-312: ## the JWT peer comparison under Python 3.12 too (ryjwt needs it), from the same abi3 wheel
+	@test -n "$(PY312)" || { echo "no python3.12 on this machine"; exit 1; }
+	test -x .venv312/bin/python || $(PY312) -m venv .venv312
+	.venv312/bin/python -m pip install -q --upgrade pip maturin "PyJWT[crypto]>=2.8" "joserfc>=1.0" oxyjwt ryjwt
+	.venv312/bin/maturin build -q --release -o target/wheels-312
+	.venv312/bin/python -m pip install -q --force-reinstall --no-deps target/wheels-312/bastion-*.whl
+	.venv312/bin/python -m bastion bench jwt

@@ -5,9 +5,14 @@
 //! wiring only.
 
 pub mod error;
+// -- jwt (issue 2) --
+pub mod jwt;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;
+// -- ratelimit (issue 4) --
+pub mod clock;
+pub mod ratelimit;
 
 #[cfg(feature = "python")]
 mod py;

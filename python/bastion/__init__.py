@@ -40,10 +40,17 @@ from bastion.errors import (
 )
 
 # -- jwt (issue 2) --
+# isort: split
+from bastion import dangerous
+from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
+
 # -- opaque (issue 3) --
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
 # -- ratelimit (issue 4) --
+# isort: split
+from bastion._core import Decision, Rate, RateLimiter
+from bastion.redis_limiter import RedisRateLimiter
 
 __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
     "AuthError",
@@ -76,10 +83,19 @@ __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay
     "__version__",
     "errors",
     # -- jwt (issue 2) --
+    "JWTSigner",
+    "JWTVerifier",
+    "Key",
+    "KeySet",
+    "dangerous",
     # -- opaque (issue 3) --
     "IssuedToken",
     "Principal",
     "TokenInfo",
     "TokenStore",
     # -- ratelimit (issue 4) --
+    "Decision",
+    "Rate",
+    "RateLimiter",
+    "RedisRateLimiter",
 ]

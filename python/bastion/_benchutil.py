@@ -2,8 +2,9 @@
 
 Each domain module (``bastion._bench_jwt``, ``bastion._bench_opaque``, ``bastion._bench_ratelimit``) exposes
 ``cases() -> list[Case]``. A case whose peer library is not installed is reported as missing, not failed.
-Figures are medians of repeated timed batches (``time.perf_counter_ns``); ratios are against bastion's case
-of the same group. This machine is shared and noisy: compare within one run, never across runs.
+Figures are medians of timed batches (``time.perf_counter_ns``), the cases of a group timed in alternating
+batches; ratios are against bastion's case of the same group. This machine is shared and noisy: compare within
+one run, never across runs.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class Case:
     is_bastion: bool = field(default=False)
 
 
-def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7) -> float:
-    """Median seconds per call over ``repeats`` batches, each about ``target_s / repeats`` long."""
+def _calibrate(fn: Callable[[], object], batch_s: float) -> int:
+    """Calls per batch so that one batch takes about ``batch_s`` seconds."""
     fn()
     n = 1
     while True:
@@ -39,14 +40,36 @@ def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7
         if dt > 2_000_000 or n >= 1 << 24:
             break
         n *= 4
-    per_batch = max(1, int(n * (target_s / repeats) / max(dt / 1e9, 1e-9)))
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter_ns()
-        for _ in range(per_batch):
-            fn()
-        samples.append((time.perf_counter_ns() - t0) / per_batch / 1e9)
-    return statistics.median(samples)
+    return max(1, int(n * batch_s / max(dt / 1e9, 1e-9)))
+
+
+def _batch(fn: Callable[[], object], n: int) -> float:
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter_ns() - t0) / n / 1e9
+
+
+def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7) -> float:
+    """Median seconds per call over ``repeats`` batches, each about ``target_s / repeats`` long."""
+    n = _calibrate(fn, target_s / repeats)
+    return statistics.median(_batch(fn, n) for _ in range(repeats))
+
+
+def measure_interleaved(fns: list[Callable[[], object]], *, target_s: float = 0.2, repeats: int = 15) -> list[float]:
+    """Median seconds per call of each function, timed in alternating batches.
+
+    On a shared, noisy machine a change in load then hits every case of a group alike, so the ratios hold even
+    when the absolute figures move.
+    """
+    sizes = [_calibrate(fn, target_s / repeats) for fn in fns]
+    samples: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        # rotate the order so that no case always runs first (cache state, turbo, scheduler)
+        for k in range(len(fns)):
+            i = (k + r) % len(fns)
+            samples[i].append(_batch(fns[i], sizes[i]))
+    return [statistics.median(s) for s in samples]
 
 
 def fmt_time(seconds: float) -> str:
@@ -74,9 +97,10 @@ def run(domains: list[str], *, target_s: float = 0.2) -> int:
             groups.setdefault(case.group, []).append(case)
         print(f"## {domain}")
         for group, members in groups.items():
-            results: list[tuple[Case, float | None]] = []
-            for case in members:
-                results.append((case, measure(case.fn, target_s=target_s) if case.fn is not None else None))
+            runnable = [c for c in members if c.fn is not None]
+            fns = [c.fn for c in runnable if c.fn is not None]
+            timed = dict(zip(map(id, runnable), measure_interleaved(fns, target_s=target_s), strict=True))
+            results: list[tuple[Case, float | None]] = [(c, timed.get(id(c))) for c in members]
             base = next((t for c, t in results if c.is_bastion and t is not None), None)
             print(f"\n{group}")
             for case, t in results:

@@ -1,0 +1,234 @@
+"""The connections of ``RedisRateLimiter``: RESP framing and automatic pipelining (sync and asyncio).
+
+One connection per process (threads) and one per event loop (asyncio) carry every check: requests that
+arrive while others are in flight are written together and their replies read back in order, so
+concurrent callers share round trips. The replies are kept as raw bytes; ``Decision._from_resp`` (Rust)
+reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["AsyncPipe", "ErrorReply", "ProtocolError", "SyncPipe"]
+
+
+class ProtocolError(Exception):
+    """The reply was not the integer array the script returns."""
+
+
+class ErrorReply(Exception):
+    """An error reply (``-ERR …``) to one pipelined request."""
+
+
+def _reply_end(buf: bytearray, pos: int) -> int | None:
+    """Where the RESP reply starting at ``buf[pos]`` ends, or None while it is incomplete."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    kind = buf[pos]
+    if kind in b"+-:":
+        return end + 2
+    if kind == 0x24:  # "$": a bulk string (SCRIPT LOAD's answer)
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return end + 2
+        stop = end + 2 + n + 2
+        return stop if len(buf) >= stop else None
+    if kind == 0x2A:  # "*": the script's array of integers
+        p: int | None = end + 2
+        for _ in range(int(buf[pos + 1 : end])):
+            assert p is not None
+            p = _reply_end(buf, p)
+            if p is None:
+                return None
+        return p
+    raise ProtocolError("unexpected reply from Redis")
+
+
+def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | ErrorReply, int] | None:
+    """One reply (raw bytes) or an error reply, from ``buf[pos:]``; None if incomplete."""
+    end = _reply_end(buf, pos)
+    if end is None:
+        return None
+    if buf[pos] == 0x2D:  # "-"
+        return ErrorReply(buf[pos + 1 : end - 2].decode("utf-8", "replace")), end
+    return bytes(buf[pos:end]), end
+
+
+class _Waiter:
+    """One thread's request in a :class:`SyncPipe`."""
+
+    __slots__ = ("done", "error", "reply", "request")
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.reply: bytes | ErrorReply | None = None
+        self.error: BaseException | None = None
+        #: set when the reply is in; only a thread that waits for a leader needs one
+        self.done: threading.Event | None = None
+
+
+class SyncPipe:
+    """One Redis connection shared by every thread of a process, with automatic pipelining.
+
+    A thread that finds the connection idle becomes the leader: it writes every queued request in one
+    ``sendall``, reads their replies in order, hands each to its thread, and repeats while requests keep
+    arriving. Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
+    concurrent callers share round trips instead of each paying one, on one connection.
+    """
+
+    def __init__(self, conn: Any, timeout: float) -> None:
+        self.conn = conn
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.queue: list[_Waiter] = []
+        self.busy = False
+        self.error: BaseException | None = None
+        self.buf = bytearray()
+
+    def call(self, request: bytes) -> bytes | ErrorReply:
+        me = _Waiter(request)
+        with self.lock:
+            if self.error is not None:
+                raise self.error
+            lead = not self.busy
+            if not lead:
+                me.done = threading.Event()
+            self.queue.append(me)
+            self.busy = True
+        if me.done is not None:
+            # queued behind a batch in flight: at most that batch's timeout, then ours
+            if not me.done.wait(2 * self.timeout):
+                raise TimeoutError("Redis did not answer in time")
+        else:
+            self._lead()
+        if me.error is not None:
+            raise me.error
+        assert me.reply is not None
+        return me.reply
+
+    def _lead(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.queue = self.queue, []
+                if not batch:
+                    self.busy = False
+                    return
+            try:
+                self._exchange(batch)
+            except BaseException as exc:
+                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"), batch)
+                return
+            for w in batch:
+                if w.done is not None:
+                    w.done.set()
+
+    def _exchange(self, batch: list[_Waiter]) -> None:
+        sock: socket.socket | None = self.conn._sock  # redis-py keeps the connected socket here
+        if sock is None:
+            raise ConnectionError("the Redis connection is closed")
+        deadline = time.monotonic() + self.timeout
+        sock.sendall(b"".join(w.request for w in batch) if len(batch) > 1 else batch[0].request)
+        buf = self.buf
+        for w in batch:
+            while (parsed := _parse_reply(buf, 0)) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("Redis did not answer in time")
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("Redis closed the connection")
+                buf += chunk
+            w.reply, end = parsed
+            del buf[:end]
+
+    def fail(self, exc: BaseException, batch: Sequence[_Waiter] = ()) -> None:
+        """Close the connection; every request in flight or queued fails (and takes the failure mode)."""
+        with self.lock:
+            if self.error is None:
+                self.error = exc
+            waiting, self.queue = [*batch, *self.queue], []
+            self.busy = False
+        self.conn.disconnect()
+        for w in waiting:
+            if w.reply is None and w.error is None:
+                w.error = exc
+            if w.done is not None:
+                w.done.set()
+
+
+class AsyncPipe:
+    """One Redis connection shared by every task of an event loop, with automatic pipelining.
+
+    Requests made in the same turn of the loop are written together (one ``write``); replies come back in
+    order and a single reader task hands each to its waiting future. Many concurrent checks thus cost one
+    round trip between them instead of one each, on one connection.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.reader: asyncio.StreamReader = conn._reader  # redis-py keeps the connected streams here
+        self.writer: asyncio.StreamWriter = conn._writer
+        self.loop = asyncio.get_running_loop()
+        self.waiting: deque[asyncio.Future[bytes | ErrorReply]] = deque()
+        self.out: list[bytes] = []
+        self.flushing = False
+        self.error: BaseException | None = None
+        self.task = self.loop.create_task(self._read())
+
+    def submit(self, request: bytes) -> asyncio.Future[bytes | ErrorReply]:
+        if self.error is not None:
+            raise self.error
+        fut: asyncio.Future[bytes | ErrorReply] = self.loop.create_future()
+        self.waiting.append(fut)
+        self.out.append(request)
+        if not self.flushing:
+            self.flushing = True
+            self.loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self.flushing = False
+        if self.error is None and self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            self.writer.write(data)
+
+    async def _read(self) -> None:
+        buf = bytearray()
+        try:
+            while True:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("Redis closed the connection")
+                buf += chunk
+                pos = 0
+                while self.waiting:
+                    parsed = _parse_reply(buf, pos)
+                    if parsed is None:
+                        break
+                    value, pos = parsed
+                    fut = self.waiting.popleft()
+                    if not fut.done():
+                        fut.set_result(value)
+                del buf[:pos]
+        except BaseException as exc:  # every waiter learns why the connection ended
+            self.fail(exc if isinstance(exc, Exception) else ConnectionError("connection closed"))
+
+    def fail(self, exc: BaseException) -> None:
+        """Close the connection and fail every request still waiting (they apply the failure mode)."""
+        if self.error is None:
+            self.error = exc
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(ConnectionError("the Redis connection failed"))
+        if not self.task.done() and asyncio.current_task() is not self.task:
+            self.task.cancel()
+        self.writer.close()

@@ -1,0 +1,342 @@
+//! JWK and JWK Set (RFC 7517): loading keys from them, with the same hygiene as every other key, and
+//! exporting public members. A JWK's `alg` binds the key; `use` other than `sig`, or `key_ops` without
+//! `verify`, keep it from verifying.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKeyPair};
+
+use crate::error::Result;
+use crate::jwt::alg::{Alg, Curve};
+use crate::jwt::b64;
+use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg};
+use crate::jwt::json::{self, Value};
+use crate::jwt::keys::{check_rsa, ec_private, ed_private, invalid, rsa_private, strip_zeros, Key, Material};
+
+impl Key {
+    /// A JWK (RFC 7517) given as JSON text.
+    pub fn from_jwk_json(text: &[u8]) -> Result<Key> {
+        let value = json::parse_value(text).map_err(|_| invalid("the JWK is not valid JSON"))?;
+        Key::from_jwk(&value)
+    }
+
+    /// A JWK (RFC 7517) given as a parsed object.
+    pub fn from_jwk(jwk: &Value) -> Result<Key> {
+        if !matches!(jwk, Value::Object(_)) {
+            return Err(invalid("a JWK must be a JSON object"));
+        }
+        let f = Jwk(jwk);
+        let kty = f.s("kty")?.ok_or_else(|| invalid("the JWK has no 'kty'"))?;
+        let kid = f.s("kid")?.map(str::to_owned);
+        let alg = match f.s("alg")? {
+            None => None,
+            Some(name) => Some(
+                Alg::from_name(name).ok_or_else(|| invalid("the JWK's alg is not a JWS algorithm bastion supports"))?,
+            ),
+        };
+        let jwk_use = f.s("use")?;
+        if kty == "oct" {
+            let secret = f.bytes("k")?;
+            return Ok(Key::hmac(&secret, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")));
+        }
+        let material = match kty {
+            "RSA" => f.rsa()?,
+            "EC" => f.ec()?,
+            "OKP" => f.okp()?,
+            _ => return Err(invalid("unsupported JWK key type")),
+        };
+        Ok(Key::new(material, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")))
+    }
+
+    fn with_usage(mut self, jwk_use: Option<&str>, key_ops: Option<&Value>) -> Key {
+        self.jwk_use = jwk_use.map(str::to_owned);
+        self.ops = match key_ops {
+            Some(Value::Array(ops)) => Some(ops.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        self.verifies = self.jwk_use.as_deref().map_or(true, |u| u == "sig")
+            && self.ops.as_ref().map_or(true, |ops| ops.iter().any(|o| o == "verify"));
+        self
+    }
+
+    /// The public JWK members (RFC 7517), or `None` for HMAC secrets, which have no public half.
+    pub fn public_jwk(&self) -> Option<Value> {
+        let mut m: Vec<(String, Value)> = vec![("kty".into(), Value::String(self.kty().into()))];
+        let mut put = |k: &str, v: String| m.push((k.to_owned(), Value::String(v)));
+        if let Some(kid) = &self.kid {
+            put("kid", kid.clone());
+        }
+        if let Some(alg) = self.alg {
+            put("alg", alg.name().to_owned());
+        }
+        if let Some(u) = &self.jwk_use {
+            put("use", u.clone());
+        }
+        match &self.material {
+            Material::Hmac(_) => return None,
+            Material::Rsa { n, e, .. } => {
+                put("n", b64::encode(n));
+                put("e", b64::encode(e));
+            }
+            Material::Ec { curve, point, .. } => {
+                let len = curve.coordinate_len();
+                put("crv", curve.name().to_owned());
+                put("x", b64::encode(&point[1..=len]));
+                put("y", b64::encode(&point[1 + len..]));
+            }
+            Material::Ed25519 { public, .. } => {
+                put("crv", "Ed25519".to_owned());
+                put("x", b64::encode(public));
+            }
+        }
+        if let Some(ops) = &self.ops {
+            let public_ops: Vec<Value> = ops
+                .iter()
+                .filter(|o| *o == "verify")
+                .map(|o| Value::String(o.clone()))
+                .collect();
+            m.push(("key_ops".to_owned(), Value::Array(public_ops)));
+        }
+        Some(Value::Object(m))
+    }
+}
+
+/// Typed access to a JWK's members; every problem is `invalid_key`.
+struct Jwk<'a>(&'a Value);
+
+impl Jwk<'_> {
+    fn s(&self, name: &str) -> Result<Option<&str>> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v)),
+            Some(_) => Err(invalid(format!("the JWK member '{name}' must be a string"))),
+        }
+    }
+
+    fn bytes(&self, name: &str) -> Result<Vec<u8>> {
+        b64::decode_key(
+            self.s(name)?
+                .ok_or_else(|| invalid(format!("the JWK has no '{name}'")))?,
+        )
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.get(name).is_some()
+    }
+
+    fn rsa(&self) -> Result<Material> {
+        if self.has("oth") {
+            return Err(invalid("multi-prime RSA keys are not supported"));
+        }
+        let n = self.bytes("n")?;
+        let e = self.bytes("e")?;
+        check_rsa(&n, &e)?;
+        let n = strip_zeros(&n).to_vec();
+        let e = strip_zeros(&e).to_vec();
+        if !self.has("d") {
+            PublicKeyComponents { n: &n[..], e: &e[..] }
+                .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+                .map_err(|_| invalid("the JWK's RSA public key is not valid"))?;
+            return Ok(Material::Rsa { n, e, private: None });
+        }
+        let components = KeyPairComponents {
+            public_key: PublicKeyComponents { n: &n[..], e: &e[..] },
+            d: self.bytes("d")?,
+            p: self.bytes("p")?,
+            q: self.bytes("q")?,
+            dP: self.bytes("dp")?,
+            dQ: self.bytes("dq")?,
+            qInv: self.bytes("qi")?,
+        };
+        let pair = RsaKeyPair::from_components(&components)
+            .map_err(|_| invalid("the JWK's RSA private components are inconsistent"))?;
+        rsa_private(pair)
+    }
+
+    fn ec(&self) -> Result<Material> {
+        let curve = Curve::from_name(self.s("crv")?.ok_or_else(|| invalid("the JWK has no 'crv'"))?)
+            .ok_or_else(|| invalid("the JWK's curve is not P-256, P-384 or P-521"))?;
+        let (x, y) = (self.bytes("x")?, self.bytes("y")?);
+        let len = curve.coordinate_len();
+        if x.len() != len || y.len() != len {
+            return Err(invalid("the JWK's EC coordinates have the wrong length"));
+        }
+        let mut point = Vec::with_capacity(1 + 2 * len);
+        point.push(4);
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        if !self.has("d") {
+            ParsedPublicKey::new(ec_verify_alg(curve), &point)
+                .map_err(|_| invalid("the JWK's EC point is not on its curve"))?;
+            return Ok(Material::Ec {
+                curve,
+                point,
+                private: None,
+            });
+        }
+        let d = self.bytes("d")?;
+        if d.len() != len {
+            return Err(invalid("the JWK's EC private key has the wrong length"));
+        }
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(ec_sign_alg(curve), &d, &point)
+            .map_err(|_| invalid("the JWK's EC private key does not match its public key"))?;
+        Ok(ec_private(curve, pair))
+    }
+
+    fn okp(&self) -> Result<Material> {
+        if self.s("crv")? != Some("Ed25519") {
+            return Err(invalid("the only OKP curve supported is Ed25519"));
+        }
+        let x = self.bytes("x")?;
+        if x.len() != 32 {
+            return Err(invalid("the JWK's Ed25519 public key has the wrong length"));
+        }
+        if !self.has("d") {
+            ParsedPublicKey::new(&signature::ED25519, &x)
+                .map_err(|_| invalid("the JWK's Ed25519 public key is not valid"))?;
+            return Ok(Material::Ed25519 {
+                public: x,
+                private: None,
+            });
+        }
+        let pair = Ed25519KeyPair::from_seed_and_public_key(&self.bytes("d")?, &x)
+            .map_err(|_| invalid("the JWK's Ed25519 private key does not match its public key"))?;
+        Ok(ed_private(pair))
+    }
+}
+
+/// Keys indexed by `kid`. Duplicate kids are refused.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    pub keys: Vec<Arc<Key>>,
+}
+
+fn is_jws_alg(name: &str) -> bool {
+    Alg::from_name(name).is_some()
+}
+
+impl KeySet {
+    /// A set from loaded keys; two keys with the same `kid` are refused.
+    pub fn new(keys: Vec<Arc<Key>>) -> Result<KeySet> {
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(kid) = &k.kid {
+                if keys[..i].iter().any(|o| o.kid.as_ref() == Some(kid)) {
+                    return Err(invalid("two keys in the set have the same kid"));
+                }
+            }
+        }
+        Ok(KeySet { keys })
+    }
+
+    /// A JWK Set (RFC 7517 §5) as JSON text.
+    pub fn from_jwks_json(text: &[u8]) -> Result<KeySet> {
+        let value = json::parse_value(text).map_err(|_| invalid("the JWKS is not valid JSON"))?;
+        KeySet::from_jwks(&value)
+    }
+
+    /// A JWK Set. Members meant for encryption (`use` other than `sig`) or naming a non-JWS `alg`
+    /// are skipped when bastion cannot load them; every other member must load.
+    pub fn from_jwks(jwks: &Value) -> Result<KeySet> {
+        let Some(Value::Array(members)) = jwks.get("keys") else {
+            return Err(invalid("a JWKS is an object with a 'keys' list"));
+        };
+        let mut keys = Vec::with_capacity(members.len());
+        for jwk in members {
+            match Key::from_jwk(jwk) {
+                Ok(k) => keys.push(Arc::new(k)),
+                Err(e) => {
+                    let not_for_signatures = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
+                        || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
+                    if !not_for_signatures {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        KeySet::new(keys)
+    }
+
+    /// The public JWK Set: public members of the asymmetric keys (HMAC secrets are left out).
+    pub fn to_jwks(&self) -> Value {
+        let keys = self.keys.iter().filter_map(|k| k.public_jwk()).collect();
+        Value::Object(vec![("keys".to_owned(), Value::Array(keys))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::alg::Family;
+    use std::fmt;
+
+    // A P-256 key generated for these tests.
+    const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"XY-FAGDYx6Sc_pJM6J97WekI5s-Qy3K84OOXm5XWU04","y":"_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw","d":"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA"}"#;
+
+    fn code<T: fmt::Debug>(r: Result<T>) -> &'static str {
+        r.unwrap_err().code()
+    }
+
+    #[test]
+    fn ec_jwk_round_trip_sign_verify() {
+        let k = Key::from_jwk_json(EC_JWK.as_bytes()).unwrap();
+        assert_eq!(k.family(), Family::Ec(Curve::P256));
+        assert!(k.is_private());
+        let sig = k.signing(Alg::ES256).unwrap().sign(b"msg").unwrap();
+        assert_eq!(sig.len(), 64);
+        let v = k.verifying(Alg::ES256).unwrap();
+        v.verify(b"msg", &sig).unwrap();
+        assert_eq!(code(v.verify(b"msh", &sig)), "invalid_signature");
+        assert_eq!(code(v.verify(b"msg", &[0; 64])), "invalid_signature");
+        let mut high = sig.clone();
+        high[..32].copy_from_slice(Curve::P256.order());
+        assert_eq!(code(v.verify(b"msg", &high)), "invalid_signature");
+        assert_eq!(code(k.verifying(Alg::ES384)), "invalid_key");
+        let public = k.public_jwk().unwrap();
+        assert!(public.get("d").is_none());
+        assert_eq!(public.get("crv").and_then(Value::as_str), Some("P-256"));
+        let reloaded = Key::from_jwk(&public).unwrap();
+        assert!(!reloaded.is_private());
+        reloaded.verifying(Alg::ES256).unwrap().verify(b"msg", &sig).unwrap();
+    }
+
+    #[test]
+    fn jwk_point_must_be_on_curve() {
+        let off = EC_JWK.replace(
+            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODw\",\"d\":\"bPkDgcasNudwcFpTj2EPAMRFbQEn6tNSXcbmSH5n7mA",
+            "_NxOWzyKYoqyFUs-QmrJFlhA4UnKGzuDTHEwVR3jODA",
+        );
+        assert_eq!(code(Key::from_jwk_json(off.as_bytes())), "invalid_key");
+    }
+
+    #[test]
+    fn jwk_use_and_key_ops() {
+        let enc = EC_JWK.replace("\"kty\"", "\"use\":\"enc\",\"kty\"");
+        assert!(!Key::from_jwk_json(enc.as_bytes()).unwrap().verifies);
+        let ops = EC_JWK.replace("\"kty\"", "\"key_ops\":[\"sign\"],\"kty\"");
+        let k = Key::from_jwk_json(ops.as_bytes()).unwrap();
+        assert!(!k.verifies);
+        assert!(k.signing(Alg::ES256).is_ok());
+        let bad_alg = EC_JWK.replace("\"kty\"", "\"alg\":\"RS256\",\"kty\"");
+        assert_eq!(code(Key::from_jwk_json(bad_alg.as_bytes())), "invalid_key");
+    }
+
+    #[test]
+    fn keyset_refuses_duplicate_kids_and_skips_encryption_keys() {
+        let a = Arc::new(Key::hmac(&[1; 32], Some("a".into()), None).unwrap());
+        assert_eq!(code(KeySet::new(vec![a.clone(), a.clone()])), "invalid_key");
+        let jwks =
+            format!(r#"{{"keys":[{EC_JWK},{{"kty":"RSA","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}}]}}"#);
+        let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        let out = set.to_jwks();
+        let Some(Value::Array(keys)) = out.get("keys") else {
+            panic!()
+        };
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].get("d").is_none());
+        let bad = r#"{"keys":[{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#;
+        assert_eq!(code(KeySet::from_jwks_json(bad.as_bytes())), "weak_key");
+    }
+}

@@ -1,0 +1,497 @@
+//! Keys: loading (raw HMAC secrets, PEM, generation), hygiene at load time, and the per-algorithm
+//! verification and signing material built from them. JWK and JWKS live in `jwk.rs`.
+//!
+//! Hygiene (RFC 8725 §3.5, DESIGN §7), all at load time as `weak_key` / `invalid_key`: RSA moduli of
+//! 2048–8192 bits with an odd public exponent ≥ 3; HMAC secrets at least as long as the hash (32 bytes
+//! at load, the exact size of every allowed alg when a verifier or signer is built); EC points on the
+//! named curve (aws-lc checks); Ed25519 only among the OKP curves. A JWK whose `use` is not `sig`, or
+//! whose `key_ops` lacks `verify`, loads but is never used to verify.
+//!
+//! Key material never appears in `Debug` output or messages.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair};
+use spki::der::Decode as _;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::alg::{Alg, Curve, Family};
+use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, Signing, Verifying};
+
+pub(crate) fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::InvalidKey, msg)
+}
+
+pub(crate) fn weak(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::WeakKey, msg)
+}
+
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_ED25519: &str = "1.3.101.112";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_P521: &str = "1.3.132.0.35";
+
+/// Smallest and largest RSA modulus accepted, in bits.
+pub const RSA_MIN_BITS: usize = 2048;
+pub const RSA_MAX_BITS: usize = 8192;
+
+/// The key material. Private halves are held by aws-lc objects; the public half is kept in the
+/// form JWKs use (RSA n/e, EC uncompressed point, Ed25519 raw bytes).
+#[derive(Clone)]
+pub(crate) enum Material {
+    Hmac(Arc<[u8]>),
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        private: Option<Arc<RsaKeyPair>>,
+    },
+    Ec {
+        curve: Curve,
+        point: Vec<u8>,
+        private: Option<Arc<EcdsaKeyPair>>,
+    },
+    Ed25519 {
+        public: Vec<u8>,
+        private: Option<Arc<Ed25519KeyPair>>,
+    },
+}
+
+/// A loaded key: material, optional `kid`, optional binding to one algorithm.
+#[derive(Clone)]
+pub struct Key {
+    pub(crate) material: Material,
+    /// The key id, the map key a token's `kid` looks up.
+    pub kid: Option<String>,
+    /// When set, the only algorithm this key serves (a JWK's `alg`, or `alg=` at load).
+    pub alg: Option<Alg>,
+    /// False for a JWK whose `use` or `key_ops` rule out verification.
+    pub verifies: bool,
+    pub(crate) jwk_use: Option<String>,
+    pub(crate) ops: Option<Vec<String>>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    &b[first..]
+}
+
+/// RSA hygiene: modulus size and public exponent.
+pub(crate) fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
+    let n = strip_zeros(n);
+    let bits = if n.is_empty() {
+        0
+    } else {
+        n.len() * 8 - n[0].leading_zeros() as usize
+    };
+    if bits < RSA_MIN_BITS {
+        return Err(weak(format!(
+            "RSA keys must have at least {RSA_MIN_BITS} bits, this one has {bits}"
+        )));
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(invalid(format!(
+            "RSA keys may have at most {RSA_MAX_BITS} bits, this one has {bits}"
+        )));
+    }
+    let e = strip_zeros(e);
+    let small = e.len() == 1 && e[0] < 3;
+    if e.is_empty() || small {
+        return Err(weak("the RSA public exponent must be at least 3"));
+    }
+    if e[e.len() - 1] & 1 == 0 {
+        return Err(invalid("the RSA public exponent must be odd"));
+    }
+    Ok(())
+}
+
+impl Key {
+    pub(crate) fn new(material: Material, kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
+        let key = Key {
+            material,
+            kid,
+            alg: None,
+            verifies: true,
+            jwk_use: None,
+            ops: None,
+        };
+        key.bind(alg)
+    }
+
+    /// Bind to `alg` after checking it fits the key's family (and curve).
+    fn bind(mut self, alg: Option<Alg>) -> Result<Key> {
+        if let Some(alg) = alg {
+            if alg.family() != self.family() {
+                return Err(invalid(format!(
+                    "a {} key cannot be used with {}",
+                    self.kty(),
+                    alg.name()
+                )));
+            }
+            if let Material::Hmac(secret) = &self.material {
+                if secret.len() < alg.hmac_min_secret() {
+                    return Err(weak(format!(
+                        "{} needs a secret of at least {} bytes",
+                        alg.name(),
+                        alg.hmac_min_secret()
+                    )));
+                }
+            }
+        }
+        self.alg = alg;
+        Ok(self)
+    }
+
+    /// A raw HMAC secret (HS256/384/512), at least 32 bytes (more for an explicit HS384/HS512).
+    pub fn hmac(secret: &[u8], kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
+        if secret.len() < 32 {
+            return Err(weak("HMAC secrets must be at least 32 bytes (the SHA-256 output size)"));
+        }
+        Key::new(Material::Hmac(Arc::from(secret)), kid, alg)
+    }
+
+    /// A new random private key for `alg` (bound to it): a 256/384/512-bit HMAC secret, RSA 2048,
+    /// or an EC / Ed25519 key pair, from the operating system's CSPRNG via aws-lc.
+    pub fn generate(alg: Alg, kid: Option<String>) -> Result<Key> {
+        let failed = || invalid("key generation failed");
+        let material = match alg.family() {
+            Family::Hmac => {
+                let mut secret = vec![0u8; alg.hmac_min_secret()];
+                aws_lc_rs::rand::fill(&mut secret).map_err(|_| failed())?;
+                Material::Hmac(Arc::from(secret))
+            }
+            Family::Rsa => rsa_private(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| failed())?)?,
+            Family::Ec(curve) => ec_private(curve, EcdsaKeyPair::generate(ec_sign_alg(curve)).map_err(|_| failed())?),
+            Family::Ed25519 => ed_private(Ed25519KeyPair::generate().map_err(|_| failed())?),
+        };
+        Key::new(material, kid, Some(alg))
+    }
+
+    /// A PEM public or private key: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`, `RSA PRIVATE KEY`),
+    /// PKCS#8 (`PRIVATE KEY`) or SEC 1 (`EC PRIVATE KEY`); RSA, EC P-256/384/521 or Ed25519.
+    pub fn from_pem(pem_text: &[u8], kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
+        let block = pem::parse(pem_text).map_err(|_| invalid("the key is not valid PEM"))?;
+        let der = block.contents();
+        let material = match block.tag() {
+            "PUBLIC KEY" => from_spki(der)?,
+            "RSA PUBLIC KEY" => rsa_public_der(der)?,
+            "PRIVATE KEY" => from_pkcs8(der)?,
+            "RSA PRIVATE KEY" => {
+                check_rsa_private_der(der)?;
+                let pair = RsaKeyPair::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA private key"))?;
+                rsa_private(pair)?
+            }
+            "EC PRIVATE KEY" => [Curve::P256, Curve::P384, Curve::P521]
+                .into_iter()
+                .find_map(|c| {
+                    EcdsaKeyPair::from_private_key_der(ec_sign_alg(c), der)
+                        .ok()
+                        .map(|p| (c, p))
+                })
+                .map(|(c, p)| ec_private(c, p))
+                .ok_or_else(|| invalid("not a valid SEC 1 EC private key on P-256, P-384 or P-521"))?,
+            "ENCRYPTED PRIVATE KEY" => {
+                return Err(invalid("encrypted private keys are not supported: decrypt it first"))
+            }
+            "CERTIFICATE" => return Err(invalid("certificates are not keys: pass the certificate's public key")),
+            _ => return Err(invalid("unsupported PEM block type")),
+        };
+        Key::new(material, kid, alg)
+    }
+
+    /// The algorithm family this key serves.
+    pub fn family(&self) -> Family {
+        match &self.material {
+            Material::Hmac(_) => Family::Hmac,
+            Material::Rsa { .. } => Family::Rsa,
+            Material::Ec { curve, .. } => Family::Ec(*curve),
+            Material::Ed25519 { .. } => Family::Ed25519,
+        }
+    }
+
+    /// The JWK `kty`.
+    pub fn kty(&self) -> &'static str {
+        match self.material {
+            Material::Hmac(_) => "oct",
+            Material::Rsa { .. } => "RSA",
+            Material::Ec { .. } => "EC",
+            Material::Ed25519 { .. } => "OKP",
+        }
+    }
+
+    /// True when the key holds private material (always true for HMAC secrets).
+    pub fn is_private(&self) -> bool {
+        match &self.material {
+            Material::Hmac(_) => true,
+            Material::Rsa { private, .. } => private.is_some(),
+            Material::Ec { private, .. } => private.is_some(),
+            Material::Ed25519 { private, .. } => private.is_some(),
+        }
+    }
+
+    /// RSA modulus bits, EC curve name, or HMAC secret bits: a public description of the size.
+    pub fn size(&self) -> String {
+        match &self.material {
+            Material::Hmac(s) => format!("{} bits", s.len() * 8),
+            Material::Rsa { n, .. } => format!("{} bits", n.len() * 8 - n[0].leading_zeros() as usize),
+            Material::Ec { curve, .. } => curve.name().to_owned(),
+            Material::Ed25519 { .. } => "Ed25519".to_owned(),
+        }
+    }
+
+    /// A one-line description without key material (the Python `repr`).
+    pub fn describe(&self) -> String {
+        let mut out = format!("Key(kty={:?}", self.kty());
+        if let Some(alg) = self.alg {
+            let _ = write!(out, ", alg={:?}", alg.name());
+        }
+        if let Some(kid) = &self.kid {
+            let _ = write!(out, ", kid={kid:?}");
+        }
+        let private = if self.is_private() { "True" } else { "False" };
+        let _ = write!(out, ", size={:?}, private={private})", self.size());
+        out
+    }
+
+    /// Whether this key can serve `alg` (family, curve and binding).
+    pub fn serves(&self, alg: Alg) -> bool {
+        alg.family() == self.family() && self.alg.map_or(true, |a| a == alg)
+    }
+
+    /// The verification material for `alg`. Checks the HMAC secret length for that alg.
+    pub fn verifying(&self, alg: Alg) -> Result<Verifying> {
+        if !self.serves(alg) {
+            return Err(invalid(format!("this {} key cannot verify {}", self.kty(), alg.name())));
+        }
+        Ok(match &self.material {
+            Material::Hmac(secret) => {
+                if secret.len() < alg.hmac_min_secret() {
+                    return Err(weak(format!(
+                        "{} needs a secret of at least {} bytes",
+                        alg.name(),
+                        alg.hmac_min_secret()
+                    )));
+                }
+                Verifying::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
+            }
+            Material::Rsa { n, e, .. } => Verifying::Rsa {
+                key: PublicKeyComponents { n: &n[..], e: &e[..] }
+                    .to_parsed_public_key(rsa_params(alg))
+                    .map_err(|_| invalid("the RSA public key is not valid"))?,
+                modulus_len: n.len(),
+            },
+            Material::Ec { curve, point, .. } => Verifying::Ec {
+                key: ParsedPublicKey::new(ec_verify_alg(*curve), point)
+                    .map_err(|_| invalid("the EC public key is not valid"))?,
+                curve: *curve,
+            },
+            Material::Ed25519 { public, .. } => Verifying::Ed25519(
+                ParsedPublicKey::new(&signature::ED25519, public)
+                    .map_err(|_| invalid("the Ed25519 public key is not valid"))?,
+            ),
+        })
+    }
+
+    /// The signing material for `alg`; the key must hold private material.
+    pub fn signing(&self, alg: Alg) -> Result<Signing> {
+        if !self.serves(alg) {
+            return Err(invalid(format!("this {} key cannot sign {}", self.kty(), alg.name())));
+        }
+        if self.jwk_use.as_deref().is_some_and(|u| u != "sig")
+            || self.ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "sign"))
+        {
+            return Err(invalid("the JWK's use or key_ops do not allow signing"));
+        }
+        let no_private = || invalid("signing needs a private key");
+        Ok(match &self.material {
+            Material::Hmac(secret) => {
+                if secret.len() < alg.hmac_min_secret() {
+                    return Err(weak(format!(
+                        "{} needs a secret of at least {} bytes",
+                        alg.name(),
+                        alg.hmac_min_secret()
+                    )));
+                }
+                Signing::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
+            }
+            Material::Rsa { private, .. } => Signing::Rsa(private.clone().ok_or_else(no_private)?, alg),
+            Material::Ec { private, .. } => Signing::Ec(private.clone().ok_or_else(no_private)?),
+            Material::Ed25519 { private, .. } => Signing::Ed25519(private.clone().ok_or_else(no_private)?),
+        })
+    }
+}
+
+pub(crate) fn rsa_private(pair: RsaKeyPair) -> Result<Material> {
+    let public = pair.public_key();
+    let n = public.modulus().big_endian_without_leading_zero().to_vec();
+    let e = public.exponent().big_endian_without_leading_zero().to_vec();
+    check_rsa(&n, &e)?;
+    Ok(Material::Rsa {
+        n,
+        e,
+        private: Some(Arc::new(pair)),
+    })
+}
+
+pub(crate) fn ec_private(curve: Curve, pair: EcdsaKeyPair) -> Material {
+    Material::Ec {
+        curve,
+        point: pair.public_key().as_ref().to_vec(),
+        private: Some(Arc::new(pair)),
+    }
+}
+
+pub(crate) fn ed_private(pair: Ed25519KeyPair) -> Material {
+    Material::Ed25519 {
+        public: pair.public_key().as_ref().to_vec(),
+        private: Some(Arc::new(pair)),
+    }
+}
+
+fn from_spki(der: &[u8]) -> Result<Material> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| invalid("not a valid SubjectPublicKeyInfo"))?;
+    let raw = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| invalid("the public key bit string is not byte-aligned"))?;
+    match spki.algorithm.oid.to_string().as_str() {
+        OID_RSA => rsa_public_der(raw),
+        OID_EC => {
+            let curve_oid = spki
+                .algorithm
+                .parameters
+                .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok())
+                .ok_or_else(|| invalid("the EC key does not name its curve"))?;
+            let curve = match curve_oid.to_string().as_str() {
+                OID_P256 => Curve::P256,
+                OID_P384 => Curve::P384,
+                OID_P521 => Curve::P521,
+                _ => return Err(invalid("the EC curve is not P-256, P-384 or P-521")),
+            };
+            if raw.first() != Some(&4) || raw.len() != 1 + 2 * curve.coordinate_len() {
+                return Err(invalid("only uncompressed EC points are supported"));
+            }
+            ParsedPublicKey::new(ec_verify_alg(curve), raw).map_err(|_| invalid("the EC point is not on its curve"))?;
+            Ok(Material::Ec {
+                curve,
+                point: raw.to_vec(),
+                private: None,
+            })
+        }
+        OID_ED25519 => {
+            ParsedPublicKey::new(&signature::ED25519, raw).map_err(|_| invalid("not a valid Ed25519 public key"))?;
+            Ok(Material::Ed25519 {
+                public: raw.to_vec(),
+                private: None,
+            })
+        }
+        _ => Err(invalid(
+            "unsupported public key algorithm (RSA, EC P-256/384/521 and Ed25519 are)",
+        )),
+    }
+}
+
+fn from_pkcs8(der: &[u8]) -> Result<Material> {
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|_| invalid("not a valid PKCS#8 private key"))?;
+    if info.algorithm.oid.to_string() == OID_RSA {
+        // Checked here so that a small key is named `weak_key` before aws-lc refuses it.
+        check_rsa_private_der(info.private_key)?;
+        let pair = RsaKeyPair::from_pkcs8(der).map_err(|_| invalid("not a valid PKCS#8 RSA private key"))?;
+        return rsa_private(pair);
+    }
+    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        if let Ok(pair) = EcdsaKeyPair::from_pkcs8(ec_sign_alg(curve), der) {
+            return Ok(ec_private(curve, pair));
+        }
+    }
+    if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+        return Ok(ed_private(pair));
+    }
+    Err(invalid("not a PKCS#8 RSA, EC P-256/384/521 or Ed25519 private key"))
+}
+
+/// A PKCS#1 `RSAPublicKey`, hygiene-checked, then validated by aws-lc.
+fn rsa_public_der(der: &[u8]) -> Result<Material> {
+    let key = pkcs1::RsaPublicKey::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA public key"))?;
+    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    check_rsa(n, e)?;
+    let (n, e) = (strip_zeros(n).to_vec(), strip_zeros(e).to_vec());
+    PublicKeyComponents { n: &n[..], e: &e[..] }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .map_err(|_| invalid("not a valid RSA public key"))?;
+    Ok(Material::Rsa { n, e, private: None })
+}
+
+/// Hygiene of a PKCS#1 `RSAPrivateKey`'s public half.
+fn check_rsa_private_der(der: &[u8]) -> Result<()> {
+    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA private key"))?;
+    if key.other_prime_infos.is_some() {
+        return Err(invalid("multi-prime RSA keys are not supported"));
+    }
+    check_rsa(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code<T: fmt::Debug>(r: Result<T>) -> &'static str {
+        r.unwrap_err().code()
+    }
+
+    #[test]
+    fn hmac_length_rules() {
+        assert_eq!(code(Key::hmac(&[7; 31], None, None)), "weak_key");
+        let k = Key::hmac(&[7; 32], Some("h".into()), None).unwrap();
+        assert!(k.verifying(Alg::HS256).is_ok());
+        assert_eq!(code(k.verifying(Alg::HS384)), "weak_key");
+        assert_eq!(code(k.verifying(Alg::RS256)), "invalid_key");
+        assert_eq!(code(Key::hmac(&[7; 40], None, Some(Alg::HS512))), "weak_key");
+        assert_eq!(code(Key::hmac(&[7; 64], None, Some(Alg::ES256))), "invalid_key");
+        assert!(!format!("{k:?}").contains("0707"));
+        assert_eq!(
+            k.describe(),
+            r#"Key(kty="oct", kid="h", size="256 bits", private=True)"#
+        );
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for alg in Alg::ALL {
+            let k = Key::generate(alg, Some("g".into())).unwrap();
+            assert_eq!(k.alg, Some(alg));
+            let sig = k.signing(alg).unwrap().sign(b"m").unwrap();
+            k.verifying(alg).unwrap().verify(b"m", &sig).unwrap();
+        }
+    }
+
+    #[test]
+    fn rsa_hygiene() {
+        let mut n = vec![0xffu8; 256];
+        assert!(check_rsa(&n, &[1, 0, 1]).is_ok());
+        n[0] = 0x7f;
+        assert_eq!(check_rsa(&n, &[1, 0, 1]).unwrap_err().code(), "weak_key");
+        assert_eq!(check_rsa(&[0xff; 128], &[1, 0, 1]).unwrap_err().code(), "weak_key");
+        assert_eq!(check_rsa(&[0xff; 1025], &[3]).unwrap_err().code(), "invalid_key");
+        assert_eq!(check_rsa(&[0xff; 256], &[1]).unwrap_err().code(), "weak_key");
+        assert_eq!(check_rsa(&[0xff; 256], &[4]).unwrap_err().code(), "invalid_key");
+        assert!(check_rsa(&[0xff; 256], &[3]).is_ok());
+    }
+
+    #[test]
+    fn pem_errors() {
+        assert_eq!(code(Key::from_pem(b"not pem", None, None)), "invalid_key");
+        let enc = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert_eq!(code(Key::from_pem(enc, None, None)), "invalid_key");
+    }
+}

@@ -1,0 +1,21 @@
+//! JSON Web Tokens: strict parsing, keys, verification, signing and the verified-token cache.
+//! No `PyO3` here; `rust/py/jwt.rs` binds it.
+
+pub mod alg;
+pub mod b64;
+pub mod cache;
+pub mod claims;
+pub mod crypto;
+pub mod header;
+pub mod json;
+pub mod jwk;
+pub mod keys;
+pub mod sign;
+pub mod verify;
+
+pub use alg::Alg;
+pub use claims::{Policy, Times};
+pub use jwk::KeySet;
+pub use keys::Key;
+pub use sign::Signer;
+pub use verify::Verifier;

@@ -1,0 +1,272 @@
+//! JSON ⇄ Python for the JWT bindings: the sink that builds claims dicts straight from the strict
+//! parser, interned claim-name strings, fresh copies of cached claims, and Python values → JSON text.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::fmt::Write as _;
+
+use crate::error::{Error, ErrorKind, Result as CoreResult};
+use crate::jwt::json::{self, Sink, Value};
+
+fn lost(_: PyErr) -> Error {
+    Error::new(
+        ErrorKind::TokenMalformed,
+        "the token's JSON could not be represented in Python",
+    )
+}
+
+// ------------------------------------------------------------------------------------------------
+// JSON → Python
+
+/// Claim names that nearly every token has: their `str` objects are made once and reused.
+const COMMON_KEYS: [&str; 20] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "scope",
+    "scp",
+    "roles",
+    "role",
+    "tier",
+    "client_id",
+    "azp",
+    "typ",
+    "sid",
+    "name",
+    "email",
+    "alg",
+    "kid",
+];
+static COMMON_KEY_OBJECTS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+
+fn common_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "iss" => 0,
+        "sub" => 1,
+        "aud" => 2,
+        "exp" => 3,
+        "nbf" => 4,
+        "iat" => 5,
+        "jti" => 6,
+        "scope" => 7,
+        "scp" => 8,
+        "roles" => 9,
+        "role" => 10,
+        "tier" => 11,
+        "client_id" => 12,
+        "azp" => 13,
+        "typ" => 14,
+        "sid" => 15,
+        "name" => 16,
+        "email" => 17,
+        "alg" => 18,
+        "kid" => 19,
+        _ => return None,
+    })
+}
+
+fn key_object<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    if let Some(i) = common_key(key) {
+        let cached = COMMON_KEY_OBJECTS.get_or_init(py, || {
+            COMMON_KEYS.iter().map(|k| PyString::intern(py, k).unbind()).collect()
+        });
+        return cached[i].bind(py).clone();
+    }
+    PyString::new(py, key)
+}
+
+/// Builds Python objects while the strict parser reads the payload.
+pub(super) struct PySink<'py> {
+    pub(super) py: Python<'py>,
+}
+
+impl<'py> Sink for PySink<'py> {
+    type Value = Bound<'py, PyAny>;
+    type Object = Bound<'py, PyDict>;
+    type Array = Vec<Bound<'py, PyAny>>;
+
+    fn null(&mut self) -> CoreResult<Self::Value> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+    fn boolean(&mut self, b: bool) -> CoreResult<Self::Value> {
+        Ok(PyBool::new(self.py, b).to_owned().into_any())
+    }
+    fn int(&mut self, i: i64) -> CoreResult<Self::Value> {
+        Ok(PyInt::new(self.py, i).into_any())
+    }
+    fn big_int(&mut self, digits: &str) -> CoreResult<Self::Value> {
+        self.py.get_type::<PyInt>().call1((digits,)).map_err(lost)
+    }
+    fn float(&mut self, f: f64) -> CoreResult<Self::Value> {
+        Ok(PyFloat::new(self.py, f).into_any())
+    }
+    fn string(&mut self, s: &str) -> CoreResult<Self::Value> {
+        Ok(PyString::new(self.py, s).into_any())
+    }
+    fn object_new(&mut self) -> CoreResult<Self::Object> {
+        Ok(PyDict::new(self.py))
+    }
+    fn object_insert(&mut self, obj: &mut Self::Object, key: &str, value: Self::Value) -> CoreResult<bool> {
+        let before = obj.len();
+        obj.set_item(key_object(self.py, key), value).map_err(lost)?;
+        Ok(obj.len() > before)
+    }
+    fn object_finish(&mut self, obj: Self::Object) -> CoreResult<Self::Value> {
+        Ok(obj.into_any())
+    }
+    fn array_new(&mut self) -> CoreResult<Self::Array> {
+        Ok(Vec::new())
+    }
+    fn array_push(&mut self, arr: &mut Self::Array, value: Self::Value) -> CoreResult<()> {
+        arr.push(value);
+        Ok(())
+    }
+    fn array_finish(&mut self, arr: Self::Array) -> CoreResult<Self::Value> {
+        Ok(PyList::new(self.py, arr).map_err(lost)?.into_any())
+    }
+}
+
+pub(super) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    let mut sink = PySink { py };
+    Ok(match v {
+        Value::Null => sink.null()?,
+        Value::Bool(b) => sink.boolean(*b)?,
+        Value::Int(i) => sink.int(*i)?,
+        Value::BigInt(d) => sink.big_int(d)?,
+        Value::Float(f) => sink.float(*f)?,
+        Value::String(s) => sink.string(s)?,
+        Value::Array(items) => PyList::new(
+            py,
+            items.iter().map(|i| value_to_py(py, i)).collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::Object(members) => {
+            let d = PyDict::new(py);
+            for (k, item) in members {
+                d.set_item(k, value_to_py(py, item)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// A cached claims dict and the top-level keys whose values are containers (copied on every hit).
+pub(super) struct Cached {
+    claims: Py<PyDict>,
+    nested: Vec<Py<PyAny>>,
+}
+
+impl Cached {
+    pub(super) fn new(claims: &Bound<'_, PyAny>) -> PyResult<Cached> {
+        let copy = fresh_copy(claims)?.cast_into::<PyDict>()?;
+        let nested = copy
+            .iter()
+            .filter(|(_, v)| v.is_instance_of::<PyDict>() || v.is_instance_of::<PyList>())
+            .map(|(k, _)| k.unbind())
+            .collect();
+        Ok(Cached {
+            claims: copy.unbind(),
+            nested,
+        })
+    }
+
+    /// A dict the caller owns: a shallow copy, with fresh copies of the nested containers.
+    pub(super) fn fresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let out = self.claims.bind(py).copy()?;
+        for k in &self.nested {
+            let k = k.bind(py);
+            if let Some(v) = out.get_item(k)? {
+                out.set_item(k, fresh_copy(&v)?)?;
+            }
+        }
+        Ok(out.into_any())
+    }
+}
+
+/// A fresh copy of a claims value: new dicts and lists all the way down, so callers may mutate
+/// what they get; strings and numbers are immutable and shared.
+fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let out = d.copy()?;
+        for (k, v) in d.iter() {
+            if v.is_instance_of::<PyDict>() || v.is_instance_of::<PyList>() {
+                out.set_item(k, fresh_copy(&v)?)?;
+            }
+        }
+        return Ok(out.into_any());
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        let items = l.iter().map(|v| fresh_copy(&v)).collect::<PyResult<Vec<_>>>()?;
+        return Ok(PyList::new(obj.py(), items)?.into_any());
+    }
+    Ok(obj.clone())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Python → JSON
+
+const MAX_WRITE_DEPTH: usize = 32;
+
+pub(super) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreResult<()> {
+    let bad = |m: &'static str| Error::new(ErrorKind::InvalidConfiguration, m);
+    if depth > MAX_WRITE_DEPTH {
+        return Err(bad("the value is nested too deeply"));
+    }
+    if obj.is_none() {
+        out.push_str("null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.push_str(if b.is_true() { "true" } else { "false" });
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        json::write_str(s.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
+    } else if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            out.push_str(&i.to_string());
+        } else {
+            let digits = obj.str().map_err(|_| bad("an integer could not be written"))?;
+            out.push_str(digits.to_str().map_err(|_| bad("an integer could not be written"))?);
+        }
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        let f = f.value();
+        if !f.is_finite() {
+            return Err(bad("NaN and infinite numbers are not JSON"));
+        }
+        let _ = write!(out, "{f:?}");
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        out.push('{');
+        for (i, (k, v)) in d.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let k = k.cast::<PyString>().map_err(|_| bad("object keys must be strings"))?;
+            json::write_str(k.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
+            out.push(':');
+            write_json(&v, out, depth + 1)?;
+        }
+        out.push('}');
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        out.push('[');
+        for (i, v) in obj.try_iter().map_err(|_| bad("not a list"))?.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json(&v.map_err(|_| bad("not a list"))?, out, depth + 1)?;
+        }
+        out.push(']');
+    } else {
+        return Err(bad(
+            "values must be JSON types: dict, list, tuple, str, int, float, bool or None",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn py_to_value(obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+    let mut text = String::new();
+    write_json(obj, &mut text, 0)?;
+    json::parse_value(text.as_bytes()).map_err(|_| Error::new(ErrorKind::InvalidConfiguration, "not a JSON value"))
+}

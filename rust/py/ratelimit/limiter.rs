@@ -1,0 +1,363 @@
+//! `RateLimiter`: the in-process limiter's Python face.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use super::decision::{policy_value, PyDecision, RateInfo, Source};
+use super::rate::PyRate;
+use super::{cfg, secs, uint};
+use crate::clock::{Clock, MonotonicClock};
+use crate::error::{Error, ErrorKind};
+use crate::ratelimit::{self, Limiter, Policy, Tier, DEFAULT_MAX_KEYS};
+
+enum TimeSource {
+    Real(MonotonicClock),
+    Python { func: Py<PyAny>, origin: u64 },
+}
+
+fn read_py_clock(func: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let v = func.call0()?;
+    uint(&v, "clock() (monotonic nanoseconds)")
+}
+
+/// An in-process, thread-safe rate limiter over named tiers.
+#[pyclass(frozen, module = "bastion._core", name = "RateLimiter")]
+pub struct PyRateLimiter {
+    core: Limiter,
+    names: Vec<Py<PyString>>,
+    windows: Vec<Vec<u64>>,
+    rates: Vec<Vec<PyRate>>,
+    /// Each tier's `RateLimit-Policy` value, made once (`None` for unlimited tiers).
+    policy_values: Vec<Option<Py<PyString>>>,
+    clock: TimeSource,
+}
+
+impl PyRateLimiter {
+    #[inline]
+    fn now(&self, py: Python<'_>) -> PyResult<u64> {
+        match &self.clock {
+            TimeSource::Real(c) => Ok(c.now_ns()),
+            TimeSource::Python { func, origin } => Ok(read_py_clock(func.bind(py))?.saturating_sub(*origin)),
+        }
+    }
+
+    /// The tier index for `tier`: `None` is the default tier; an unknown name falls back to it.
+    #[inline]
+    fn tier_index(&self, tier: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let Some(tier) = tier else {
+            return Ok(self.core.policy().default);
+        };
+        // Names are interned, and so are the literals callers usually pass: try identity first.
+        if let Some(i) = self.names.iter().position(|n| n.as_ptr() == tier.as_ptr()) {
+            return Ok(i);
+        }
+        if tier.is_none() {
+            return Ok(self.core.policy().default);
+        }
+        let s = tier.cast::<PyString>().map_err(|_| cfg("tier must be a str or None"))?;
+        let found = s.to_str().ok().and_then(|s| self.core.policy().find(s));
+        Ok(found.unwrap_or(self.core.policy().default))
+    }
+
+    #[inline]
+    fn digest(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
+        if let Ok(s) = key.cast::<PyString>() {
+            if let Ok(utf8) = s.to_str() {
+                return Ok(self.core.digest(utf8.as_bytes()));
+            }
+            // Lone surrogates have no UTF-8 form: hash their surrogate-escaped bytes instead,
+            // so distinct strings stay distinct keys.
+            let b = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
+            let b = b.cast::<PyBytes>().map_err(|_| cfg("key must be str or bytes"))?;
+            return Ok(self.core.digest(b.as_bytes()));
+        }
+        if let Ok(b) = key.cast::<PyBytes>() {
+            return Ok(self.core.digest(b.as_bytes()));
+        }
+        Err(cfg("a rate-limit key must be a str or bytes"))
+    }
+
+    fn cost(cost: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        match cost {
+            None => Ok(1),
+            Some(c) => uint(c, "cost"),
+        }
+    }
+
+    fn decide(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        tier: Option<&Bound<'_, PyAny>>,
+        cost: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        let t = self.tier_index(tier)?;
+        let cost = Self::cost(cost)?;
+        let mut d = ratelimit::Decision::new(t, 0);
+        if self.core.is_unlimited(t) {
+            self.core.check_into(t, 0, cost, 0, &mut d)?;
+        } else {
+            let digest = self.digest(key)?;
+            self.core.check_into(t, digest, cost, self.now(py)?, &mut d)?;
+        }
+        let info = |i: usize| {
+            let o = &d.rates[i];
+            RateInfo {
+                quota: self.rates[t][i].burst,
+                window: self.windows[t][i],
+                remaining: o.remaining,
+                reset_after_ns: o.reset_after_ns,
+                retry_after_ns: o.retry_after_ns,
+            }
+        };
+        let main = if d.len == 0 {
+            RateInfo::default()
+        } else {
+            info(d.binding)
+        };
+        Ok(PyDecision {
+            allowed: d.allowed,
+            source: Source::Local,
+            len: d.len as u8,
+            tier: self.names[t].clone_ref(py),
+            retry_after_ns: if d.allowed { 0 } else { main.retry_after_ns },
+            main,
+            all: (d.len > 1).then(|| (0..d.len).map(info).collect()),
+            policy: self.policy_values[t].as_ref().map(|p| p.clone_ref(py)),
+        })
+    }
+}
+
+fn tier_rates(value: &Bound<'_, PyAny>) -> PyResult<Option<Vec<PyRate>>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    if let Ok(r) = value.cast::<PyRate>() {
+        return Ok(Some(vec![r.get().clone()]));
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for item in value.try_iter()? {
+            let item = item?;
+            let r = item
+                .cast::<PyRate>()
+                .map_err(|_| cfg("a tier's rates must be Rate objects"))?;
+            out.push(r.get().clone());
+        }
+        return Ok(Some(out));
+    }
+    Err(cfg("a policy is a Rate, a list of Rates, or None (unlimited)"))
+}
+
+#[pymethods]
+impl PyRateLimiter {
+    #[new]
+    #[pyo3(signature = (policies, default = None, max_keys = None, clock = None))]
+    fn new(
+        py: Python<'_>,
+        policies: &Bound<'_, PyAny>,
+        default: Option<&Bound<'_, PyAny>>,
+        max_keys: Option<&Bound<'_, PyAny>>,
+        clock: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let policies = policies
+            .cast::<PyDict>()
+            .map_err(|_| cfg("policies must be a dict of tier name to Rate, list of Rates or None"))?;
+        let mut tiers = Vec::with_capacity(policies.len());
+        let mut rates = Vec::with_capacity(policies.len());
+        for (name, value) in policies.iter() {
+            let name = name
+                .cast::<PyString>()
+                .map_err(|_| cfg("tier names must be str"))?
+                .to_str()
+                .map_err(|_| cfg("tier names must be printable ASCII"))?
+                .to_owned();
+            let tier_rates = tier_rates(&value)?;
+            tiers.push(match &tier_rates {
+                None => Tier::unlimited(&name)?,
+                Some(rs) => Tier::limited(&name, rs.iter().map(PyRate::core).collect())?,
+            });
+            rates.push(tier_rates.unwrap_or_default());
+        }
+        let default = match default {
+            Some(d) if !d.is_none() => Some(
+                d.cast::<PyString>()
+                    .map_err(|_| cfg("default must be a tier name"))?
+                    .to_str()
+                    .map_err(|_| cfg("the default tier is not one of the policies"))?
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let policy = Policy::new(tiers, default.as_deref())?;
+        let max_keys = match max_keys {
+            Some(m) if !m.is_none() => {
+                let m = uint(m, "max_keys")?;
+                usize::try_from(m).map_err(|_| cfg("max_keys is too large"))?
+            }
+            _ => DEFAULT_MAX_KEYS,
+        };
+        let clock = match clock {
+            Some(c) if !c.is_none() => {
+                if !c.is_callable() {
+                    return Err(cfg("clock must be a callable returning monotonic nanoseconds"));
+                }
+                let origin = read_py_clock(&c)?;
+                TimeSource::Python {
+                    func: c.unbind(),
+                    origin,
+                }
+            }
+            _ => TimeSource::Real(MonotonicClock::new()),
+        };
+        let names = policy
+            .tiers
+            .iter()
+            .map(|t| PyString::intern(py, &t.name).unbind())
+            .collect();
+        let windows = policy
+            .tiers
+            .iter()
+            .map(|t| t.rates.iter().map(ratelimit::Rate::window_s).collect())
+            .collect();
+        let policy_values = policy
+            .tiers
+            .iter()
+            .map(|t| {
+                let infos: Vec<RateInfo> = t
+                    .rates
+                    .iter()
+                    .map(|r| RateInfo {
+                        quota: r.burst,
+                        window: r.window_s(),
+                        ..RateInfo::default()
+                    })
+                    .collect();
+                (!infos.is_empty()).then(|| PyString::new(py, &policy_value(&t.name, &infos)).unbind())
+            })
+            .collect();
+        let core = Limiter::new(policy, max_keys)?;
+        Ok(PyRateLimiter {
+            core,
+            names,
+            windows,
+            rates,
+            policy_values,
+            clock,
+        })
+    }
+
+    /// True if `key` may make one request now in `tier` (default tier when `None` or unknown),
+    /// and takes the token if so. The fastest path: builds no `Decision`.
+    #[pyo3(signature = (key, tier = None))]
+    fn allow(&self, py: Python<'_>, key: &Bound<'_, PyAny>, tier: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let t = self.tier_index(tier)?;
+        if self.core.is_unlimited(t) {
+            return Ok(true);
+        }
+        let digest = self.digest(key)?;
+        Ok(self.core.allow(t, digest, 1, self.now(py)?)?)
+    }
+
+    /// Take `cost` tokens from `key`'s bucket in `tier` if every rate has them; report the state.
+    #[pyo3(signature = (key, tier = None, cost = None), text_signature = "($self, key, tier=None, cost=1)")]
+    fn check(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        tier: Option<&Bound<'_, PyAny>>,
+        cost: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        self.decide(py, key, tier, cost)
+    }
+
+    /// Like `check`, but raise `bastion.RateLimited` (with `retry_after`) when refused.
+    #[pyo3(signature = (key, tier = None, cost = None), text_signature = "($self, key, tier=None, cost=1)")]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        tier: Option<&Bound<'_, PyAny>>,
+        cost: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        let d = self.decide(py, key, tier, cost)?;
+        if d.allowed {
+            Ok(d)
+        } else {
+            Err(Error::new(ErrorKind::RateLimited, "too many requests")
+                .with_retry_after(secs(d.retry_after_ns))
+                .into())
+        }
+    }
+
+    /// Forget `key` in `tier` (its bucket is full again); True if it was held.
+    #[pyo3(signature = (key, tier = None))]
+    fn reset(&self, key: &Bound<'_, PyAny>, tier: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let t = self.tier_index(tier)?;
+        if self.core.is_unlimited(t) {
+            return Ok(false);
+        }
+        Ok(self.core.reset(t, self.digest(key)?))
+    }
+
+    /// Evict every key whose bucket is full again; returns how many went. Eviction also runs by
+    /// itself as requests arrive; this forces it.
+    fn sweep(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core.sweep(self.now(py)?))
+    }
+
+    /// Live keys held across all tiers.
+    #[getter]
+    fn key_count(&self) -> usize {
+        self.core.len()
+    }
+
+    /// The cap on live keys.
+    #[getter]
+    fn max_keys(&self) -> usize {
+        self.core.max_keys()
+    }
+
+    /// The default tier.
+    #[getter]
+    fn default(&self, py: Python<'_>) -> Py<PyString> {
+        self.names[self.core.policy().default].clone_ref(py)
+    }
+
+    /// The tiers and their rates (`None`: unlimited), in the order given.
+    #[getter]
+    fn policies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (i, name) in self.names.iter().enumerate() {
+            if self.core.is_unlimited(i) {
+                d.set_item(name.bind(py), py.None())?;
+            } else {
+                let rs = self.rates[i]
+                    .iter()
+                    .map(|r| Py::new(py, r.clone()))
+                    .collect::<PyResult<Vec<_>>>()?;
+                d.set_item(name.bind(py), PyList::new(py, rs)?)?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// Bytes allocated by the key tables (for memory measurements).
+    fn _table_bytes(&self) -> usize {
+        self.core.allocated_bytes()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let names = self
+            .names
+            .iter()
+            .map(|n| n.bind(py).to_str().map(str::to_owned))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(format!(
+            "RateLimiter(tiers={names:?}, default={:?}, keys={}, max_keys={})",
+            names[self.core.policy().default],
+            self.core.len(),
+            self.core.max_keys()
+        ))
+    }
+}

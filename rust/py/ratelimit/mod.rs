@@ -1,0 +1,50 @@
+//! Python bindings of the rate limiter: `Rate`, `RateLimiter`, `Decision`.
+//!
+//! The call path is kept minimal because per-call overhead dominates at this scale: the key is
+//! hashed straight from the `str`'s cached UTF-8 (no copy), the tier is matched by identity with
+//! the interned tier names before any string comparison, `allow` builds no Python object but its
+//! `bool`, and a `Decision` is only built by `check`. The GIL stays attached: the work is far
+//! shorter than a detach/attach round trip.
+
+use std::borrow::Cow;
+
+use pyo3::prelude::*;
+
+use crate::error::{Error, ErrorKind};
+
+mod decision;
+mod limiter;
+mod rate;
+mod redis;
+
+const NS_PER_S: f64 = 1e9;
+
+fn cfg(msg: impl Into<Cow<'static, str>>) -> PyErr {
+    Error::new(ErrorKind::InvalidConfiguration, msg).into()
+}
+
+/// A Python `int` (not `bool`) that fits a `u64`, or a configuration error naming `what`.
+fn uint(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
+    if value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(cfg(format!("{what} must be an int, not a bool")));
+    }
+    if !value.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(cfg(format!("{what} must be an int")));
+    }
+    value
+        .extract::<u64>()
+        .map_err(|_| cfg(format!("{what} must be between 0 and 2**64-1")))
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / NS_PER_S
+}
+
+/// Add the rate-limiting classes to `bastion._core`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<rate::PyRate>()?;
+    m.add_class::<decision::PyDecision>()?;
+    m.add_class::<limiter::PyRateLimiter>()?;
+    m.add_function(wrap_pyfunction!(redis::_redis_key_digest, m)?)?;
+    Ok(())
+}

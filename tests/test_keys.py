@@ -1,0 +1,260 @@
+"""Key loading: PEM (SPKI, PKCS#1, PKCS#8, SEC 1), JWK, JWKS; algorithm binding; reprs without key material."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import bastion
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.jwt_tokens import NOW, SECRET, b64, claims, ec_pair, ed_pair, make, rsa_pair
+
+Enc = serialization.Encoding
+Pub = serialization.PublicFormat
+Priv = serialization.PrivateFormat
+
+
+def _verifies(key: bastion.Key, alg: str, private: Any) -> bool:
+    token = make({"alg": alg}, claims(), private)
+    return bool(bastion.JWTVerifier(key, algorithms=[alg]).verify(token, now=NOW)["sub"] == "user_1")
+
+
+def _pems(private: Any) -> dict[str, bytes]:
+    pub = private.public_key()
+    out = {
+        "spki": pub.public_bytes(Enc.PEM, Pub.SubjectPublicKeyInfo),
+        "pkcs8": private.private_bytes(Enc.PEM, Priv.PKCS8, serialization.NoEncryption()),
+    }
+    if isinstance(private, rsa.RSAPrivateKey):
+        out["pkcs1-public"] = pub.public_bytes(Enc.PEM, Pub.PKCS1)
+        out["pkcs1-private"] = private.private_bytes(Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption())
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        out["sec1"] = private.private_bytes(Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("alg", "pair_name"),
+    [("RS256", "rsa"), ("PS512", "rsa"), ("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"), ("EdDSA", "ed")],
+)
+def test_every_pem_format_loads_and_verifies(alg: str, pair_name: str) -> None:
+    pair = rsa_pair() if pair_name == "rsa" else ed_pair() if pair_name == "ed" else ec_pair(pair_name)
+    for fmt, pem in _pems(pair.private).items():
+        for text in (pem, pem.decode()):
+            key = bastion.Key.from_pem(text, kid=fmt)
+            assert key.kid == fmt
+            assert key.is_private == ("private" in fmt or fmt in ("pkcs8", "sec1")), fmt
+            assert _verifies(key, alg, pair.private), fmt
+        if key.is_private:
+            token = bastion.JWTSigner(key, alg).sign({"sub": "s"}, now=NOW)
+            public = bastion.Key.from_pem(pair.public_pem, kid=key.kid)  # the token names the signer's kid
+            assert bastion.JWTVerifier(public, algorithms=[alg]).verify(token, now=NOW)["sub"] == "s"
+            anonymous = bastion.JWTVerifier(bastion.Key.from_pem(pair.public_pem), algorithms=[alg])
+            with pytest.raises(bastion.UnknownKey):
+                anonymous.verify(token, now=NOW)
+
+
+def test_pem_problems_are_invalid_key() -> None:
+    encrypted = rsa_pair().private.private_bytes(Enc.PEM, Priv.PKCS8, serialization.BestAvailableEncryption(b"pw"))
+    cases: list[Any] = [
+        encrypted,
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        b"not a pem",
+        b"",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ec.generate_private_key(ec.SECP256K1()).public_key().public_bytes(Enc.PEM, Pub.SubjectPublicKeyInfo),
+        5,
+        None,
+    ]
+    for pem in cases:
+        with pytest.raises(bastion.InvalidKeyError) as info:
+            bastion.Key.from_pem(pem)
+        assert info.value.code == "invalid_key"
+
+
+def test_alg_binding() -> None:
+    rsa_key = bastion.Key.from_pem(rsa_pair().public_pem, alg="RS384")
+    assert rsa_key.alg == "RS384"
+    assert _verifies(rsa_key, "RS384", rsa_pair().private)
+    with pytest.raises(bastion.ConfigurationError):
+        bastion.JWTVerifier(rsa_key, algorithms=["RS256"])  # the only key cannot serve RS256
+    both = bastion.JWTVerifier([rsa_key, bastion.Key.hmac(SECRET)], algorithms=["RS256", "RS384", "HS256"])
+    with pytest.raises(bastion.UnknownKey):
+        both.verify(make({"alg": "RS256"}, claims(), rsa_pair().private), now=NOW)
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_pem(ec_pair().public_pem, alg="ES384")  # P-256 key
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_pem(ec_pair().public_pem, alg="RS256")
+    with pytest.raises(bastion.ConfigurationError):
+        bastion.Key.from_pem(ec_pair().public_pem, alg="none")
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.hmac(SECRET, alg="ES256")
+
+
+def _jwk(private: Any, *, with_private: bool) -> dict[str, Any]:
+    if isinstance(private, rsa.RSAPrivateKey):
+        n = private.private_numbers()
+        pub = n.public_numbers
+        out = {"kty": "RSA", "n": b64(pub.n.to_bytes(256, "big")), "e": b64(pub.e.to_bytes(3, "big"))}
+        if with_private:
+            for name, v in (("d", n.d), ("p", n.p), ("q", n.q), ("dp", n.dmp1), ("dq", n.dmq1), ("qi", n.iqmp)):
+                out[name] = b64(v.to_bytes((v.bit_length() + 7) // 8, "big"))
+        return out
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        size = (private.curve.key_size + 7) // 8
+        crv = {256: "P-256", 384: "P-384", 521: "P-521"}[private.curve.key_size]
+        en = private.private_numbers()
+        out = {
+            "kty": "EC",
+            "crv": crv,
+            "x": b64(en.public_numbers.x.to_bytes(size, "big")),
+            "y": b64(en.public_numbers.y.to_bytes(size, "big")),
+        }
+        if with_private:
+            out["d"] = b64(en.private_value.to_bytes(size, "big"))
+        return out
+    raw_pub = private.public_key().public_bytes(Enc.Raw, Pub.Raw)
+    out = {"kty": "OKP", "crv": "Ed25519", "x": b64(raw_pub)}
+    if with_private:
+        out["d"] = b64(private.private_bytes(Enc.Raw, Priv.Raw, serialization.NoEncryption()))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("alg", "pair_name"),
+    [("RS256", "rsa"), ("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"), ("EdDSA", "ed")],
+)
+def test_jwk_public_and_private(alg: str, pair_name: str) -> None:
+    pair = rsa_pair() if pair_name == "rsa" else ed_pair() if pair_name == "ed" else ec_pair(pair_name)
+    public = bastion.Key.from_jwk(_jwk(pair.private, with_private=False))
+    private = bastion.Key.from_jwk(json.dumps({**_jwk(pair.private, with_private=True), "kid": "p", "alg": alg}))
+    public_p = bastion.Key.from_jwk({**_jwk(pair.private, with_private=False), "kid": "p"})
+    assert not public.is_private
+    assert private.is_private
+    assert (private.kid, private.alg) == ("p", alg)
+    assert _verifies(public, alg, pair.private)
+    token = bastion.JWTSigner(private, alg).sign({"sub": "x"}, now=NOW)
+    assert bastion.JWTVerifier(public_p, algorithms=[alg]).verify(token, now=NOW)["sub"] == "x"
+    assert public.public_jwk() == {k: v for k, v in _jwk(pair.private, with_private=False).items() if k != "e"} | (
+        {"e": "AQAB"} if pair_name == "rsa" else {}
+    )
+
+
+@pytest.mark.parametrize(
+    "jwk",
+    [
+        {},
+        {"kty": "RSA"},
+        {"kty": "RSA", "n": "AQAB"},
+        {"kty": "EC", "crv": "P-256", "x": "AAAA"},
+        {"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"},
+        {"kty": "OKP", "crv": "X25519", "x": b64(bytes(32))},
+        {"kty": "OKP", "crv": "Ed448", "x": b64(bytes(57))},
+        {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes(31))},
+        {"kty": "oct"},
+        {"kty": "oct", "k": "not base64!"},
+        {"kty": "oct", "k": b64(SECRET) + "="},
+        {"kty": "oct", "k": 5},
+        {"kty": "oct", "k": b64(SECRET), "alg": "RS256"},
+        {"kty": "oct", "k": b64(SECRET), "alg": "A128KW"},
+        {"kty": "oct", "k": b64(SECRET), "kid": 7},
+        {"kty": "unknown"},
+        {"kty": 1},
+        "not json",
+        '{"kty":"oct","kty":"oct","k":"' + b64(SECRET) + '"}',
+        "[]",
+        5,
+        ["kty"],
+    ],
+)
+def test_invalid_jwks_are_invalid_key(jwk: Any) -> None:
+    with pytest.raises(bastion.InvalidKeyError) as info:
+        bastion.Key.from_jwk(jwk)
+    assert info.value.code == "invalid_key"
+
+
+def test_rsa_jwk_with_inconsistent_private_members() -> None:
+    jwk = _jwk(rsa_pair().private, with_private=True)
+    jwk["d"] = jwk["d"][:-4] + "AAAA"
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_jwk(jwk)
+    other = _jwk(ec_pair().private, with_private=True)
+    other["d"] = _jwk(ec_pair("P-384").private, with_private=True)["d"][:43]
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_jwk(other)
+
+
+def test_jwks_round_trip_public_members_only() -> None:
+    jwks = {
+        "keys": [
+            {**_jwk(rsa_pair().private, with_private=True), "kid": "r", "alg": "RS256", "use": "sig"},
+            {**_jwk(ec_pair().private, with_private=True), "kid": "e"},
+            {**_jwk(ed_pair().private, with_private=False), "kid": "o"},
+            {"kty": "oct", "k": b64(SECRET), "kid": "h"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
+        ]
+    }
+    ks = bastion.KeySet.from_jwks(jwks)
+    assert len(ks) == 4
+    assert ks.kids == ["r", "e", "o", "h"]
+    assert bastion.KeySet.from_jwks(json.dumps(jwks)).kids == ks.kids
+    public = ks.to_jwks()
+    assert [k["kid"] for k in public["keys"]] == ["r", "e", "o"]  # the HMAC secret is never exported
+    private_members = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
+    for k in public["keys"]:
+        assert not private_members & set(k)
+    assert public["keys"][0]["alg"] == "RS256"
+    assert public["keys"][0]["use"] == "sig"
+    again = bastion.KeySet.from_jwks(public)
+    assert again.to_jwks() == public
+    v = bastion.JWTVerifier(again, algorithms=["RS256", "ES256", "EdDSA"])
+    assert v.verify(make({"alg": "ES256", "kid": "e"}, claims(), ec_pair().private), now=NOW)["sub"] == "user_1"
+    assert v.verify(make({"alg": "EdDSA", "kid": "o"}, claims(), ed_pair().private), now=NOW)["sub"] == "user_1"
+
+
+def test_jwks_problems() -> None:
+    dup = {"keys": [{"kty": "oct", "k": b64(SECRET), "kid": "a"}, {"kty": "oct", "k": b64(SECRET[::-1]), "kid": "a"}]}
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.KeySet.from_jwks(dup)
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.KeySet([bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")])
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.JWTVerifier(
+            [bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")], algorithms=["HS256"]
+        )
+    bads: list[Any] = [{}, {"keys": {}}, {"keys": "x"}, [], "nope", 5]
+    for bad in bads:
+        with pytest.raises(bastion.InvalidKeyError):
+            bastion.KeySet.from_jwks(bad)
+    weak = {"keys": [{"kty": "oct", "k": b64(b"short"), "kid": "w", "use": "sig"}]}
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.KeySet.from_jwks(weak)
+    with pytest.raises(bastion.ConfigurationError):
+        bastion.KeySet(["not a key"])  # type: ignore[list-item]
+
+
+def test_reprs_never_show_key_material() -> None:
+    keys = [
+        bastion.Key.hmac(SECRET, kid="h"),
+        bastion.Key.from_pem(rsa_pair().private_pem, kid="r"),
+        bastion.Key.from_pem(ec_pair().private_pem),
+        bastion.Key.from_pem(ed_pair().private_pem),
+    ]
+    n_b64 = b64(rsa_pair().private.public_key().public_numbers().n.to_bytes(256, "big"))
+    for key in keys:
+        text = repr(key) + str(key)
+        assert SECRET.decode() not in text
+        assert b64(SECRET) not in text
+        assert n_b64[:20] not in text
+        assert "private=True" in text
+    assert repr(keys[0]) == 'Key(kty="oct", kid="h", size="256 bits", private=True)'
+    assert repr(keys[1]) == 'Key(kty="RSA", kid="r", size="2048 bits", private=True)'
+    v = bastion.JWTVerifier(bastion.KeySet(keys), algorithms=["HS256", "RS256"])
+    assert SECRET.decode() not in repr(v)
+    assert repr(bastion.KeySet(keys)) == "KeySet(4 keys)"
+    with pytest.raises(bastion.InvalidKeyError):
+        keys[0].public_jwk()
