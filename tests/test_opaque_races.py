@@ -255,3 +255,36 @@ def test_import_refuses_creation_times_in_the_future(store: TokenStore) -> None:
     with pytest.raises(bastion.ConfigurationError):
         store.import_hashed([{**row, "created_at": time.time() + 3600}], scheme="sha256")
     assert store.import_hashed([{**row, "created_at": time.time() - 60}], scheme="sha256") == 1
+
+
+def test_revoke_subject_committing_inside_a_rotation_transaction(postgres_server: PostgresServer) -> None:
+    # PostgreSQL, READ COMMITTED: revoke_subject commits after the rotation's UPDATE checked the old token and
+    # before the rotation inserts the new one. The new token must not outlive the cut.
+    url = fresh_pg_url(postgres_server)
+    store = TokenStore(url, pepper=PEPPER, background=False)
+    conn = psycopg.connect(url)
+    try:
+        old = store.issue("kim", kind="r")
+        p = store.verify(old.token)
+        old_id, values, new_token, _digest, until = store._rotation(60, p)
+        first = [True]
+
+        def execute(q: ops.Query) -> list[tuple[object, ...]]:
+            cur = conn.execute(ops.POSTGRES.sql(q.sql), q.params)
+            rows = cur.fetchall() if cur.description else []
+            if first[0]:
+                first[0] = False
+                store.revoke_subject("kim")  # another connection, commits now
+            return rows
+
+        done = drive(execute, ops.rotate(ops.POSTGRES, old_id, values, until, time.time()))
+        conn.commit()
+        store._clear()
+        if done:
+            assert revoked(store, new_token), "the rotation minted a live token after revoke_subject committed"
+        else:
+            assert [i.id for i in store.list("kim")] == [old.id], "no new token was written"
+        assert revoked(store, old.token)
+    finally:
+        conn.close()
+        store.close()

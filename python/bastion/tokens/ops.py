@@ -202,10 +202,15 @@ def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, 
         f"revoked_reason = COALESCE(revoked_reason, '{ROTATED}') "
         "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) AND expires_at > ? AND NOT EXISTS ("
         "SELECT 1 FROM bastion_subjects s WHERE s.subject = bastion_tokens.subject "
-        "AND s.valid_after >= bastion_tokens.created_at) RETURNING id",
+        "AND s.valid_after >= bastion_tokens.created_at) RETURNING created_at",
         (grace_until, grace_until, old_id, now, now),
     )
     if not rows:
+        return False
+    # PostgreSQL (READ COMMITTED): a revoke_subject that committed while the UPDATE ran is visible now; the old
+    # token is then cut off, and no new token may come out of it (the UPDATE above changed nothing that matters)
+    cut = yield Query("SELECT valid_after FROM bastion_subjects WHERE subject = ?", (values["subject"],))
+    if cut and float(cut[0][0]) >= float(rows[0][0]):
         return False
     yield from insert_token(values)
     yield from _event(d, now, "evict", old_id, None, None)
