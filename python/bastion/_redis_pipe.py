@@ -196,7 +196,9 @@ class SyncPipe:
         data = sock.recv(_RECV)
         if not data:
             raise ConnectionError("Redis closed the connection")
-        if _reply_end(data, 0) == len(data):  # the usual case: exactly one whole reply
+        first = data.find(b"\r\n")
+        if (first == len(data) - 2 and data[0] in b":-+") or _reply_end(data, 0) == len(data):
+            # the usual case: exactly one whole reply (one line for a one-rate tier or an error)
             return ErrorReply(data[1:-2].decode("utf-8", "replace")) if data[0] == 0x2D else data
         buf = self.buf
         buf += data

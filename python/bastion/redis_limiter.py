@@ -139,6 +139,8 @@ class _Tier:
     tail1: bytes
     #: what a reply starts with: b":" for one rate, b"*N\r\n" for N
     reply_head: bytes
+    #: a one-rate tier
+    single: bool
 
 
 def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier | None:
@@ -168,6 +170,7 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
         key_suffixes=tuple(b"}:%d\r\n" % i for i in range(n)),
         tail1=_bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv),
         reply_head=b":" if n == 1 else b"*%d\r\n" % n,
+        single=n == 1,
     )
 
 
@@ -412,11 +415,18 @@ class RedisRateLimiter:
 
         Raises on any failure; the caller applies the failure mode.
         """
-        if self._conn_factory is None:
-            return self._call_generic(spec, digest, cost)
-        pipe = self._sync_pipe()
-        request = self._request(spec, digest, cost)
+        pipe = self._pipe_sync
+        if pipe is None or pipe.error is not None:
+            if self._conn_factory is None:
+                return self._call_generic(spec, digest, cost)
+            pipe = self._sync_pipe()
+        if cost == 1 and spec.single:  # the common request: four precomputed pieces and the digest
+            request = spec.head + spec.key_prefix + digest + spec.key_suffixes[0] + spec.tail1
+        else:
+            request = self._request(spec, digest, cost)
         reply = pipe.call(request)
+        if reply.__class__ is bytes:
+            return reply
         if isinstance(reply, ErrorReply) and str(reply).startswith("NOSCRIPT"):
             load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
             if pipe.call(load) != _bulk(SCRIPT_SHA.encode()):
@@ -449,15 +459,19 @@ class RedisRateLimiter:
         name, spec = self._spec(tier)
         if spec is None:
             return self._local.check(key, name, cost)
-        cost = self._cost(spec, cost)
+        if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
+            cost = self._cost(spec, cost)  # raises
         digest = _digest(key)
-        if self._is_down():
+        if self._down_until != 0.0 and self._is_down():
             return self._degraded(name, spec, key, cost)
         try:
-            return self._decision(name, spec, cost, self._call(spec, digest, cost))
+            d = Decision._from_resp(name, spec.shape, spec.rates_us, cost, self._call(spec, digest, cost))
+            if d is None:
+                raise ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
+        return d
 
     def allow(self, key: str | bytes, tier: str | None = None) -> bool:
         """True if ``key`` may make one request now (and takes the token)."""
