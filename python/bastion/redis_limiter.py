@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import struct
 import threading
 import time
 import weakref
@@ -119,8 +120,8 @@ class _Tier:
     name: str
     #: (quota, window) per rate, for the Decision
     shape: tuple[tuple[int, int], ...]
-    #: (interval, tau) per rate in µs, as the script gets them
-    rates_us: tuple[tuple[int, int], ...]
+    #: per rate: limit, window (s), interval, tau (µs) as little-endian u64, for ``Decision._from_resp``
+    packed: bytes
     max_cost: int
     mode: str
     #: the request before the keys: *N, EVALSHA, sha, numkeys
@@ -158,7 +159,9 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
     return _Tier(
         name=name,
         shape=tuple((int(r.burst), int(r.window)) for r in rates),
-        rates_us=tuple((argv[2 * i], argv[2 * i + 1]) for i in range(n)),
+        packed=b"".join(
+            struct.pack("<4Q", int(r.burst), int(r.window), argv[2 * i], argv[2 * i + 1]) for i, r in enumerate(rates)
+        ),
         max_cost=min(int(r.burst) for r in rates),
         mode=mode,
         head=b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n),
@@ -368,7 +371,7 @@ class RedisRateLimiter:
 
     @staticmethod
     def _decision(name: str, spec: _Tier, cost: int, reply: bytes) -> Decision:
-        d = Decision._from_resp(name, spec.shape, spec.rates_us, cost, reply)
+        d = Decision._from_resp(name, spec.packed, cost, reply)
         if d is None:
             raise ProtocolError("unexpected reply to the rate-limit script")
         return d
@@ -465,7 +468,7 @@ class RedisRateLimiter:
         if self._down_until != 0.0 and self._is_down():
             return self._degraded(name, spec, key, cost)
         try:
-            d = Decision._from_resp(name, spec.shape, spec.rates_us, cost, self._call(spec, digest, cost))
+            d = Decision._from_resp(name, spec.packed, cost, self._call(spec, digest, cost))
             if d is None:
                 raise ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():

@@ -274,28 +274,25 @@ impl PyDecision {
     /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes: per
     /// rate, `d` = µs until its bucket is full before this request, or `-1 - d` when that rate
     /// refuses (`:d` alone for a one-rate tier, else `*N` and N such lines). The rest is computed
-    /// here, exactly as the GCRA does: `shape` holds each rate's `(limit, window)`, `rates` its
-    /// `(interval, tau)` in µs, `cost` the tokens asked. `None` when the bytes are not such a reply.
+    /// here, exactly as the GCRA does: `rates` packs each rate's limit, window (s), interval and tau
+    /// (µs) as four little-endian u64 (bytes, so nothing is extracted per call), `cost` is the tokens
+    /// asked. `None` when the bytes are not such a reply.
     #[staticmethod]
-    #[allow(clippy::needless_pass_by_value)] // PyO3 hands extracted arguments over by value
-    fn _from_resp(
-        tier: &Bound<'_, PyString>,
-        shape: Vec<(u64, u64)>,
-        rates: Vec<(u64, u64)>,
-        cost: u64,
-        data: &[u8],
-    ) -> Option<Self> {
-        let n = shape.len();
-        if rates.len() != n {
+    fn _from_resp(tier: &Bound<'_, PyString>, rates: &[u8], cost: u64, data: &[u8]) -> Option<Self> {
+        // per rate, four little-endian u64: limit, window (s), interval, tau (µs)
+        if rates.len() % 32 != 0 {
             return None;
         }
+        let word = |r: &[u8], i: usize| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+        let n = rates.len() / 32;
         let values = parse_script_reply(data, n)?;
         // per rate: d = the time (µs) until its bucket would be full, before this request; negative
         // (-1 - d) when that rate refuses
         let allowed = values[..n].iter().all(|&v| v >= 0);
         let us = |v: u64| v.checked_mul(1000);
         let mut infos = [RateInfo::default(); MAX_RATES];
-        for (i, (&(quota, window), &(interval, tau))) in shape.iter().zip(&rates).enumerate() {
+        for (i, r) in rates.chunks_exact(32).enumerate() {
+            let (quota, window, interval, tau) = (word(r, 0), word(r, 1), word(r, 2), word(r, 3));
             let v = values[i];
             let d = u64::try_from(if v < 0 { -1 - v } else { v }).ok()?;
             if interval == 0 {
