@@ -142,6 +142,9 @@ class _Tier:
     reply_head: bytes
     #: a one-rate tier
     single: bool
+    #: a one-rate tier's request at cost 1 is ``pre1 + digest + post1``
+    pre1: bytes
+    post1: bytes
 
 
 def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier | None:
@@ -156,6 +159,9 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
     n = len(rates)
     tag = f"{{{prefix}:{name}:".encode()
     key_len = len(tag) + 32 + 1 + 1 + len(str(n - 1))
+    head = b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n)
+    key_prefix = b"$%d\r\n" % key_len + tag
+    tail1 = _bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv)
     return _Tier(
         name=name,
         shape=tuple((int(r.burst), int(r.window)) for r in rates),
@@ -164,16 +170,18 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
         ),
         max_cost=min(int(r.burst) for r in rates),
         mode=mode,
-        head=b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n),
+        head=head,
         tag=tag,
         key_header=b"$%d\r\n" % key_len,
         rate_args=b"".join(_bulk(b"%d" % a) for a in argv),
         rate_argv=tuple(argv),
-        key_prefix=b"$%d\r\n" % key_len + tag,
+        key_prefix=key_prefix,
         key_suffixes=tuple(b"}:%d\r\n" % i for i in range(n)),
-        tail1=_bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv),
+        tail1=tail1,
         reply_head=b":" if n == 1 else b"*%d\r\n" % n,
         single=n == 1,
+        pre1=head + key_prefix,
+        post1=b"}:0\r\n" + tail1,
     )
 
 
@@ -423,10 +431,8 @@ class RedisRateLimiter:
             if self._conn_factory is None:
                 return self._call_generic(spec, digest, cost)
             pipe = self._sync_pipe()
-        if cost == 1 and spec.single:  # the common request: four precomputed pieces and the digest
-            request = spec.head + spec.key_prefix + digest + spec.key_suffixes[0] + spec.tail1
-        else:
-            request = self._request(spec, digest, cost)
+        # the common request (cost 1, one rate) is precomputed but for the digest
+        request = spec.pre1 + digest + spec.post1 if cost == 1 and spec.single else self._request(spec, digest, cost)
         reply = pipe.call(request)
         if reply.__class__ is bytes:
             return reply
