@@ -388,3 +388,46 @@ def test_threads_share_one_pipelined_connection(redis_server: RedisServer, r: re
     assert new == [], "the sixteen threads used the limiter's one connection"
     assert sum(admitted) == 10 * 50, "exactly the burst of each of the ten keys"
     assert lim.check("user-3", cost=0).remaining == 0
+
+
+@pytest.mark.parametrize("via", ["url", "client"])
+def test_redis_decisions_match_the_in_process_limiter(
+    redis_server: RedisServer, r: redis.Redis[bytes], via: str
+) -> None:
+    """The script returns only each rate's wait; the Decision derived from it (Rust) must equal the local
+    GCRA's, field by field, through admission, a denial by one rate of two (the other reports its state
+    as it is) and cost 0 — on our connection and through a caller's client (one rate: an integer reply)."""
+    policies: dict[str, Any] = {
+        "two": [bastion.Rate(4, per=3600, burst=3), bastion.Rate(6, per=86400)],
+        "one": bastion.Rate(2, per=3600),
+    }
+    remote = bastion.RedisRateLimiter(
+        redis_server.url if via == "url" else redis.Redis.from_url(redis_server.url), policies, default="two"
+    )
+    local = bastion.RateLimiter(policies, default="two")
+    for tier, cost in [
+        ("two", 1),
+        ("two", 2),
+        ("two", 0),
+        ("two", 1),
+        ("two", 3),
+        ("one", 1),
+        ("one", 1),
+        ("one", 1),
+        ("one", 0),
+    ]:
+        got, want = remote.check("k", tier, cost), local.check("k", tier, cost)
+        assert (got.allowed, got.limit, got.remaining, got.source) == (
+            want.allowed,
+            want.limit,
+            want.remaining,
+            "redis",
+        )
+        assert got.retry_after == pytest.approx(want.retry_after, abs=0.05)
+        assert got.reset_after == pytest.approx(want.reset_after, abs=0.05)
+        for g, w in zip(got.rates, want.rates, strict=True):
+            assert g[:3] == w[:3]
+            assert g[3] == pytest.approx(w[3], abs=0.05)
+            assert g[4] == pytest.approx(w[4], abs=0.05)
+    assert not remote.allow("k", "one")
+    remote.close()

@@ -16,6 +16,7 @@ import itertools
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -167,8 +168,38 @@ def redis_cases() -> list[Case]:
         moving = strategies.MovingWindowRateLimiter(st)
         out.append(Case(g, "limits RedisStorage fixed window", functools.partial(fixed.hit, item, "fixed_user")))
         out.append(Case(g, "limits RedisStorage moving window", functools.partial(moving.hit, item, "moving_user")))
+        interleaved(
+            {
+                "bastion RedisRateLimiter.check": functools.partial(lim.check, "user_1"),
+                "limits RedisStorage fixed window": functools.partial(fixed.hit, item, "fixed_user"),
+                "limits RedisStorage moving window": functools.partial(moving.hit, item, "moving_user"),
+            }
+        )
     out.extend(concurrent_cases(url))
     return out
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 41, calls: int = 300) -> None:
+    """Print medians of rounds that alternate the implementations (the first one is bastion), and the
+    median of the per-round ratios: on a shared machine, load changes within a run, and alternating in
+    short rounds exposes every implementation to the same load."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        for _ in range(100):
+            fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter_ns()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter_ns() - t0) / calls / 1000)
+    base_name = next(iter(fns))
+    base = times[base_name]
+    print(f"Redis, one connection, interleaved ({rounds} rounds of {calls} calls each; µs per call):")
+    for name, ts in times.items():
+        ratios = sorted(t / b for t, b in zip(ts, base, strict=True))
+        extra = "" if name == base_name else f"   {statistics.median(ratios):.2f}× bastion (per-round median)"
+        print(f"  {name:<34} {statistics.median(ts):7.2f} µs{extra}")
 
 
 BATCH = 64

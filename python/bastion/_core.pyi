@@ -368,8 +368,9 @@ class Decision:
         up (``Retry-After`` at least 1). An unlimited tier sends none.
         """
     @staticmethod
-    def _from_resp(tier: str, shape: Sequence[tuple[int, int]], data: bytes) -> Decision | None:
-        """The decision in a raw reply of ``RedisRateLimiter``'s script (``None`` if malformed)."""
+    def _from_resp(tier: str, rates: bytes, cost: int, data: bytes) -> Decision | None:
+        """The decision in a raw reply of ``RedisRateLimiter``'s script (``None`` if malformed): ``rates`` packs
+        each rate's limit, window (s), interval and tau (µs) as four little-endian u64; ``cost``: tokens asked."""
     def _relabel(self, source: str) -> Decision:
         """The same decision reported by another ``source``."""
     def __bool__(self) -> bool: ...

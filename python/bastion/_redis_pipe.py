@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -17,6 +18,26 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["AsyncPipe", "ErrorReply", "ProtocolError", "SyncPipe"]
+
+
+#: bytes asked of one ``recv``: a lone reply is ~40 bytes; batches loop
+_RECV = 16384
+
+
+def _kernel_timeouts(sock: socket.socket, timeout: float) -> None:
+    """Bound each send and receive of a plain socket by ``timeout`` in the kernel (``SO_SNDTIMEO`` /
+    ``SO_RCVTIMEO``) and make the socket blocking: CPython then calls ``send``/``recv`` directly instead of
+    ``poll`` first (two system calls a check fewer). A timed-out call raises ``OSError`` (``EAGAIN``) as
+    before. TLS sockets keep Python's timeout (their reads may need several socket reads).
+    """
+    if type(sock) is not socket.socket:
+        return
+    sec = int(timeout)
+    usec = max(round((timeout - sec) * 1_000_000), 0 if sec else 1)  # (0, 0) would mean "no timeout"
+    tv = struct.pack("ll", sec, min(usec, 999_999))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    sock.settimeout(None)
 
 
 class ProtocolError(Exception):
@@ -27,8 +48,15 @@ class ErrorReply(Exception):
     """An error reply (``-ERR …``) to one pipelined request."""
 
 
-def _reply_end(buf: bytearray, pos: int) -> int | None:
+def _reply_end(buf: bytes | bytearray, pos: int) -> int | None:
     """Where the RESP reply starting at ``buf[pos]`` ends, or None while it is incomplete."""
+    try:
+        return _reply_end_unchecked(buf, pos)
+    except ValueError:  # a length that is not a number
+        raise ProtocolError("unexpected reply from Redis") from None
+
+
+def _reply_end_unchecked(buf: bytes | bytearray, pos: int) -> int | None:
     end = buf.find(b"\r\n", pos)
     if end < 0:
         return None
@@ -45,7 +73,13 @@ def _reply_end(buf: bytearray, pos: int) -> int | None:
         p: int | None = end + 2
         for _ in range(int(buf[pos + 1 : end])):
             assert p is not None
-            p = _reply_end(buf, p)
+            if buf[p : p + 1] == b":":  # the script's integers: the common case, no recursion
+                e = buf.find(b"\r\n", p)
+                if e < 0:
+                    return None
+                p = e + 2
+                continue
+            p = _reply_end_unchecked(buf, p)
             if p is None:
                 return None
         return p
@@ -92,23 +126,38 @@ class SyncPipe:
         self.busy = False
         self.error: BaseException | None = None
         self.buf = bytearray()
+        #: the socket whose timeouts we moved into the kernel
+        self._tuned: socket.socket | None = None
 
     def call(self, request: bytes) -> bytes | ErrorReply:
-        me = _Waiter(request)
         with self.lock:
             if self.error is not None:
                 raise self.error
-            lead = not self.busy
-            if not lead:
+            if self.busy:
+                me = _Waiter(request)
                 me.done = threading.Event()
-            self.queue.append(me)
-            self.busy = True
-        if me.done is not None:
-            # queued behind a batch in flight: at most that batch's timeout, then ours
-            if not me.done.wait(2 * self.timeout):
-                raise TimeoutError("Redis did not answer in time")
-        else:
-            self._lead()
+                self.queue.append(me)
+            else:
+                self.busy = True
+                me = None
+        if me is None:
+            # the connection was idle: our request goes alone, no waiter and no batch to build
+            try:
+                reply = self._exchange_one(request)
+            except BaseException as exc:
+                error = exc if isinstance(exc, Exception) else ConnectionError("interrupted")
+                self.fail(error)
+                raise error from None
+            with self.lock:
+                if not self.queue:
+                    self.busy = False
+                    return reply
+            self._lead()  # requests queued meanwhile: carry them (this also releases the connection)
+            return reply
+        # queued behind a batch in flight: at most that batch's timeout, then ours
+        assert me.done is not None
+        if not me.done.wait(2 * self.timeout):
+            raise TimeoutError("Redis did not answer in time")
         if me.error is not None:
             raise me.error
         assert me.reply is not None
@@ -130,10 +179,44 @@ class SyncPipe:
                 if w.done is not None:
                     w.done.set()
 
-    def _exchange(self, batch: list[_Waiter]) -> None:
+    def _socket(self) -> socket.socket:
         sock: socket.socket | None = self.conn._sock  # redis-py keeps the connected socket here
         if sock is None:
             raise ConnectionError("the Redis connection is closed")
+        if sock is not self._tuned:
+            _kernel_timeouts(sock, self.timeout)
+            self._tuned = sock
+        return sock
+
+    def _exchange_one(self, request: bytes) -> bytes | ErrorReply:
+        """A lone request: one send, usually one receive holding the whole reply."""
+        sock = self._socket()
+        deadline = time.monotonic() + self.timeout
+        sock.sendall(request)
+        data = sock.recv(_RECV)
+        if not data:
+            raise ConnectionError("Redis closed the connection")
+        first = data.find(b"\r\n")
+        if (first == len(data) - 2 and data[0] in b":-+") or _reply_end(data, 0) == len(data):
+            # the usual case: exactly one whole reply (one line for a one-rate tier or an error)
+            return ErrorReply(data[1:-2].decode("utf-8", "replace")) if data[0] == 0x2D else data
+        buf = self.buf
+        buf += data
+        while (parsed := _parse_reply(buf, 0)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("Redis did not answer in time")
+            chunk = sock.recv(_RECV)
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            buf += chunk
+        reply, end = parsed
+        del buf[:end]
+        if buf:
+            raise ProtocolError("unexpected data from Redis")
+        return reply
+
+    def _exchange(self, batch: list[_Waiter]) -> None:
+        sock = self._socket()
         deadline = time.monotonic() + self.timeout
         sock.sendall(b"".join(w.request for w in batch) if len(batch) > 1 else batch[0].request)
         buf = self.buf
@@ -141,7 +224,7 @@ class SyncPipe:
             while (parsed := _parse_reply(buf, 0)) is None:
                 if time.monotonic() > deadline:
                     raise TimeoutError("Redis did not answer in time")
-                chunk = sock.recv(65536)
+                chunk = sock.recv(_RECV)
                 if not chunk:
                     raise ConnectionError("Redis closed the connection")
                 buf += chunk

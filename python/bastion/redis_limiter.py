@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import struct
 import threading
 import time
 import weakref
@@ -52,51 +53,47 @@ from bastion.ratelimit import FailureMode, Policies
 
 __all__ = ["SCRIPT", "RedisRateLimiter"]
 
-#: The GCRA, all-or-nothing over a tier's rates. KEYS[i]: rate i's theoretical arrival time (µs on the
-#: Redis clock). ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: rate i's interval and tau (= burst × interval) in
-#: µs. Returns {allowed, remaining_1, reset_after_1, retry_after_1, ...} (µs); when refused, a rate that
-#: would have admitted reports its state as it is (nothing was taken). Lua numbers are doubles:
-#: exact for integers below 2^53 µs (285 years), and the TAT is written with %.0f, never in exponent form.
+#: The GCRA, all-or-nothing over a tier's rates. KEYS[i]: rate i's theoretical arrival time (TAT, µs on
+#: the Redis clock). ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: rate i's interval and tau (= burst × interval)
+#: in µs. Returns, per rate, d = max(TAT - now, 0) before this request (µs until its bucket is full), or
+#: -1 - d when that rate refuses (d + cost × interval > tau): one integer for a one-rate tier, else an
+#: array. The new TATs are written only if every rate admits (nothing is written on denial), with PX =
+#: the time until the bucket is full again. The client derives remaining / reset_after / retry_after from
+#: d exactly (Rust, ``Decision._from_resp``), so the script does the least work a check needs: TIME, one
+#: GET and one SET per rate, no tables for a one-rate tier. Lua numbers are doubles: exact for integers
+#: below 2^53 µs (285 years); the TAT is written with %d (a C long), never in exponent form.
 SCRIPT = """
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local cost = tonumber(ARGV[1])
-local out = {1}
-local tats = {}
-local peek = {}
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i])
-  local limit = now + tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(redis.call('GET', KEYS[i])) or 0
-  if tat < now then tat = now end
-  local new = tat + cost * interval
-  local k = 3 * i - 1
-  if new <= limit then
-    out[k] = math.floor((limit - new) / interval)
-    out[k + 1] = new - now
-    out[k + 2] = 0
-    peek[i] = {math.floor((limit - tat) / interval), tat - now}
-  else
-    out[1] = 0
-    local left = limit - tat
-    if left < 0 then left = 0 end
-    out[k] = math.floor(left / interval)
-    out[k + 1] = tat - now
-    out[k + 2] = new - limit
+local n = #KEYS
+if n == 1 then
+  local step = cost * tonumber(ARGV[2])
+  local d = (tonumber(redis.call('GET', KEYS[1])) or now) - now
+  if d < 0 then d = 0 end
+  local r = d + step
+  if r > tonumber(ARGV[3]) then return -1 - d end
+  if step > 0 then
+    redis.call('SET', KEYS[1], string.format('%d', now + r), 'PX', string.format('%d', math.ceil(r / 1000)))
   end
-  tats[i] = new
+  return d
 end
-if out[1] == 1 then
-  if cost > 0 then
-    for i = 1, #KEYS do
-      redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000))
-    end
+local out = {}
+local ok = true
+for i = 1, n do
+  local d = (tonumber(redis.call('GET', KEYS[i])) or now) - now
+  if d < 0 then d = 0 end
+  if d + cost * tonumber(ARGV[2 * i]) > tonumber(ARGV[2 * i + 1]) then
+    ok = false
+    out[i] = -1 - d
+  else
+    out[i] = d
   end
-else
-  -- nothing is taken: the rates that would have admitted report their state as it is
-  for i, p in pairs(peek) do
-    out[3 * i - 1] = p[1]
-    out[3 * i] = p[2]
+end
+if ok and cost > 0 then
+  for i = 1, n do
+    local r = out[i] + cost * tonumber(ARGV[2 * i])
+    redis.call('SET', KEYS[i], string.format('%d', now + r), 'PX', string.format('%d', math.ceil(r / 1000)))
   end
 end
 return out
@@ -109,11 +106,22 @@ def _bulk(b: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
+def _resp(reply: object) -> bytes:
+    """The script's answer through a caller's client (an int or a list of ints), back in RESP."""
+    if isinstance(reply, int):
+        return b":%d\r\n" % reply
+    if isinstance(reply, list) and all(isinstance(v, int) for v in reply):
+        return b"*%d\r\n" % len(reply) + b"".join(b":%d\r\n" % v for v in reply)
+    raise ProtocolError("unexpected reply to the rate-limit script")
+
+
 @dataclass(frozen=True)
 class _Tier:
     name: str
     #: (quota, window) per rate, for the Decision
     shape: tuple[tuple[int, int], ...]
+    #: per rate: limit, window (s), interval, tau (µs) as little-endian u64, for ``Decision._from_resp``
+    packed: bytes
     max_cost: int
     mode: str
     #: the request before the keys: *N, EVALSHA, sha, numkeys
@@ -130,8 +138,13 @@ class _Tier:
     key_prefix: bytes
     key_suffixes: tuple[bytes, ...]
     tail1: bytes
-    #: the reply's array header, e.g. b"*4"
+    #: what a reply starts with: b":" for one rate, b"*N\r\n" for N
     reply_head: bytes
+    #: a one-rate tier
+    single: bool
+    #: a one-rate tier's request at cost 1 is ``pre1 + digest + post1``
+    pre1: bytes
+    post1: bytes
 
 
 def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier | None:
@@ -146,20 +159,29 @@ def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier |
     n = len(rates)
     tag = f"{{{prefix}:{name}:".encode()
     key_len = len(tag) + 32 + 1 + 1 + len(str(n - 1))
+    head = b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n)
+    key_prefix = b"$%d\r\n" % key_len + tag
+    tail1 = _bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv)
     return _Tier(
         name=name,
         shape=tuple((int(r.burst), int(r.window)) for r in rates),
+        packed=b"".join(
+            struct.pack("<4Q", int(r.burst), int(r.window), argv[2 * i], argv[2 * i + 1]) for i, r in enumerate(rates)
+        ),
         max_cost=min(int(r.burst) for r in rates),
         mode=mode,
-        head=b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n),
+        head=head,
         tag=tag,
         key_header=b"$%d\r\n" % key_len,
         rate_args=b"".join(_bulk(b"%d" % a) for a in argv),
         rate_argv=tuple(argv),
-        key_prefix=b"$%d\r\n" % key_len + tag,
+        key_prefix=key_prefix,
         key_suffixes=tuple(b"}:%d\r\n" % i for i in range(n)),
-        tail1=_bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv),
-        reply_head=b"*%d" % (1 + 3 * n),
+        tail1=tail1,
+        reply_head=b":" if n == 1 else b"*%d\r\n" % n,
+        single=n == 1,
+        pre1=head + key_prefix,
+        post1=b"}:0\r\n" + tail1,
     )
 
 
@@ -355,12 +377,12 @@ class RedisRateLimiter:
         keys = [tag + b"%d" % i for i in range(len(spec.shape))]
         return [len(keys), *keys, cost, *spec.rate_argv]
 
-    def _decision(self, name: str, spec: _Tier, values: list[int]) -> Decision:
-        rates = [
-            (q, w, values[3 * i + 1], values[3 * i + 2] / 1e6, values[3 * i + 3] / 1e6)
-            for i, (q, w) in enumerate(spec.shape)
-        ]
-        return Decision(values[0] == 1, name, rates, source="redis")
+    @staticmethod
+    def _decision(name: str, spec: _Tier, cost: int, reply: bytes) -> Decision:
+        d = Decision._from_resp(name, spec.packed, cost, reply)
+        if d is None:
+            raise ProtocolError("unexpected reply to the rate-limit script")
+        return d
 
     def _degraded(self, name: str, spec: _Tier, key: str | bytes, cost: int) -> Decision:
         if spec.mode == "local":
@@ -399,16 +421,21 @@ class RedisRateLimiter:
                 pipe = self._pipe_sync = SyncPipe(conn, self._timeout)
         return pipe
 
-    def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
-        """Run the script for one key: the raw reply (our connection) or its integers (a caller's client).
+    def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
+        """Run the script for one key: its raw reply (a caller's client's answer is encoded back to RESP).
 
         Raises on any failure; the caller applies the failure mode.
         """
-        if self._conn_factory is None:
-            return self._call_generic(spec, digest, cost)
-        pipe = self._sync_pipe()
-        request = self._request(spec, digest, cost)
+        pipe = self._pipe_sync
+        if pipe is None or pipe.error is not None:
+            if self._conn_factory is None:
+                return self._call_generic(spec, digest, cost)
+            pipe = self._sync_pipe()
+        # the common request (cost 1, one rate) is precomputed but for the digest
+        request = spec.pre1 + digest + spec.post1 if cost == 1 and spec.single else self._request(spec, digest, cost)
         reply = pipe.call(request)
+        if reply.__class__ is bytes:
+            return reply
         if isinstance(reply, ErrorReply) and str(reply).startswith("NOSCRIPT"):
             load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
             if pipe.call(load) != _bulk(SCRIPT_SHA.encode()):
@@ -418,7 +445,7 @@ class RedisRateLimiter:
             raise self._redis_py.ResponseError(str(reply))
         return reply
 
-    def _call_generic(self, spec: _Tier, digest: bytes, cost: int) -> list[int]:
+    def _call_generic(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
         client = self._generic
         if client is None:
             raise ConfigurationError("this limiter was given an asyncio client: use acheck/aallow/aacquire")
@@ -428,7 +455,7 @@ class RedisRateLimiter:
         except self._redis_py.exceptions.NoScriptError:
             client.script_load(SCRIPT)
             reply = client.evalsha(SCRIPT_SHA, *argv)
-        return [int(v) for v in reply]
+        return _resp(reply)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         # TimeoutError: asyncio.timeout; OSError: sockets (socket.timeout is an OSError)
@@ -441,15 +468,13 @@ class RedisRateLimiter:
         name, spec = self._spec(tier)
         if spec is None:
             return self._local.check(key, name, cost)
-        cost = self._cost(spec, cost)
+        if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
+            cost = self._cost(spec, cost)  # raises
         digest = _digest(key)
-        if self._is_down():
+        if self._down_until != 0.0 and self._is_down():
             return self._degraded(name, spec, key, cost)
         try:
-            reply = self._call(spec, digest, cost)
-            if isinstance(reply, list):
-                return self._decision(name, spec, reply)
-            d = Decision._from_resp(name, spec.shape, reply)
+            d = Decision._from_resp(name, spec.packed, cost, self._call(spec, digest, cost))
             if d is None:
                 raise ProtocolError("unexpected reply to the rate-limit script")
         except self._errors():
@@ -465,13 +490,7 @@ class RedisRateLimiter:
         digest = _digest(key)
         if not self._is_down():
             try:
-                reply = self._call(spec, digest, 1)
-                if isinstance(reply, list):
-                    return reply[0] == 1
-                head, first, _ = reply.split(b"\r\n", 2)
-                if head != spec.reply_head or first not in (b":0", b":1"):
-                    raise ProtocolError("unexpected reply to the rate-limit script")
-                return first == b":1"
+                return self._decision(name, spec, 1, self._call(spec, digest, 1)).allowed
             except self._errors():
                 self._failed()
         return self._degraded(name, spec, key, 1).allowed
@@ -516,7 +535,7 @@ class RedisRateLimiter:
                 pipe = self._pipes[loop] = AsyncPipe(conn)
         return pipe
 
-    async def _acall(self, spec: _Tier, digest: bytes, cost: int) -> bytes | list[int]:
+    async def _acall(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
         client = self._async_client()
         if self._aclient is not None:
             # a caller's client (e.g. a cluster): its own evalsha, no pipelining of ours
@@ -527,7 +546,7 @@ class RedisRateLimiter:
                 except self._redis_py.exceptions.NoScriptError:
                     await client.script_load(SCRIPT)
                     reply = await client.evalsha(SCRIPT_SHA, *argv)
-            return [int(v) for v in reply]
+            return _resp(reply)
         request = self._request(spec, digest, cost)
         pipe: AsyncPipe | None = None
         try:
@@ -555,16 +574,10 @@ class RedisRateLimiter:
         if self._is_down():
             return self._degraded(name, spec, key, cost)
         try:
-            reply = await self._acall(spec, digest, cost)
-            if isinstance(reply, list):
-                return self._decision(name, spec, reply)
-            d = Decision._from_resp(name, spec.shape, reply)
-            if d is None:
-                raise ProtocolError("unexpected reply to the rate-limit script")
+            return self._decision(name, spec, cost, await self._acall(spec, digest, cost))
         except self._errors():
             self._failed()
             return self._degraded(name, spec, key, cost)
-        return d
 
     async def aallow(self, key: str | bytes, tier: str | None = None) -> bool:
         """:meth:`allow` for asyncio."""

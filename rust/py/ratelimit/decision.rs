@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::redis::parse_int_array;
+use super::redis::parse_script_reply;
 use super::{cfg, secs, NS_PER_S};
 use crate::ratelimit::MAX_RATES;
 
@@ -271,37 +271,59 @@ impl PyDecision {
         Ok(out)
     }
 
-    /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes:
-    /// `*N` then `:allowed` and `:remaining`, `:reset_after_us`, `:retry_after_us` per rate; `shape`
-    /// holds each rate's `(limit, window)`. `None` when the bytes are not exactly such a reply.
+    /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes: per
+    /// rate, `d` = µs until its bucket is full before this request, or `-1 - d` when that rate
+    /// refuses (`:d` alone for a one-rate tier, else `*N` and N such lines). The rest is computed
+    /// here, exactly as the GCRA does: `rates` packs each rate's limit, window (s), interval and tau
+    /// (µs) as four little-endian u64 (bytes, so nothing is extracted per call), `cost` is the tokens
+    /// asked. `None` when the bytes are not such a reply.
     #[staticmethod]
-    #[allow(clippy::needless_pass_by_value)] // PyO3 hands extracted arguments over by value
-    fn _from_resp(tier: &Bound<'_, PyString>, shape: Vec<(u64, u64)>, data: &[u8]) -> Option<Self> {
-        let values = parse_int_array(data)?;
-        if shape.is_empty() || shape.len() > MAX_RATES || values.len() != 1 + 3 * shape.len() {
+    fn _from_resp(tier: &Bound<'_, PyString>, rates: &[u8], cost: u64, data: &[u8]) -> Option<Self> {
+        // per rate, four little-endian u64: limit, window (s), interval, tau (µs)
+        if rates.len() % 32 != 0 {
             return None;
         }
-        let allowed = values[0] == 1;
-        let us = |v: i64| u64::try_from(v).ok().map(|v| v.saturating_mul(1000));
-        let mut infos = Vec::with_capacity(shape.len());
-        for (i, &(quota, window)) in shape.iter().enumerate() {
-            infos.push(RateInfo {
+        let word = |r: &[u8], i: usize| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+        let n = rates.len() / 32;
+        let values = parse_script_reply(data, n)?;
+        // per rate: d = the time (µs) until its bucket would be full, before this request; negative
+        // (-1 - d) when that rate refuses
+        let allowed = values[..n].iter().all(|&v| v >= 0);
+        let us = |v: u64| v.checked_mul(1000);
+        let mut infos = [RateInfo::default(); MAX_RATES];
+        for (i, r) in rates.chunks_exact(32).enumerate() {
+            let (quota, window, interval, tau) = (word(r, 0), word(r, 1), word(r, 2), word(r, 3));
+            let v = values[i];
+            let d = u64::try_from(if v < 0 { -1 - v } else { v }).ok()?;
+            if interval == 0 {
+                return None;
+            }
+            let r = d.checked_add(cost.checked_mul(interval)?)?; // the reset time if it takes the tokens
+            let (remaining, reset_after, retry_after) = if allowed {
+                (tau.checked_sub(r)? / interval, r, 0)
+            } else if v >= 0 {
+                (tau.checked_sub(d)? / interval, d, 0) // would admit: its state as it is
+            } else {
+                (tau.saturating_sub(d) / interval, d, r.checked_sub(tau)?)
+            };
+            infos[i] = RateInfo {
                 quota,
                 window,
-                remaining: u64::try_from(values[1 + 3 * i]).ok()?,
-                reset_after_ns: us(values[2 + 3 * i])?,
-                retry_after_ns: us(values[3 + 3 * i])?,
-            });
+                remaining,
+                reset_after_ns: us(reset_after)?,
+                retry_after_ns: us(retry_after)?,
+            };
         }
-        let main = infos[binding_of(allowed, &infos)];
+        let infos = &infos[..n];
+        let main = infos[binding_of(allowed, infos)];
         Some(PyDecision {
             allowed,
             source: Source::Redis,
-            len: infos.len() as u8,
+            len: n as u8,
             tier: tier.clone().unbind(),
             retry_after_ns: if allowed { 0 } else { main.retry_after_ns },
             main,
-            all: (infos.len() > 1).then(|| infos.into_boxed_slice()),
+            all: (n > 1).then(|| infos.into()),
             policy: None,
         })
     }

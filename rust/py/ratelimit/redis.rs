@@ -6,25 +6,36 @@ use pyo3::types::{PyBytes, PyString};
 use super::cfg;
 use crate::ratelimit::MAX_RATES;
 
-/// `*N\r\n` followed by exactly N `:int\r\n` lines and nothing else, or `None`.
-pub(super) fn parse_int_array(data: &[u8]) -> Option<Vec<i64>> {
-    fn line(data: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+/// The script's reply for a tier of `n` rates: `:v\r\n` when `n == 1`, else `*n\r\n` followed by
+/// exactly `n` `:v\r\n` lines, and nothing else; `None` otherwise.
+pub(super) fn parse_script_reply(data: &[u8], n: usize) -> Option<[i64; MAX_RATES]> {
+    fn int_line(data: &[u8], pos: usize, tag: u8) -> Option<(i64, usize)> {
         let rest = data.get(pos..)?;
-        let end = rest.windows(2).position(|w| w == b"\r\n")?;
-        Some((&rest[..end], pos + end + 2))
+        if rest.first() != Some(&tag) {
+            return None;
+        }
+        let end = memchr::memchr(b'\r', rest)?;
+        if rest.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        let v = std::str::from_utf8(&rest[1..end]).ok()?.parse().ok()?;
+        Some((v, pos + end + 2))
     }
-    fn int(b: &[u8]) -> Option<i64> {
-        std::str::from_utf8(b).ok()?.parse().ok()
-    }
-    let (head, mut pos) = line(data, 0)?;
-    let n = usize::try_from(int(head.strip_prefix(b"*")?)?).ok()?;
-    if n > 1 + 3 * MAX_RATES {
+    if n == 0 || n > MAX_RATES {
         return None;
     }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (item, next) = line(data, pos)?;
-        out.push(int(item.strip_prefix(b":")?)?);
+    let mut out = [0i64; MAX_RATES];
+    let mut pos = 0;
+    if n > 1 {
+        let (count, next) = int_line(data, 0, b'*')?;
+        if usize::try_from(count).ok()? != n {
+            return None;
+        }
+        pos = next;
+    }
+    for slot in &mut out[..n] {
+        let (v, next) = int_line(data, pos, b':')?;
+        *slot = v;
         pos = next;
     }
     (pos == data.len()).then_some(out)
