@@ -39,7 +39,32 @@ pub trait Sink {
     fn array_new(&mut self) -> Result<Self::Array>;
     fn array_push(&mut self, arr: &mut Self::Array, value: Self::Value) -> Result<()>;
     fn array_finish(&mut self, arr: Self::Array) -> Result<Self::Value>;
+
+    /// The string value of the watched top-level member in `slot` (by default, [`Sink::string`]):
+    /// lets a sink hand back a value it already holds (a configured issuer or audience).
+    fn claim_string(&mut self, slot: usize, s: &str) -> Result<Self::Value> {
+        let _ = slot;
+        self.string(s)
+    }
+
+    /// The top-level object of [`parse_object_watching`] from its members in document order;
+    /// `Ok(None)` when a member name repeats. By default, one `object_insert` per member.
+    fn object_from_members(&mut self, members: Members<'_, Self::Value>) -> Result<Option<Self::Value>> {
+        let mut obj = self.object_new()?;
+        for (key, value) in members {
+            if !self.object_insert(&mut obj, &key, value)? {
+                return Ok(None);
+            }
+        }
+        self.object_finish(obj).map(Some)
+    }
 }
+
+/// The members of an object in document order, names borrowed from the input when unescaped.
+pub type Members<'a, V> = Vec<(Cow<'a, str>, V)>;
+
+/// Members room reserved up front for a payload (an access token has about ten claims).
+const MEMBERS_CAPACITY: usize = 16;
 
 pub(crate) fn malformed(msg: &'static str) -> Error {
     Error::new(ErrorKind::TokenMalformed, msg)
@@ -210,7 +235,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     if !p.eat(b'{') {
         return Err(malformed("the JSON document is not an object"));
     }
-    let mut obj = sink.object_new()?;
+    let mut members: Members<'a, S::Value> = Vec::with_capacity(MEMBERS_CAPACITY);
     p.skip_ws();
     if !p.eat(b'}') {
         loop {
@@ -225,7 +250,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
                     let start = p.pos;
                     let claim = p.claim()?;
                     let value = match &claim {
-                        Claim::Str(s) => sink.string(s)?,
+                        Claim::Str(s) => sink.claim_string(slot, s)?,
                         Claim::Int(i) => sink.int(*i)?,
                         Claim::Number(f) => sink.float(*f)?,
                         _ => {
@@ -237,9 +262,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
                     value
                 }
             };
-            if !sink.object_insert(&mut obj, &key, value)? {
-                return Err(malformed("the JSON object has a duplicate member"));
-            }
+            members.push((key, value));
             p.skip_ws();
             if p.eat(b',') {
                 continue;
@@ -248,8 +271,10 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
             break;
         }
     }
-    let v = sink.object_finish(obj)?;
     p.finish()?;
+    let v = sink
+        .object_from_members(members)?
+        .ok_or_else(|| malformed("the JSON object has a duplicate member"))?;
     Ok((v, watched))
 }
 
