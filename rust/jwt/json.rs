@@ -465,15 +465,20 @@ impl<'a> Parser<'a> {
         // Eight bytes at a time while none is `"`, `\\` or a control character, then byte by byte
         // (claim strings are short: this beats a SIMD search's setup).
         let mut end = start;
-        while let Some(chunk) = input.get(end..end + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if has_special(word) {
+        loop {
+            let Some(chunk) = input.get(end..end + 8) else {
+                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+                    end += 1;
+                }
+                break;
+            };
+            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+            if special != 0 {
+                // The lowest flagged byte is exact (borrows only run upwards from it).
+                end += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             end += 8;
-        }
-        while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
-            end += 1;
         }
         match input.get(end) {
             None => return Err(malformed("the JSON string is unterminated")),
@@ -556,6 +561,14 @@ impl<'a> Parser<'a> {
         match input.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
+                // Up to 18 digits cannot overflow i64: no checks for them (times have 10).
+                let mut m: i64 = 0;
+                let fast_end = input.len().min(i + 18);
+                while i < fast_end && input[i].is_ascii_digit() {
+                    m = m * 10 + i64::from(input[i] - b'0');
+                    i += 1;
+                }
+                magnitude = Some(m);
                 while let Some(&d @ b'0'..=b'9') = input.get(i) {
                     magnitude = magnitude
                         .and_then(|m| m.checked_mul(10))
@@ -613,7 +626,9 @@ impl<'a> Parser<'a> {
 /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic SWAR zero-byte tests; may not
 /// say which, and the byte loop after it finds the exact one).
 #[inline]
-fn has_special(word: u64) -> bool {
+/// Bit 7 of each byte of `word` (little-endian) that may be `"`, `\\` or a control character: the
+/// lowest set bit marks the first such byte exactly; bits above it may be false alarms.
+fn special_mask(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
@@ -621,7 +636,7 @@ fn has_special(word: u64) -> bool {
     let backslash = zero(word ^ (ONES * u64::from(b'\\')));
     // bytes < 0x20 (high bit clear): subtracting 0x20 borrows into bit 7
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote | backslash | control != 0
+    quote | backslash | control
 }
 
 /// Bytes that end the fast scan of a string: `"`, `\\` and the control characters.
