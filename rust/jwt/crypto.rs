@@ -65,9 +65,42 @@ pub(crate) fn hmac_alg(alg: Alg) -> hmac::Algorithm {
     }
 }
 
+/// An HMAC verification key: the hash states after the key's inner and outer pads, computed once
+/// (RustCrypto `hmac`), so a verification clones them and hashes the message only. The tag
+/// comparison is constant-time (`Mac::verify_slice`, through `subtle`).
+#[derive(Clone)]
+pub enum MacKey {
+    Sha256(::hmac::Hmac<sha2::Sha256>),
+    Sha384(::hmac::Hmac<sha2::Sha384>),
+    Sha512(::hmac::Hmac<sha2::Sha512>),
+}
+
+impl MacKey {
+    /// The key of an HS* alg.
+    pub fn new(alg: Alg, secret: &[u8]) -> Result<MacKey> {
+        use ::hmac::Mac as _;
+        let bad = |_| Error::new(ErrorKind::InvalidKey, "the HMAC secret cannot be used");
+        Ok(match alg {
+            Alg::HS384 => MacKey::Sha384(::hmac::Hmac::new_from_slice(secret).map_err(bad)?),
+            Alg::HS512 => MacKey::Sha512(::hmac::Hmac::new_from_slice(secret).map_err(bad)?),
+            _ => MacKey::Sha256(::hmac::Hmac::new_from_slice(secret).map_err(bad)?),
+        })
+    }
+
+    /// True when `tag` is the MAC of `message` (constant-time comparison).
+    pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        use ::hmac::Mac as _;
+        match self {
+            MacKey::Sha256(k) => k.clone().chain_update(message).verify_slice(tag).is_ok(),
+            MacKey::Sha384(k) => k.clone().chain_update(message).verify_slice(tag).is_ok(),
+            MacKey::Sha512(k) => k.clone().chain_update(message).verify_slice(tag).is_ok(),
+        }
+    }
+}
+
 /// Material to verify signatures for one algorithm, with the JOSE shape rules applied first.
 pub enum Verifying {
-    Hmac(Box<hmac::Key>),
+    Hmac(Box<MacKey>),
     Rsa { key: ParsedPublicKey, modulus_len: usize },
     Ec { key: ParsedPublicKey, curve: Curve },
     Ed25519(ParsedPublicKey),
@@ -102,8 +135,13 @@ impl Verifying {
     /// Verify `signature` over `message`; every failure is `invalid_signature`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
         match self {
-            // Constant-time tag comparison inside aws-lc.
-            Verifying::Hmac(key) => hmac::verify(key, message, signature).map_err(|_| bad_signature()),
+            Verifying::Hmac(key) => {
+                if key.verify(message, signature) {
+                    Ok(())
+                } else {
+                    Err(bad_signature())
+                }
+            }
             Verifying::Rsa { key, modulus_len } => {
                 if signature.len() != *modulus_len {
                     return Err(bad_signature());
