@@ -240,7 +240,10 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     if !p.eat(b'}') {
         loop {
             p.skip_ws();
-            let key = p.string()?;
+            let key = match p.plain_string() {
+                Some(k) => Cow::Borrowed(k),
+                None => p.string()?,
+            };
             p.skip_ws();
             p.expect(b':')?;
             p.skip_ws();
@@ -278,6 +281,16 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     Ok((v, watched))
 }
 
+/// A scanned number: small enough to come back in registers.
+enum Num {
+    Int(i64),
+    Float(f64),
+    /// An integer outside `i64`, starting at this offset (ending at the cursor).
+    Big(usize),
+    Malformed,
+    OutOfRange,
+}
+
 struct Parser<'a> {
     input: &'a [u8],
     /// `input` as text: validated as UTF-8 once, so string slices need no second check.
@@ -301,12 +314,20 @@ impl<'a> Parser<'a> {
     /// consumed; for anything else the caller rewinds and parses the value through its sink.
     fn claim(&mut self) -> Result<Claim<'a>> {
         match self.peek() {
-            Some(b'"') => Ok(Claim::Str(self.string()?)),
-            Some(b'-' | b'0'..=b'9') => Ok(match self.number(&mut ValueSink)? {
-                Value::Int(i) => Claim::Int(i),
-                Value::Float(f) => Claim::Number(f),
-                other => other.as_number().map_or(Claim::Other, Claim::BigInt),
-            }),
+            Some(b'"') => Ok(Claim::Str(match self.plain_string() {
+                Some(s) => Cow::Borrowed(s),
+                None => self.string()?,
+            })),
+            Some(b'-' | b'0'..=b'9') => match self.scan_number() {
+                Num::Int(i) => Ok(Claim::Int(i)),
+                Num::Float(f) => Ok(Claim::Number(f)),
+                Num::Big(start) => Ok(self
+                    .slice(start, self.pos)
+                    .parse::<f64>()
+                    .map_or(Claim::Other, Claim::BigInt)),
+                Num::Malformed => Err(malformed("the JSON number is malformed")),
+                Num::OutOfRange => Err(malformed("the JSON number is out of range")),
+            },
             Some(b'[') => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -385,10 +406,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 self.array(sink, depth + 1)
             }
-            Some(b'"') => {
-                let s = self.string()?;
-                sink.string(&s)
-            }
+            Some(b'"') => match self.plain_string() {
+                Some(s) => sink.string(s),
+                None => sink.string(&self.string()?),
+            },
             Some(b't') => self.literal(b"true").and_then(|()| sink.boolean(true)),
             Some(b'f') => self.literal(b"false").and_then(|()| sink.boolean(false)),
             Some(b'n') => self.literal(b"null").and_then(|()| sink.null()),
@@ -454,8 +475,44 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The string at the cursor when it has no escape (returned in registers), consumed; `None`
+    /// (cursor unchanged) for anything else, which [`Parser::string`] then reads or refuses.
+    #[inline]
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let input = self.input;
+        if input.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let mut end = start;
+        loop {
+            let Some(chunk) = input.get(end..end + 8) else {
+                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+                    end += 1;
+                }
+                break;
+            };
+            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+            if special != 0 {
+                // The lowest flagged byte is exact (borrows only run upwards from it).
+                end += (special.trailing_zeros() / 8) as usize;
+                break;
+            }
+            end += 8;
+        }
+        if input.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            Some(self.slice(start, end))
+        } else {
+            None
+        }
+    }
+
     /// A string starting at `"`; borrowed from the input unless it has escapes.
     fn string(&mut self) -> Result<Cow<'a, str>> {
+        if let Some(s) = self.plain_string() {
+            return Ok(Cow::Borrowed(s));
+        }
         if !self.eat(b'"') {
             return Err(malformed("the JSON text is malformed"));
         }
@@ -548,7 +605,8 @@ impl<'a> Parser<'a> {
         Err(malformed("the JSON string is unterminated"))
     }
 
-    fn number<S: Sink>(&mut self, sink: &mut S) -> Result<S::Value> {
+    /// Scan the number at the cursor (returned in registers: no `Result` through memory).
+    fn scan_number(&mut self) -> Num {
         let input = self.input;
         let start = self.pos;
         let mut i = start;
@@ -576,7 +634,7 @@ impl<'a> Parser<'a> {
                     i += 1;
                 }
             }
-            _ => return Err(malformed("the JSON number is malformed")),
+            _ => return Num::Malformed,
         }
         let mut integral = true;
         if input.get(i) == Some(&b'.') {
@@ -587,7 +645,7 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if i == digits {
-                return Err(malformed("the JSON number is malformed"));
+                return Num::Malformed;
             }
         }
         if let Some(b'e' | b'E') = input.get(i) {
@@ -601,24 +659,32 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if i == digits {
-                return Err(malformed("the JSON number is malformed"));
+                return Num::Malformed;
             }
         }
         self.pos = i;
-        let text = self.slice(start, i);
         if integral {
             // i64::MIN's magnitude does not fit, so it takes the (exact) big-integer path.
             match magnitude {
-                Some(m) => sink.int(if negative { -m } else { m }),
-                None => sink.big_int(text),
+                Some(m) => Num::Int(if negative { -m } else { m }),
+                None => Num::Big(start),
             }
         } else {
-            let f: f64 = text.parse().map_err(|_| malformed("the JSON number is malformed"))?;
-            if f.is_finite() {
-                sink.float(f)
-            } else {
-                Err(malformed("the JSON number is out of range"))
+            match self.slice(start, i).parse::<f64>() {
+                Ok(f) if f.is_finite() => Num::Float(f),
+                Ok(_) => Num::OutOfRange,
+                Err(_) => Num::Malformed,
             }
+        }
+    }
+
+    fn number<S: Sink>(&mut self, sink: &mut S) -> Result<S::Value> {
+        match self.scan_number() {
+            Num::Int(i) => sink.int(i),
+            Num::Float(f) => sink.float(f),
+            Num::Big(start) => sink.big_int(self.slice(start, self.pos)),
+            Num::Malformed => Err(malformed("the JSON number is malformed")),
+            Num::OutOfRange => Err(malformed("the JSON number is out of range")),
         }
     }
 }
