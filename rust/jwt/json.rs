@@ -39,7 +39,32 @@ pub trait Sink {
     fn array_new(&mut self) -> Result<Self::Array>;
     fn array_push(&mut self, arr: &mut Self::Array, value: Self::Value) -> Result<()>;
     fn array_finish(&mut self, arr: Self::Array) -> Result<Self::Value>;
+
+    /// The string value of the watched top-level member in `slot` (by default, [`Sink::string`]):
+    /// lets a sink hand back a value it already holds (a configured issuer or audience).
+    fn claim_string(&mut self, slot: usize, s: &str) -> Result<Self::Value> {
+        let _ = slot;
+        self.string(s)
+    }
+
+    /// The top-level object of [`parse_object_watching`] from its members in document order;
+    /// `Ok(None)` when a member name repeats. By default, one `object_insert` per member.
+    fn object_from_members(&mut self, members: Members<'_, Self::Value>) -> Result<Option<Self::Value>> {
+        let mut obj = self.object_new()?;
+        for (key, value) in members {
+            if !self.object_insert(&mut obj, &key, value)? {
+                return Ok(None);
+            }
+        }
+        self.object_finish(obj).map(Some)
+    }
 }
+
+/// The members of an object in document order, names borrowed from the input when unescaped.
+pub type Members<'a, V> = Vec<(Cow<'a, str>, V)>;
+
+/// Members room reserved up front for a payload (an access token has about ten claims).
+const MEMBERS_CAPACITY: usize = 16;
 
 pub(crate) fn malformed(msg: &'static str) -> Error {
     Error::new(ErrorKind::TokenMalformed, msg)
@@ -210,12 +235,15 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     if !p.eat(b'{') {
         return Err(malformed("the JSON document is not an object"));
     }
-    let mut obj = sink.object_new()?;
+    let mut members: Members<'a, S::Value> = Vec::with_capacity(MEMBERS_CAPACITY);
     p.skip_ws();
     if !p.eat(b'}') {
         loop {
             p.skip_ws();
-            let key = p.string()?;
+            let key = match p.plain_string() {
+                Some(k) => Cow::Borrowed(k),
+                None => p.string()?,
+            };
             p.skip_ws();
             p.expect(b':')?;
             p.skip_ws();
@@ -225,7 +253,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
                     let start = p.pos;
                     let claim = p.claim()?;
                     let value = match &claim {
-                        Claim::Str(s) => sink.string(s)?,
+                        Claim::Str(s) => sink.claim_string(slot, s)?,
                         Claim::Int(i) => sink.int(*i)?,
                         Claim::Number(f) => sink.float(*f)?,
                         _ => {
@@ -237,9 +265,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
                     value
                 }
             };
-            if !sink.object_insert(&mut obj, &key, value)? {
-                return Err(malformed("the JSON object has a duplicate member"));
-            }
+            members.push((key, value));
             p.skip_ws();
             if p.eat(b',') {
                 continue;
@@ -248,9 +274,21 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
             break;
         }
     }
-    let v = sink.object_finish(obj)?;
     p.finish()?;
+    let v = sink
+        .object_from_members(members)?
+        .ok_or_else(|| malformed("the JSON object has a duplicate member"))?;
     Ok((v, watched))
+}
+
+/// A scanned number: small enough to come back in registers.
+enum Num {
+    Int(i64),
+    Float(f64),
+    /// An integer outside `i64`, starting at this offset (ending at the cursor).
+    Big(usize),
+    Malformed,
+    OutOfRange,
 }
 
 struct Parser<'a> {
@@ -276,12 +314,20 @@ impl<'a> Parser<'a> {
     /// consumed; for anything else the caller rewinds and parses the value through its sink.
     fn claim(&mut self) -> Result<Claim<'a>> {
         match self.peek() {
-            Some(b'"') => Ok(Claim::Str(self.string()?)),
-            Some(b'-' | b'0'..=b'9') => Ok(match self.number(&mut ValueSink)? {
-                Value::Int(i) => Claim::Int(i),
-                Value::Float(f) => Claim::Number(f),
-                other => other.as_number().map_or(Claim::Other, Claim::BigInt),
-            }),
+            Some(b'"') => Ok(Claim::Str(match self.plain_string() {
+                Some(s) => Cow::Borrowed(s),
+                None => self.string()?,
+            })),
+            Some(b'-' | b'0'..=b'9') => match self.scan_number() {
+                Num::Int(i) => Ok(Claim::Int(i)),
+                Num::Float(f) => Ok(Claim::Number(f)),
+                Num::Big(start) => Ok(self
+                    .slice(start, self.pos)
+                    .parse::<f64>()
+                    .map_or(Claim::Other, Claim::BigInt)),
+                Num::Malformed => Err(malformed("the JSON number is malformed")),
+                Num::OutOfRange => Err(malformed("the JSON number is out of range")),
+            },
             Some(b'[') => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -360,10 +406,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 self.array(sink, depth + 1)
             }
-            Some(b'"') => {
-                let s = self.string()?;
-                sink.string(&s)
-            }
+            Some(b'"') => match self.plain_string() {
+                Some(s) => sink.string(s),
+                None => sink.string(&self.string()?),
+            },
             Some(b't') => self.literal(b"true").and_then(|()| sink.boolean(true)),
             Some(b'f') => self.literal(b"false").and_then(|()| sink.boolean(false)),
             Some(b'n') => self.literal(b"null").and_then(|()| sink.null()),
@@ -429,8 +475,44 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The string at the cursor when it has no escape (returned in registers), consumed; `None`
+    /// (cursor unchanged) for anything else, which [`Parser::string`] then reads or refuses.
+    #[inline]
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let input = self.input;
+        if input.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let start = self.pos + 1;
+        let mut end = start;
+        loop {
+            let Some(chunk) = input.get(end..end + 8) else {
+                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+                    end += 1;
+                }
+                break;
+            };
+            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+            if special != 0 {
+                // The lowest flagged byte is exact (borrows only run upwards from it).
+                end += (special.trailing_zeros() / 8) as usize;
+                break;
+            }
+            end += 8;
+        }
+        if input.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            Some(self.slice(start, end))
+        } else {
+            None
+        }
+    }
+
     /// A string starting at `"`; borrowed from the input unless it has escapes.
     fn string(&mut self) -> Result<Cow<'a, str>> {
+        if let Some(s) = self.plain_string() {
+            return Ok(Cow::Borrowed(s));
+        }
         if !self.eat(b'"') {
             return Err(malformed("the JSON text is malformed"));
         }
@@ -440,15 +522,20 @@ impl<'a> Parser<'a> {
         // Eight bytes at a time while none is `"`, `\\` or a control character, then byte by byte
         // (claim strings are short: this beats a SIMD search's setup).
         let mut end = start;
-        while let Some(chunk) = input.get(end..end + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if has_special(word) {
+        loop {
+            let Some(chunk) = input.get(end..end + 8) else {
+                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+                    end += 1;
+                }
+                break;
+            };
+            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+            if special != 0 {
+                // The lowest flagged byte is exact (borrows only run upwards from it).
+                end += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             end += 8;
-        }
-        while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
-            end += 1;
         }
         match input.get(end) {
             None => return Err(malformed("the JSON string is unterminated")),
@@ -518,7 +605,8 @@ impl<'a> Parser<'a> {
         Err(malformed("the JSON string is unterminated"))
     }
 
-    fn number<S: Sink>(&mut self, sink: &mut S) -> Result<S::Value> {
+    /// Scan the number at the cursor (returned in registers: no `Result` through memory).
+    fn scan_number(&mut self) -> Num {
         let input = self.input;
         let start = self.pos;
         let mut i = start;
@@ -531,6 +619,14 @@ impl<'a> Parser<'a> {
         match input.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
+                // Up to 18 digits cannot overflow i64: no checks for them (times have 10).
+                let mut m: i64 = 0;
+                let fast_end = input.len().min(i + 18);
+                while i < fast_end && input[i].is_ascii_digit() {
+                    m = m * 10 + i64::from(input[i] - b'0');
+                    i += 1;
+                }
+                magnitude = Some(m);
                 while let Some(&d @ b'0'..=b'9') = input.get(i) {
                     magnitude = magnitude
                         .and_then(|m| m.checked_mul(10))
@@ -538,7 +634,7 @@ impl<'a> Parser<'a> {
                     i += 1;
                 }
             }
-            _ => return Err(malformed("the JSON number is malformed")),
+            _ => return Num::Malformed,
         }
         let mut integral = true;
         if input.get(i) == Some(&b'.') {
@@ -549,7 +645,7 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if i == digits {
-                return Err(malformed("the JSON number is malformed"));
+                return Num::Malformed;
             }
         }
         if let Some(b'e' | b'E') = input.get(i) {
@@ -563,24 +659,32 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             if i == digits {
-                return Err(malformed("the JSON number is malformed"));
+                return Num::Malformed;
             }
         }
         self.pos = i;
-        let text = self.slice(start, i);
         if integral {
             // i64::MIN's magnitude does not fit, so it takes the (exact) big-integer path.
             match magnitude {
-                Some(m) => sink.int(if negative { -m } else { m }),
-                None => sink.big_int(text),
+                Some(m) => Num::Int(if negative { -m } else { m }),
+                None => Num::Big(start),
             }
         } else {
-            let f: f64 = text.parse().map_err(|_| malformed("the JSON number is malformed"))?;
-            if f.is_finite() {
-                sink.float(f)
-            } else {
-                Err(malformed("the JSON number is out of range"))
+            match self.slice(start, i).parse::<f64>() {
+                Ok(f) if f.is_finite() => Num::Float(f),
+                Ok(_) => Num::OutOfRange,
+                Err(_) => Num::Malformed,
             }
+        }
+    }
+
+    fn number<S: Sink>(&mut self, sink: &mut S) -> Result<S::Value> {
+        match self.scan_number() {
+            Num::Int(i) => sink.int(i),
+            Num::Float(f) => sink.float(f),
+            Num::Big(start) => sink.big_int(self.slice(start, self.pos)),
+            Num::Malformed => Err(malformed("the JSON number is malformed")),
+            Num::OutOfRange => Err(malformed("the JSON number is out of range")),
         }
     }
 }
@@ -588,7 +692,9 @@ impl<'a> Parser<'a> {
 /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic SWAR zero-byte tests; may not
 /// say which, and the byte loop after it finds the exact one).
 #[inline]
-fn has_special(word: u64) -> bool {
+/// Bit 7 of each byte of `word` (little-endian) that may be `"`, `\\` or a control character: the
+/// lowest set bit marks the first such byte exactly; bits above it may be false alarms.
+fn special_mask(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
@@ -596,7 +702,7 @@ fn has_special(word: u64) -> bool {
     let backslash = zero(word ^ (ONES * u64::from(b'\\')));
     // bytes < 0x20 (high bit clear): subtracting 0x20 borrows into bit 7
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote | backslash | control != 0
+    quote | backslash | control
 }
 
 /// Bytes that end the fast scan of a string: `"`, `\\` and the control characters.

@@ -19,7 +19,7 @@ use spki::der::Decode as _;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::alg::{Alg, Curve, Family};
-use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, Signing, Verifying};
+use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, MacKey, Signing, Verifying};
 
 pub(crate) fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::InvalidKey, msg)
@@ -282,7 +282,7 @@ impl Key {
                         alg.hmac_min_secret()
                     )));
                 }
-                Verifying::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
+                Verifying::Hmac(Box::new(MacKey::new(alg, secret)?))
             }
             Material::Rsa { n, e, .. } => Verifying::Rsa {
                 key: PublicKeyComponents { n: &n[..], e: &e[..] }

@@ -24,7 +24,7 @@ fn config_err(msg: impl Into<std::borrow::Cow<'static, str>>) -> PyErr {
 
 mod convert;
 
-use convert::{py_to_value, value_to_py, write_json, Cached, PySink};
+use convert::{py_to_value, value_to_py, write_json, Cached, Expected, PySink, Shapes};
 
 // ------------------------------------------------------------------------------------------------
 // argument helpers
@@ -269,12 +269,15 @@ impl PyKeySet {
 pub struct PyJWTVerifier {
     inner: Verifier,
     cache: Option<Cache<Cached>>,
+    shapes: Shapes,
+    expected: Expected,
 }
 
 impl PyJWTVerifier {
     fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
+        let mut sink = PySink::with_memo(py, &self.shapes, &self.expected);
         let result = self.inner.with_prepared(token, |p| {
-            let (claims, watched) = verify::parse_payload(p.payload, &mut PySink { py })?;
+            let (claims, watched) = verify::parse_payload(p.payload, &mut sink)?;
             let verifying = &p.entry.verifying;
             if verifying.is_symmetric() {
                 verifying.verify(p.signing_input, p.signature)?;
@@ -288,6 +291,9 @@ impl PyJWTVerifier {
             Ok((claims, times))
         });
         let (claims, times) = result?;
+        if let Some(names) = sink.unseen.take() {
+            self.shapes.remember(py, names)?;
+        }
         Ok((claims, times))
     }
 }
@@ -309,6 +315,7 @@ impl PyJWTVerifier {
         max_token_bytes: Option<&Bound<'_, PyAny>>,
         cache_size: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyJWTVerifier> {
+        let keys_arg = keys;
         let keys = key_list(keys)?;
         let algorithms = alg_list(algorithms)?;
         let leeway: f64 = match leeway {
@@ -358,9 +365,20 @@ impl PyJWTVerifier {
             require,
             typ,
         };
+        let py = keys_arg.py();
+        let mut expected = Expected::default();
+        for (name, values) in [("iss", &policy.issuers), ("aud", &policy.audiences)] {
+            if let (Some(slot), Some(values)) = (claims::slot(name), values) {
+                for v in values {
+                    expected.add(py, slot, v);
+                }
+            }
+        }
         Ok(PyJWTVerifier {
             inner: Verifier::new(&keys, &algorithms, policy, max_token_bytes)?,
             cache: (cache_size > 0).then(|| Cache::new(cache_size)),
+            shapes: Shapes::default(),
+            expected,
         })
     }
 
@@ -575,8 +593,8 @@ fn _decode_unverified<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let token = token_bytes(token)?;
     let segments = verify::split(token, max_token_bytes)?;
-    let header = json::parse_object(&segments.header, &mut PySink { py })?;
-    let claims = json::parse_object(&segments.payload, &mut PySink { py })?;
+    let header = json::parse_object(&segments.header, &mut PySink::new(py))?;
+    let claims = json::parse_object(&segments.payload, &mut PySink::new(py))?;
     let out = PyDict::new(py);
     out.set_item("header", header)?;
     out.set_item("claims", claims)?;

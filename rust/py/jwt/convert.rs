@@ -5,9 +5,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use crate::error::{Error, ErrorKind, Result as CoreResult};
-use crate::jwt::json::{self, Sink, Value};
+use crate::jwt::json::{self, Members, Sink, Value};
 
 fn lost(_: PyErr) -> Error {
     Error::new(
@@ -80,12 +81,106 @@ fn key_object<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
     PyString::new(py, key)
 }
 
-/// Builds Python objects while the strict parser reads the payload.
-pub(super) struct PySink<'py> {
-    pub(super) py: Python<'py>,
+/// How many top-level claim-name sequences a verifier remembers (one per kind of token it sees).
+const SHAPES: usize = 4;
+
+/// A top-level claim-name sequence seen in a verified token, with a template dict of those names
+/// (values `None`): a payload with the same names in the same order is built by copying the
+/// template (one allocation, no resizing, no hashing) and replacing the values in place.
+struct Shape {
+    names: Box<[Box<str>]>,
+    keys: Box<[Py<PyString>]>,
+    template: Py<PyDict>,
 }
 
-impl<'py> Sink for PySink<'py> {
+/// A verifier's claim shapes. Like the header memo, a shape is remembered only once a token that
+/// has it fully verified, so only a key holder fills the slots; they are write-once and lock-free.
+#[derive(Default)]
+pub(super) struct Shapes {
+    slots: [OnceLock<Shape>; SHAPES],
+}
+
+impl Shapes {
+    fn has_room(&self) -> bool {
+        self.slots[SHAPES - 1].get().is_none()
+    }
+
+    /// Remember the names of a verified payload that matched no shape.
+    pub(super) fn remember(&self, py: Python<'_>, names: Vec<(Box<str>, Py<PyString>)>) -> PyResult<()> {
+        let Some(slot) = self.slots.iter().find(|s| s.get().is_none()) else {
+            return Ok(());
+        };
+        let template = PyDict::new(py);
+        for (_, key) in &names {
+            template.set_item(key.bind(py), py.None())?;
+        }
+        let (names, keys): (Vec<_>, Vec<_>) = names.into_iter().unzip();
+        // Racing threads may both add the same shape: a harmless duplicate slot.
+        let _ = slot.set(Shape {
+            names: names.into(),
+            keys: keys.into(),
+            template: template.unbind(),
+        });
+        Ok(())
+    }
+}
+
+/// Equality of two short claim names, inline (a libc `memcmp` call per name costs more than this).
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Strings a verifier expects as the value of a registered claim (its issuers and audiences):
+/// a claim equal to one of them gets the verifier's `str` object instead of a new one.
+#[derive(Default)]
+pub(super) struct Expected {
+    strings: Vec<(usize, Box<str>, Py<PyString>)>,
+}
+
+impl Expected {
+    /// `slot` is the claim's slot ([`crate::jwt::claims::slot`]).
+    pub(super) fn add(&mut self, py: Python<'_>, slot: usize, text: &str) {
+        self.strings
+            .push((slot, Box::from(text), PyString::new(py, text).unbind()));
+    }
+}
+
+static NO_EXPECTED: Expected = Expected { strings: Vec::new() };
+
+/// Builds Python objects while the strict parser reads the payload.
+pub(super) struct PySink<'py, 'v> {
+    py: Python<'py>,
+    shapes: Option<&'v Shapes>,
+    expected: &'v Expected,
+    /// The member names of a top-level object that matched no shape, for [`Shapes::remember`].
+    pub(super) unseen: Option<Vec<(Box<str>, Py<PyString>)>>,
+}
+
+impl<'py> PySink<'py, 'static> {
+    pub(super) fn new(py: Python<'py>) -> Self {
+        PySink {
+            py,
+            shapes: None,
+            expected: &NO_EXPECTED,
+            unseen: None,
+        }
+    }
+}
+
+impl<'py, 'v> PySink<'py, 'v> {
+    /// A sink for one verifier's payloads.
+    pub(super) fn with_memo(py: Python<'py>, shapes: &'v Shapes, expected: &'v Expected) -> Self {
+        PySink {
+            py,
+            shapes: Some(shapes),
+            expected,
+            unseen: None,
+        }
+    }
+}
+
+impl<'py> Sink for PySink<'py, '_> {
     type Value = Bound<'py, PyAny>;
     type Object = Bound<'py, PyDict>;
     type Array = Vec<Bound<'py, PyAny>>;
@@ -129,10 +224,55 @@ impl<'py> Sink for PySink<'py> {
     fn array_finish(&mut self, arr: Self::Array) -> CoreResult<Self::Value> {
         Ok(PyList::new(self.py, arr).map_err(lost)?.into_any())
     }
+    fn claim_string(&mut self, slot: usize, s: &str) -> CoreResult<Self::Value> {
+        for (at, text, obj) in &self.expected.strings {
+            if *at == slot && **text == *s {
+                return Ok(obj.bind(self.py).clone().into_any());
+            }
+        }
+        self.string(s)
+    }
+    fn object_from_members(&mut self, members: Members<'_, Self::Value>) -> CoreResult<Option<Self::Value>> {
+        let py = self.py;
+        let Some(shapes) = self.shapes else {
+            let mut obj = self.object_new()?;
+            for (key, value) in members {
+                if !self.object_insert(&mut obj, &key, value)? {
+                    return Ok(None);
+                }
+            }
+            return Ok(Some(obj.into_any()));
+        };
+        for slot in &shapes.slots {
+            let Some(shape) = slot.get() else { break };
+            if shape.names.len() == members.len() && shape.names.iter().zip(&members).all(|(n, (k, _))| same(n, k)) {
+                // The template's names are distinct, so these members are too.
+                let obj = shape.template.bind(py).copy().map_err(lost)?;
+                for (key, (_, value)) in shape.keys.iter().zip(members) {
+                    obj.set_item(key.bind(py), value).map_err(lost)?;
+                }
+                return Ok(Some(obj.into_any()));
+            }
+        }
+        let obj = PyDict::new(py);
+        let mut names = shapes.has_room().then(|| Vec::with_capacity(members.len()));
+        for (i, (name, value)) in members.into_iter().enumerate() {
+            let key = key_object(py, &name);
+            obj.set_item(&key, value).map_err(lost)?;
+            if obj.len() != i + 1 {
+                return Ok(None);
+            }
+            if let Some(names) = &mut names {
+                names.push((Box::from(&*name), key.unbind()));
+            }
+        }
+        self.unseen = names;
+        Ok(Some(obj.into_any()))
+    }
 }
 
 pub(super) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    let mut sink = PySink { py };
+    let mut sink = PySink::new(py);
     Ok(match v {
         Value::Null => sink.null()?,
         Value::Bool(b) => sink.boolean(*b)?,
