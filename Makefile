@@ -18,7 +18,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip maturin
 	$(PY) -m pip install -q "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6.100" "cryptography>=42" "PyJWT[crypto]>=2.8" \
-		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff>=0.6" "mypy>=1.11" \
+		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff==0.17.6" "mypy==2.4.1" \
 		"oxyjwt" "types-redis" "hiredis>=3" "rust-py-rate-limit"
 	touch $@
 
