@@ -126,7 +126,7 @@ class JWTSigner:
     def __new__(
         cls,
         private_key: Key,
-        algorithm: str = "ES256",
+        algorithm: str | None = None,
         *,
         issuer: str | None = None,
         audience: str | Sequence[str] | None = None,

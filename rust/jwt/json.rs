@@ -15,6 +15,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Deepest nesting of arrays and objects accepted (the top-level object counts as 1).
 pub const MAX_DEPTH: usize = 32;
 
+/// Most members of one object read into a [`Value`] (headers, JWKs; claims go to Python dicts).
+pub const MAX_VALUE_MEMBERS: usize = 128;
+
 /// Where the parser puts what it reads. `object_insert` returns `false` when the key was already
 /// present (the parser then rejects the document as having a duplicate member).
 pub trait Sink {
@@ -142,6 +145,11 @@ impl Sink for ValueSink {
         Ok(Vec::new())
     }
     fn object_insert(&mut self, obj: &mut Self::Object, key: &str, value: Value) -> Result<bool> {
+        // The duplicate check is a linear scan (objects here are headers and JWKs, with a handful of
+        // members): cap the members so an unauthenticated header cannot make it quadratic.
+        if obj.len() >= MAX_VALUE_MEMBERS {
+            return Err(malformed("the JSON object has too many members"));
+        }
         if obj.iter().any(|(k, _)| k == key) {
             return Ok(false);
         }

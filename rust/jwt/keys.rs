@@ -157,6 +157,12 @@ impl Key {
         if secret.len() < 32 {
             return Err(weak("HMAC secrets must be at least 32 bytes (the SHA-256 output size)"));
         }
+        if looks_like_key_material(secret) {
+            // RFC 8725 §2.1: a public key's text must never become an HMAC secret (what PyJWT refuses too)
+            return Err(invalid(
+                "an HMAC secret must not be a PEM or SSH key or certificate; load it with Key.from_pem",
+            ));
+        }
         Key::new(Material::Hmac(Arc::from(secret)), kid, alg)
     }
 
@@ -441,9 +447,28 @@ fn check_rsa_private_der(der: &[u8]) -> Result<()> {
     check_rsa(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
 
+/// True for PEM armour or an OpenSSH public key: text that is a key, never a shared secret.
+fn looks_like_key_material(secret: &[u8]) -> bool {
+    const SSH: [&[u8]; 4] = [b"ssh-rsa ", b"ssh-ed25519 ", b"ssh-dss ", b"ecdsa-sha2-"];
+    let trimmed = secret.trim_ascii_start();
+    secret.windows(11).any(|w| w == b"-----BEGIN ") || SSH.iter().any(|p| trimmed.starts_with(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_text_is_never_an_hmac_secret() {
+        let pem = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+        assert_eq!(Key::hmac(pem, None, None).unwrap_err().kind, ErrorKind::InvalidKey);
+        let ssh = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host";
+        assert_eq!(Key::hmac(ssh, None, None).unwrap_err().kind, ErrorKind::InvalidKey);
+        assert!(
+            Key::hmac(&[0x2d; 64], None, None).is_ok(),
+            "dashes alone are a (silly) secret, not PEM"
+        );
+    }
 
     fn code<T: fmt::Debug>(r: Result<T>) -> &'static str {
         r.unwrap_err().code()

@@ -64,19 +64,64 @@ fn resolve_now(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
     }
 }
 
+/// A Python `str` as Rust text; anything else (or a lone surrogate) is a configuration error.
+fn config_text(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| config_err(format!("{what} must be a string")))?;
+    Ok(s.to_str()
+        .map_err(|_| config_err(format!("{what} must be valid Unicode text")))?
+        .to_owned())
+}
+
+/// `None` or a string (see [`config_text`]).
+fn config_opt_text(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
+    obj.filter(|o| !o.is_none()).map(|o| config_text(o, what)).transpose()
+}
+
+/// A non-negative integer that fits a `usize`; anything else is a configuration error.
+fn config_size(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(config_err(format!("{what} must be a non-negative integer")));
+    }
+    obj.extract::<usize>()
+        .map_err(|_| config_err(format!("{what} must be a non-negative integer")))
+}
+
+/// A token lifetime in whole seconds: an int of at most 100 years (larger values cannot be a
+/// deliberate lifetime); anything else is a configuration error, never a `TypeError`/`OverflowError`.
+struct Ttl(i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let err = || config_err("ttl must be a whole number of seconds, at most 100 years (or None for no exp)");
+        if obj.is_instance_of::<PyBool>() {
+            return Err(err());
+        }
+        obj.extract::<i64>()
+            .ok()
+            .filter(|t| *t <= 100 * 366 * 86_400)
+            .map(Ttl)
+            .ok_or_else(err)
+    }
+}
+
 /// `None`, one string, or a sequence of strings.
 fn strings(obj: Option<&Bound<'_, PyAny>>, what: &'static str) -> PyResult<Option<Vec<String>>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Some(vec![s.to_str()?.to_owned()]));
+        return Ok(Some(vec![config_text(s.as_any(), what)?]));
     }
     let err = || config_err(format!("{what} must be a string or a list of strings"));
     let mut out = Vec::new();
     for item in obj.try_iter().map_err(|_| err())? {
         let item = item.map_err(|_| err())?;
-        out.push(item.cast::<PyString>().map_err(|_| err())?.to_str()?.to_owned());
+        item.cast::<PyString>().map_err(|_| err())?;
+        out.push(config_text(&item, what)?);
     }
     Ok(Some(out))
 }
@@ -89,8 +134,10 @@ fn alg_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Alg>> {
         .collect()
 }
 
-fn optional_alg(alg: Option<&str>) -> PyResult<Option<Alg>> {
-    alg.map(|a| Alg::parse_config(a).map_err(PyErr::from)).transpose()
+fn optional_alg(alg: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Alg>> {
+    config_opt_text(alg, "alg")?
+        .map(|a| Alg::parse_config(&a).map_err(PyErr::from))
+        .transpose()
 }
 
 fn key_list(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Arc<Key>>> {
@@ -114,7 +161,11 @@ fn key_list(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Arc<Key>>> {
 
 fn text_bytes(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<Vec<u8>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(s.to_str()?.as_bytes().to_vec());
+        return Ok(s
+            .to_str()
+            .map_err(|_| Error::new(ErrorKind::InvalidKey, format!("{what} must be valid Unicode text")))?
+            .as_bytes()
+            .to_vec());
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
         return Ok(b.as_bytes().to_vec());
@@ -152,8 +203,13 @@ pub struct PyKey {
 impl PyKey {
     #[staticmethod]
     #[pyo3(signature = (secret, *, kid=None, alg=None))]
-    fn hmac(secret: &Bound<'_, PyAny>, kid: Option<String>, alg: Option<&str>) -> PyResult<PyKey> {
+    fn hmac(
+        secret: &Bound<'_, PyAny>,
+        kid: Option<&Bound<'_, PyAny>>,
+        alg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyKey> {
         let secret = text_bytes(secret, "secret")?;
+        let kid = config_opt_text(kid, "kid")?;
         Ok(PyKey {
             inner: Arc::new(Key::hmac(&secret, kid, optional_alg(alg)?)?),
         })
@@ -161,16 +217,22 @@ impl PyKey {
 
     #[staticmethod]
     #[pyo3(signature = (alg, *, kid=None))]
-    fn generate(py: Python<'_>, alg: &str, kid: Option<String>) -> PyResult<PyKey> {
-        let alg = Alg::parse_config(alg)?;
+    fn generate(py: Python<'_>, alg: &Bound<'_, PyAny>, kid: Option<&Bound<'_, PyAny>>) -> PyResult<PyKey> {
+        let alg = Alg::parse_config(&config_text(alg, "alg")?)?;
+        let kid = config_opt_text(kid, "kid")?;
         let key = py.detach(|| Key::generate(alg, kid))?;
         Ok(PyKey { inner: Arc::new(key) })
     }
 
     #[staticmethod]
     #[pyo3(signature = (pem, *, kid=None, alg=None))]
-    fn from_pem(pem: &Bound<'_, PyAny>, kid: Option<String>, alg: Option<&str>) -> PyResult<PyKey> {
+    fn from_pem(
+        pem: &Bound<'_, PyAny>,
+        kid: Option<&Bound<'_, PyAny>>,
+        alg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyKey> {
         let pem = text_bytes(pem, "pem")?;
+        let kid = config_opt_text(kid, "kid")?;
         Ok(PyKey {
             inner: Arc::new(Key::from_pem(&pem, kid, optional_alg(alg)?)?),
         })
@@ -268,7 +330,7 @@ impl PyKeySet {
 #[pyclass(frozen, module = "bastion._core", name = "JWTVerifier")]
 pub struct PyJWTVerifier {
     inner: Verifier,
-    cache: Option<Cache<Cached>>,
+    cache: Option<Cache<Arc<Cached>>>,
     shapes: Shapes,
     expected: Expected,
 }
@@ -333,15 +395,7 @@ impl PyJWTVerifier {
                 .map(|n| claims::registered(n).map_err(PyErr::from))
                 .collect::<PyResult<_>>()?,
         };
-        let typ = match typ.filter(|t| !t.is_none()) {
-            None => None,
-            Some(t) => Some(
-                t.cast::<PyString>()
-                    .map_err(|_| config_err("typ must be a string"))?
-                    .to_str()?
-                    .to_owned(),
-            ),
-        };
+        let typ = config_opt_text(typ, "typ")?;
         let count = |v: Option<&Bound<'_, PyAny>>, default: usize, what: &'static str| -> PyResult<usize> {
             match v {
                 None => Ok(default),
@@ -398,15 +452,15 @@ impl PyJWTVerifier {
             return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large").into());
         }
         let leeway = self.inner.policy.leeway;
-        if let Some(hit) = cache.with(token, |times, cached| {
-            claims::check_times(times, leeway, now)
-                .map_err(PyErr::from)
-                .and_then(|()| cached.fresh(py))
-        }) {
-            return hit;
+        // Only plain Rust work happens under the slot's lock (copy the times, bump an Arc): building
+        // a dict or an exception runs Python code, which can hand the GIL to a thread that then waits
+        // on this same lock while holding the GIL — a deadlock. Everything Python happens after.
+        if let Some((times, cached)) = cache.with(token, |times, cached| (*times, Arc::clone(cached))) {
+            claims::check_times(&times, leeway, now)?;
+            return cached.fresh(py);
         }
         let (claims, times) = self.verify_uncached(py, token, now)?;
-        drop(cache.insert(token, times, Cached::new(&claims)?));
+        drop(cache.insert(token, times, Arc::new(Cached::new(&claims)?)));
         Ok(claims)
     }
 
@@ -450,16 +504,22 @@ const REFUSED_HEADERS: [&str; 5] = ["alg", "crit", "b64", "enc", "zip"];
 #[pymethods]
 impl PyJWTSigner {
     #[new]
-    #[pyo3(signature = (private_key, algorithm="ES256", *, issuer=None, audience=None, ttl=Some(900), typ=None))]
+    #[pyo3(signature = (private_key, algorithm=None, *, issuer=None, audience=None, ttl=Some(Ttl(900)), typ=None))]
     fn new(
         private_key: &Bound<'_, PyKey>,
-        algorithm: &str,
-        issuer: Option<String>,
+        algorithm: Option<&Bound<'_, PyAny>>,
+        issuer: Option<&Bound<'_, PyAny>>,
         audience: Option<&Bound<'_, PyAny>>,
-        ttl: Option<i64>,
-        typ: Option<String>,
+        ttl: Option<Ttl>,
+        typ: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyJWTSigner> {
-        let alg = Alg::parse_config(algorithm)?;
+        let alg = match algorithm.filter(|a| !a.is_none()) {
+            None => Alg::parse_config("ES256")?,
+            Some(a) => Alg::parse_config(&config_text(a, "algorithm")?)?,
+        };
+        let ttl = ttl.map(|t| t.0);
+        let issuer = config_opt_text(issuer, "issuer")?;
+        let typ = config_opt_text(typ, "typ")?;
         let inner = Signer::new(&private_key.get().inner, alg)?;
         if ttl.is_some_and(|t| t <= 0) {
             return Err(config_err(
@@ -512,10 +572,9 @@ impl PyJWTSigner {
             json::write_value(aud, &mut payload);
         }
         for (k, v) in claims.iter() {
-            let k = k
-                .cast::<PyString>()
+            k.cast::<PyString>()
                 .map_err(|_| config_err("claim names must be strings"))?;
-            member(&mut payload, k.to_str()?);
+            member(&mut payload, &config_text(&k, "a claim name")?);
             write_json(&v, &mut payload, 1)?;
         }
         if !claims.contains("iat")? {
@@ -541,10 +600,9 @@ impl PyJWTSigner {
         if let Some(h) = headers.filter(|h| !h.is_none()) {
             let h = h.cast::<PyDict>().map_err(|_| config_err("headers must be a dict"))?;
             for (k, v) in h.iter() {
-                let k = k
-                    .cast::<PyString>()
+                k.cast::<PyString>()
                     .map_err(|_| config_err("header names must be strings"))?;
-                let name = k.to_str()?;
+                let name = &*config_text(&k, "a header name")?;
                 if REFUSED_HEADERS.contains(&name) {
                     return Err(config_err(format!("the header member '{name}' cannot be set")));
                 }
@@ -585,12 +643,16 @@ impl PyJWTSigner {
 
 /// Header and claims of a token, without verifying anything (strict structure and JSON still apply).
 #[pyfunction]
-#[pyo3(signature = (token, *, max_token_bytes=DEFAULT_MAX_TOKEN_BYTES))]
+#[pyo3(signature = (token, *, max_token_bytes=None))]
 fn _decode_unverified<'py>(
     py: Python<'py>,
     token: &Bound<'py, PyAny>,
-    max_token_bytes: usize,
+    max_token_bytes: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let max_token_bytes = match max_token_bytes.filter(|m| !m.is_none()) {
+        None => DEFAULT_MAX_TOKEN_BYTES,
+        Some(m) => config_size(m, "max_token_bytes")?,
+    };
     let token = token_bytes(token)?;
     let segments = verify::split(token, max_token_bytes)?;
     let header = json::parse_object(&segments.header, &mut PySink::new(py))?;
@@ -603,14 +665,18 @@ fn _decode_unverified<'py>(
 
 /// Verify a compact JWS signature only and return its payload bytes (no claim checks).
 #[pyfunction]
-#[pyo3(signature = (token, keys, *, algorithms, max_token_bytes=DEFAULT_MAX_TOKEN_BYTES))]
+#[pyo3(signature = (token, keys, *, algorithms, max_token_bytes=None))]
 fn _verify_jws<'py>(
     py: Python<'py>,
     token: &Bound<'py, PyAny>,
     keys: &Bound<'py, PyAny>,
     algorithms: &Bound<'py, PyAny>,
-    max_token_bytes: usize,
+    max_token_bytes: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let max_token_bytes = match max_token_bytes.filter(|m| !m.is_none()) {
+        None => DEFAULT_MAX_TOKEN_BYTES,
+        Some(m) => config_size(m, "max_token_bytes")?,
+    };
     let token = token_bytes(token)?;
     let verifier = Verifier::new(
         &key_list(keys)?,
