@@ -140,13 +140,13 @@ class JWTSigner:
     def algorithm(self) -> str:
         """The ``alg`` of every token."""
 
-def _decode_unverified(token: str | bytes, *, max_token_bytes: int = ...) -> dict[str, dict[str, Any]]: ...
+def _decode_unverified(token: str | bytes, *, max_token_bytes: int | None = None) -> dict[str, dict[str, Any]]: ...
 def _verify_jws(
     token: str | bytes,
     keys: Key | KeySet | Sequence[Key],
     *,
     algorithms: Sequence[str] | str,
-    max_token_bytes: int = ...,
+    max_token_bytes: int | None = None,
 ) -> bytes: ...
 
 # -- opaque (issue 3) --
