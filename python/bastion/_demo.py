@@ -14,13 +14,13 @@ import base64
 import json
 import os
 import secrets
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
 
 import bastion
+from bastion._benchutil import measure
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "api://reports"
@@ -28,24 +28,7 @@ ALGORITHMS = ("HS256", "HS512", "RS256", "PS256", "ES256", "ES384", "ES512", "Ed
 
 
 def _median_seconds(fn: Callable[[], object], *, seconds: float = 0.15) -> float:
-    fn()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter() - t0
-        if elapsed > 0.01:
-            break
-        n *= 4
-    per = max(1, int(n * (seconds / 5) / elapsed))
-    samples = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(per):
-            fn()
-        samples.append((time.perf_counter() - t0) / per)
-    return statistics.median(samples)
+    return measure(fn, target_s=seconds, repeats=5)
 
 
 def _fmt(seconds: float) -> str:

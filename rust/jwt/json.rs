@@ -492,22 +492,7 @@ impl<'a> Parser<'a> {
             return None;
         }
         let start = self.pos + 1;
-        let mut end = start;
-        loop {
-            let Some(chunk) = input.get(end..end + 8) else {
-                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
-                    end += 1;
-                }
-                break;
-            };
-            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
-            if special != 0 {
-                // The lowest flagged byte is exact (borrows only run upwards from it).
-                end += (special.trailing_zeros() / 8) as usize;
-                break;
-            }
-            end += 8;
-        }
+        let end = scan_plain(input, start);
         if input.get(end) == Some(&b'"') {
             self.pos = end + 1;
             Some(self.slice(start, end))
@@ -527,24 +512,7 @@ impl<'a> Parser<'a> {
         let input = self.input;
         let start = self.pos;
         // Fast path: no escape before the closing quote.
-        // Eight bytes at a time while none is `"`, `\\` or a control character, then byte by byte
-        // (claim strings are short: this beats a SIMD search's setup).
-        let mut end = start;
-        loop {
-            let Some(chunk) = input.get(end..end + 8) else {
-                while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
-                    end += 1;
-                }
-                break;
-            };
-            let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
-            if special != 0 {
-                // The lowest flagged byte is exact (borrows only run upwards from it).
-                end += (special.trailing_zeros() / 8) as usize;
-                break;
-            }
-            end += 8;
-        }
+        let end = scan_plain(input, start);
         match input.get(end) {
             None => return Err(malformed("the JSON string is unterminated")),
             Some(b'"') => {
@@ -796,6 +764,29 @@ pub fn write_value(v: &Value, out: &mut String) {
             out.push('}');
         }
     }
+}
+
+/// The index of the first `"`, `\\` or control character at or after `start` (or the input's end):
+/// eight bytes at a time, then byte by byte (claim strings are short: this beats a SIMD search's setup).
+#[inline]
+fn scan_plain(input: &[u8], start: usize) -> usize {
+    let mut end = start;
+    loop {
+        let Some(chunk) = input.get(end..end + 8) else {
+            while end < input.len() && !STRING_SPECIAL[usize::from(input[end])] {
+                end += 1;
+            }
+            break;
+        };
+        let special = special_mask(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        if special != 0 {
+            // The lowest flagged byte is exact (borrows only run upwards from it).
+            end += (special.trailing_zeros() / 8) as usize;
+            break;
+        }
+        end += 8;
+    }
+    end
 }
 
 #[cfg(test)]
