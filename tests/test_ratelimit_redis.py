@@ -204,6 +204,10 @@ def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis[byt
         {"failure_mode": {"nope": "open"}},
         {"failure_mode": {"third_party": "sideways"}},
         {"failure_mode": 3},
+        {"spin": -1e-6},
+        {"spin": 0.5},
+        {"spin": "0"},
+        {"spin": True},
     ],
 )
 def test_bad_configuration(redis_server: RedisServer, kwargs: dict[str, Any]) -> None:
@@ -431,3 +435,55 @@ def test_redis_decisions_match_the_in_process_limiter(
             assert g[4] == pytest.approx(w[4], abs=0.05)
     assert not remote.allow("k", "one")
     remote.close()
+
+
+# ---------------------------------------------------------------------------- polling for lone replies
+
+#: a script that keeps Redis busy for ARGV[1] µs before it answers
+_SLOW = (
+    "local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] "
+    "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - s >= tonumber(ARGV[1]) return 1"
+)
+
+
+def _slow_request(us: int) -> bytes:
+    parts = [b"EVAL", _SLOW.encode(), b"0", str(us).encode()]
+    return b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def test_a_lone_caller_polls_for_its_reply_and_pauses_when_replies_are_slow(redis_server: RedisServer) -> None:
+    from bastion._redis_pipe import SyncPipe
+
+    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005)
+    assert lim.check("k").source == "redis"
+    pipe = lim._sync_pipe()
+    assert pipe.spin == 0.005
+    for _ in range(20):  # a loopback reply lands well within 5 ms: every spin catches it
+        assert lim.check("k").allowed
+    assert (pipe.spin_misses, pipe.spin_paused) == (0, 0)
+    slow = _slow_request(20_000)  # 20 ms, longer than the spin
+    for i in range(1, SyncPipe.SPIN_MISSES):
+        assert pipe.call(slow) == b":1\r\n"
+        assert pipe.spin_misses == i
+    assert pipe.call(slow) == b":1\r\n"
+    assert (pipe.spin_misses, pipe.spin_paused) == (0, SyncPipe.SPIN_PAUSE), "spinning paused"
+    d = lim.check("k")
+    assert d.allowed
+    assert d.source == "redis"
+    assert pipe.spin_paused == SyncPipe.SPIN_PAUSE - 1, "a paused call blocks at once"
+    # one reply caught by polling resets the count of misses
+    pipe.spin_paused = 0
+    assert pipe.call(slow) == b":1\r\n"
+    assert pipe.spin_misses == 1
+    assert lim.check("k").source == "redis"
+    assert pipe.spin_misses == 0
+
+
+def test_spin_zero_never_polls(redis_server: RedisServer) -> None:
+    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0)
+    assert lim.check("k").source == "redis"
+    pipe = lim._sync_pipe()
+    assert pipe.spin == 0
+    for _ in range(3):
+        assert pipe.call(_slow_request(2_000)) == b":1\r\n"
+    assert (pipe.spin_misses, pipe.spin_paused) == (0, 0)

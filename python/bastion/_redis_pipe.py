@@ -118,9 +118,19 @@ class SyncPipe:
     concurrent callers share round trips instead of each paying one, on one connection.
     """
 
-    def __init__(self, conn: Any, timeout: float) -> None:
+    #: consecutive spins that ran out before the reply came, after which spinning pauses
+    SPIN_MISSES = 8
+    #: lone calls made without spinning while paused (then spinning is tried again)
+    SPIN_PAUSE = 1000
+
+    def __init__(self, conn: Any, timeout: float, spin: float = 0.0) -> None:
         self.conn = conn
         self.timeout = timeout
+        #: seconds a lone caller polls for its reply before it blocks in ``recv`` (0: never)
+        self.spin = spin
+        self.spin_misses = 0
+        #: lone calls left before spinning is tried again after ``SPIN_MISSES`` misses in a row
+        self.spin_paused = 0
         self.lock = threading.Lock()
         self.queue: list[_Waiter] = []
         self.busy = False
@@ -186,6 +196,8 @@ class SyncPipe:
         if sock is not self._tuned:
             _kernel_timeouts(sock, self.timeout)
             self._tuned = sock
+            if type(sock) is not socket.socket:
+                self.spin = 0.0  # TLS sockets take no recv flags (and a record may need several reads)
         return sock
 
     def _exchange_one(self, request: bytes) -> bytes | ErrorReply:
@@ -193,7 +205,7 @@ class SyncPipe:
         sock = self._socket()
         deadline = time.monotonic() + self.timeout
         sock.sendall(request)
-        data = sock.recv(_RECV)
+        data = self._recv_spinning(sock) if self.spin else sock.recv(_RECV)
         if not data:
             raise ConnectionError("Redis closed the connection")
         first = data.find(b"\r\n")
@@ -214,6 +226,33 @@ class SyncPipe:
         if buf:
             raise ProtocolError("unexpected data from Redis")
         return reply
+
+    def _recv_spinning(self, sock: socket.socket) -> bytes:
+        """The first bytes of a lone reply: poll without blocking for up to ``spin`` seconds, then block.
+
+        Why: on a virtual machine, waking a thread blocked in ``recv`` costs tens of microseconds (the idle
+        vCPU halts and needs an interrupt), as much as the loopback round trip itself; a caller that keeps
+        polling sees the reply as it lands. Each poll is a non-blocking ``recv`` that releases the GIL.
+        When ``SPIN_MISSES`` spins in a row run out before the reply (a remote or busy Redis), spinning
+        pauses for ``SPIN_PAUSE`` calls, so a slow server costs little CPU.
+        """
+        if self.spin_paused:
+            self.spin_paused -= 1
+            return sock.recv(_RECV)
+        until = time.perf_counter() + self.spin
+        while True:
+            try:
+                data = sock.recv(_RECV, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if time.perf_counter() < until:
+                    continue
+                self.spin_misses += 1
+                if self.spin_misses >= self.SPIN_MISSES:
+                    self.spin_misses = 0
+                    self.spin_paused = self.SPIN_PAUSE
+                return sock.recv(_RECV)
+            self.spin_misses = 0
+            return data
 
     def _exchange(self, batch: list[_Waiter]) -> None:
         sock = self._socket()
