@@ -9,7 +9,9 @@ one run, never across runs.
 
 from __future__ import annotations
 
+import gc
 import importlib
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -33,21 +35,27 @@ def _calibrate(fn: Callable[[], object], batch_s: float) -> int:
     fn()
     n = 1
     while True:
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter_ns() - t0
-        if dt > 2_000_000 or n >= 1 << 24:
+        dt = _batch(fn, n) * n
+        if dt > 0.002 or n >= 1 << 24:
             break
         n *= 4
-    return max(1, int(n * batch_s / max(dt / 1e9, 1e-9)))
+    return max(1, int(n * batch_s / max(dt, 1e-9)))
 
 
 def _batch(fn: Callable[[], object], n: int) -> float:
-    t0 = time.perf_counter_ns()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter_ns() - t0) / n / 1e9
+    """Seconds per call over ``n`` calls, timed as ``timeit`` does: the loop allocates nothing
+    (``itertools.repeat``, not ``range``) and the cyclic garbage collector is off while it runs, so a
+    collection triggered by one case's garbage is not billed to another."""
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        for _ in itertools.repeat(None, n):
+            fn()
+        return (time.perf_counter_ns() - t0) / n / 1e9
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7) -> float:
