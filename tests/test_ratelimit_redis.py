@@ -208,6 +208,7 @@ def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis[byt
         {"spin": 0.5},
         {"spin": "0"},
         {"spin": True},
+        {"spin": 0.002, "timeout": 0.001},
     ],
 )
 def test_bad_configuration(redis_server: RedisServer, kwargs: dict[str, Any]) -> None:

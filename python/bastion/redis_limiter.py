@@ -217,7 +217,8 @@ class RedisRateLimiter:
     reply before it blocks (default 100 µs; 0 never polls): on virtual machines, waking a blocked thread
     costs about as much as a loopback round trip, so polling halves a lone check's latency there, at the
     price of that much CPU; it pauses itself when replies keep coming later than ``spin`` (a remote Redis).
-    Plain TCP and Unix sockets only (not TLS), and not the asyncio methods.
+    Plain TCP and Unix sockets only (not TLS), and not the asyncio methods. A lone reply is then awaited
+    for at most ``spin + timeout``.
     """
 
     def __init__(
@@ -245,8 +246,8 @@ class RedisRateLimiter:
         self._local = RateLimiter(policies, default=default, max_keys=max_keys, clock=clock)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
             raise ConfigurationError("timeout must be a number of seconds in (0, 60]")
-        if not isinstance(spin, (int, float)) or isinstance(spin, bool) or not 0 <= spin <= 0.01:
-            raise ConfigurationError("spin must be a number of seconds in [0, 0.01]")
+        if not isinstance(spin, (int, float)) or isinstance(spin, bool) or not 0 <= spin <= min(0.01, timeout):
+            raise ConfigurationError("spin must be a number of seconds in [0, 0.01], and at most timeout")
         self._spin = float(spin)
         if not isinstance(retry_interval, (int, float)) or isinstance(retry_interval, bool) or retry_interval < 0:
             raise ConfigurationError("retry_interval must be a non-negative number of seconds")
