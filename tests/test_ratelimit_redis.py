@@ -480,6 +480,14 @@ def test_a_lone_caller_polls_for_its_reply_and_pauses_when_replies_are_slow(redi
     assert pipe.spin_misses == 0
 
 
+def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
+    from bastion.redis_limiter import DEFAULT_SPIN
+
+    for timeout, spin in [(0.1, DEFAULT_SPIN), (50e-6, 50e-6)]:
+        lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, timeout=timeout)
+        assert lim._spin == spin
+
+
 def test_spin_zero_never_polls(redis_server: RedisServer) -> None:
     lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0)
     assert lim.check("k").source == "redis"

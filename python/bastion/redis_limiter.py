@@ -58,6 +58,9 @@ from bastion.ratelimit import FailureMode, Policies
 
 __all__ = ["SCRIPT", "RedisRateLimiter"]
 
+#: seconds a lone synchronous caller polls for its reply before blocking, unless ``spin=`` says otherwise
+DEFAULT_SPIN = 100e-6
+
 #: The GCRA, all-or-nothing over a tier's rates. KEYS[i]: rate i's theoretical arrival time (TAT, µs on
 #: the Redis clock). ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: rate i's interval and tau (= burst × interval)
 #: in µs. Returns, per rate, d = max(TAT - now, 0) before this request (µs until its bucket is full), or
@@ -214,7 +217,7 @@ class RedisRateLimiter:
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
     tier, or a dict of tier → mode (tiers not named use ``"local"``). ``max_keys`` and ``clock`` configure
     the in-process fallback limiter. ``spin``: seconds a lone synchronous caller polls its socket for the
-    reply before it blocks (default 100 µs; 0 never polls): on virtual machines, waking a blocked thread
+    reply before it blocks (default 100 µs or ``timeout`` if shorter; 0 never polls): on virtual machines, waking a blocked thread
     costs about as much as a loopback round trip, so polling halves a lone check's latency there, at the
     price of that much CPU; it pauses itself when replies keep coming later than ``spin`` (a remote Redis).
     Plain TCP and Unix sockets only (not TLS), and not the asyncio methods. A lone reply is then awaited
@@ -229,7 +232,7 @@ class RedisRateLimiter:
         default: str | None = None,
         prefix: str = "bastion:rl",
         timeout: float = 0.1,
-        spin: float = 100e-6,
+        spin: float | None = None,
         failure_mode: FailureMode | Mapping[str, FailureMode] = "local",
         retry_interval: float = 1.0,
         max_keys: int | None = None,
@@ -246,6 +249,8 @@ class RedisRateLimiter:
         self._local = RateLimiter(policies, default=default, max_keys=max_keys, clock=clock)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
             raise ConfigurationError("timeout must be a number of seconds in (0, 60]")
+        if spin is None:
+            spin = min(DEFAULT_SPIN, timeout)
         if not isinstance(spin, (int, float)) or isinstance(spin, bool) or not 0 <= spin <= min(0.01, timeout):
             raise ConfigurationError("spin must be a number of seconds in [0, 0.01], and at most timeout")
         self._spin = float(spin)
