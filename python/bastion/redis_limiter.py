@@ -217,11 +217,11 @@ class RedisRateLimiter:
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
     tier, or a dict of tier → mode (tiers not named use ``"local"``). ``max_keys`` and ``clock`` configure
     the in-process fallback limiter. ``spin``: seconds a lone synchronous caller polls its socket for the
-    reply before it blocks (default 100 µs or ``timeout`` if shorter; 0 never polls): on virtual machines, waking a blocked thread
-    costs about as much as a loopback round trip, so polling halves a lone check's latency there, at the
-    price of that much CPU; it pauses itself when replies keep coming later than ``spin`` (a remote Redis).
-    Plain TCP and Unix sockets only (not TLS), and not the asyncio methods. A lone reply is then awaited
-    for at most ``spin + timeout``.
+    reply before it blocks (default 100 µs, or ``timeout`` if shorter; 0 never polls): on virtual machines,
+    waking a blocked thread costs about as much as a loopback round trip, so polling halves a lone check's
+    latency there, at the price of that much CPU; it pauses itself when replies keep coming later than
+    ``spin`` (a remote Redis). Plain TCP and Unix sockets only (not TLS), and not the asyncio methods. A
+    lone reply is then awaited for at most ``spin + timeout``.
     """
 
     def __init__(
