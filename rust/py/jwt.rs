@@ -119,6 +119,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
 
 /// `KeySet.from_jwks(allow_symmetric=)`: exactly `True` or `False` (not `None`, not 1); anything else is
 /// a configuration error, never a `TypeError`.
+#[derive(Clone, Copy)]
 struct AllowSymmetric(bool);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for AllowSymmetric {
