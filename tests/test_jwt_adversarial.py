@@ -540,6 +540,81 @@ def test_one_megabyte_is_refused_before_decoding(filler: str) -> None:
     assert code_of(hs_verifier(max_token_bytes=1 << 20), big + "x") == "token_too_large"
 
 
+# A str whose length in code points is over the cap is refused before CPython encodes it to UTF-8. CPython keeps
+# the UTF-8 form it builds for a non-ASCII str (PyUnicode_AsUTF8AndSize) and sys.getsizeof counts it: a str
+# whose size did not change was never encoded.
+
+
+class _ShortStr(str):
+    """A str that lies about its length: the cap must look at the characters, not at __len__."""
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _text_entry_points(cap: int) -> dict[str, Callable[[str], object]]:
+    key = bastion.Key.hmac(SECRET, kid="k1")
+    plain = hs_verifier(max_token_bytes=cap)
+    cached = hs_verifier(max_token_bytes=cap, cache_size=8)
+    return {
+        "verify": lambda t: plain.verify(t, now=NOW),
+        "verify (cache)": lambda t: cached.verify(t, now=NOW),
+        "decode_unverified": lambda t: bastion.dangerous.decode_unverified(t, max_token_bytes=cap),
+        "verify_jws": lambda t: bastion.dangerous.verify_jws(t, key, algorithms=["HS256"], max_token_bytes=cap),
+    }
+
+
+ENTRY_POINTS = list(_text_entry_points(8192))
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("char", ["\u00e9", "\u20ac", "\U0001f600", "\udc80"])
+def test_huge_non_ascii_str_is_refused_without_being_encoded(entry: str, char: str) -> None:
+    call = _text_entry_points(8192)[entry]
+    for text in (char * (1 << 22), _ShortStr(char * (1 << 22)), hs_token() + char * 8192):
+        size = sys.getsizeof(text)
+        with pytest.raises(bastion.TokenTooLarge) as info:
+            call(text)
+        assert info.value.code == "token_too_large"
+        assert str(info.value) == "the token is too large"
+        assert sys.getsizeof(text) == size, "the str was encoded before the cap refused it"
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_str_under_the_cap_in_characters_but_over_it_in_bytes_is_refused(entry: str) -> None:
+    cap = 301  # token_of_length(300) exists
+    call = _text_entry_points(cap)[entry]
+    under = "".join(["\u00e9"] * 200)  # 200 characters, 400 bytes of UTF-8; built at run time, not a shared constant
+    size = sys.getsizeof(under)
+    with pytest.raises(bastion.TokenTooLarge):
+        call(under)
+    # the probe above is not blind: this str was within the cap in characters, so it was encoded and measured
+    assert sys.getsizeof(under) > size
+    # at the boundary: cap characters (passes the first check) but cap + 1 bytes
+    at_cap = token_of_length(cap - 1) + "\u00e9"
+    assert len(at_cap) == cap
+    with pytest.raises(bastion.TokenTooLarge):
+        call(at_cap)
+    # and cap characters of ASCII are cap bytes: past the size check (the stray "x" spoils the signature,
+    # which decode_unverified does not look at)
+    ascii_at_cap = token_of_length(cap - 1) + "x"
+    if entry == "decode_unverified":
+        decoded: Any = call(ascii_at_cap)
+        assert decoded["claims"]["sub"] == "user_1"
+    else:
+        with pytest.raises(bastion.InvalidSignature):
+            call(ascii_at_cap)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_lone_surrogates_within_the_cap_are_token_malformed(entry: str) -> None:
+    call = _text_entry_points(8192)[entry]
+    for text in ("\ud800" + hs_token(), hs_token() + "\udfff", _ShortStr("\udc80" + hs_token())):
+        with pytest.raises(bastion.TokenMalformed) as info:
+            call(text)
+        assert info.value.code == "token_malformed"
+
+
 # -- base64 tricks ---------------------------------------------------------------------------------------------
 
 

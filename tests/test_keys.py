@@ -198,10 +198,10 @@ def test_jwks_round_trip_public_members_only() -> None:
             {"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
         ]
     }
-    ks = bastion.KeySet.from_jwks(jwks)
+    ks = bastion.KeySet.from_jwks(jwks, allow_symmetric=True)  # this one holds an HMAC secret ("h")
     assert len(ks) == 4
     assert ks.kids == ["r", "e", "o", "h"]
-    assert bastion.KeySet.from_jwks(json.dumps(jwks)).kids == ks.kids
+    assert bastion.KeySet.from_jwks(json.dumps(jwks), allow_symmetric=True).kids == ks.kids
     public = ks.to_jwks()
     assert [k["kid"] for k in public["keys"]] == ["r", "e", "o"]  # the HMAC secret is never exported
     private_members = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
@@ -209,7 +209,7 @@ def test_jwks_round_trip_public_members_only() -> None:
         assert not private_members & set(k)
     assert public["keys"][0]["alg"] == "RS256"
     assert public["keys"][0]["use"] == "sig"
-    again = bastion.KeySet.from_jwks(public)
+    again = bastion.KeySet.from_jwks(public)  # what to_jwks gives always loads with the default
     assert again.to_jwks() == public
     v = bastion.JWTVerifier(again, algorithms=["RS256", "ES256", "EdDSA"])
     assert v.verify(make({"alg": "ES256", "kid": "e"}, claims(), ec_pair().private), now=NOW)["sub"] == "user_1"
@@ -218,8 +218,8 @@ def test_jwks_round_trip_public_members_only() -> None:
 
 def test_jwks_problems() -> None:
     dup = {"keys": [{"kty": "oct", "k": b64(SECRET), "kid": "a"}, {"kty": "oct", "k": b64(SECRET[::-1]), "kid": "a"}]}
-    with pytest.raises(bastion.InvalidKeyError):
-        bastion.KeySet.from_jwks(dup)
+    with pytest.raises(bastion.InvalidKeyError, match="same kid"):
+        bastion.KeySet.from_jwks(dup, allow_symmetric=True)
     with pytest.raises(bastion.InvalidKeyError):
         bastion.KeySet([bastion.Key.hmac(SECRET, kid="a"), bastion.Key.hmac(SECRET, kid="a")])
     with pytest.raises(bastion.InvalidKeyError):
@@ -232,9 +232,117 @@ def test_jwks_problems() -> None:
             bastion.KeySet.from_jwks(bad)
     weak = {"keys": [{"kty": "oct", "k": b64(b"short"), "kid": "w", "use": "sig"}]}
     with pytest.raises(bastion.WeakKeyError):
-        bastion.KeySet.from_jwks(weak)
+        bastion.KeySet.from_jwks(weak, allow_symmetric=True)
     with pytest.raises(bastion.ConfigurationError):
         bastion.KeySet(["not a key"])  # type: ignore[list-item]
+
+
+# -- symmetric keys in a JWKS are opt-in -------------------------------------------------------------------------
+
+
+def _oct(secret: bytes, **members: Any) -> dict[str, Any]:
+    return {"kty": "oct", "k": b64(secret), **members}
+
+
+def _public_ec(kid: str) -> dict[str, Any]:
+    return {**bastion.Key.from_pem(ec_pair().public_pem).public_jwk(), "kid": kid}
+
+
+def _refusal(jwks: Any) -> bastion.InvalidKeyError:
+    with pytest.raises(bastion.InvalidKeyError) as info:
+        bastion.KeySet.from_jwks(jwks)
+    assert type(info.value) is bastion.InvalidKeyError  # not WeakKeyError: the secret is never even looked at
+    assert info.value.code == "invalid_key"
+    assert "allow_symmetric=True" in str(info.value)
+    return info.value
+
+
+def _assert_no_secret(exc: BaseException, secret: bytes) -> None:
+    shown = str(exc) + repr(exc) + repr(exc.args)
+    assert b64(secret) not in shown
+    assert secret.decode("latin-1") not in shown
+    assert secret.hex() not in shown
+
+
+def test_jwks_symmetric_member_is_refused_by_default_and_names_its_kid() -> None:
+    secret = b"\x01S3cr3t-" * 4
+    exc = _refusal({"keys": [_public_ec("pub"), _oct(secret, kid="hmac-2026")]})
+    assert 'keys[1] (kid "hmac-2026")' in str(exc)
+    _assert_no_secret(exc, secret)
+    exc = _refusal(json.dumps({"keys": [_oct(secret)]}))  # JSON text too, and no kid
+    assert "keys[0] (no kid)" in str(exc)
+    _assert_no_secret(exc, secret)
+
+
+def test_jwks_symmetric_refusal_does_not_depend_on_use_alg_or_loadability() -> None:
+    secret = SECRET
+    for member in (
+        _oct(secret, use="enc", alg="A128KW", kid="wrap"),  # an encryption key, skipped when allowed
+        _oct(b"short", kid="weak"),  # too short to load at all
+        {"kty": "oct", "kid": "nok"},  # no k
+        _oct(secret, kid="\n\x1b[31mred", alg="HS256"),
+    ):
+        exc = _refusal({"keys": [member]})
+        _assert_no_secret(exc, secret)
+    # the kid is quoted with its control characters escaped, never written raw into a message
+    exc = _refusal({"keys": [_oct(secret, kid="\n\x1b[31mred")]})
+    assert "\n" not in str(exc)
+    assert "\x1b" not in str(exc)
+    exc = _refusal({"keys": [_oct(secret, kid="k" * 10_000)]})
+    assert "k" * 64 in str(exc)
+    assert "k" * 65 not in str(exc)
+
+
+def test_jwks_symmetric_members_load_with_the_opt_in() -> None:
+    ks = bastion.KeySet.from_jwks({"keys": [_oct(SECRET, kid="h", alg="HS256")]}, allow_symmetric=True)
+    loaded = ks.keys()
+    assert [(k.kty, k.kid, k.alg) for k in loaded] == [("oct", "h", "HS256")]
+    token = make({"alg": "HS256", "kid": "h"}, claims(), SECRET)
+    assert bastion.JWTVerifier(ks, algorithms=["HS256"]).verify(token, now=NOW)["sub"] == "user_1"
+    # an oct member for encryption is still skipped rather than loaded
+    wrap = bastion.KeySet.from_jwks({"keys": [_oct(SECRET, use="enc", alg="A128KW")]}, allow_symmetric=True)
+    assert len(wrap) == 0
+    # explicit False is the default
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.KeySet.from_jwks({"keys": [_oct(SECRET)]}, allow_symmetric=False)
+
+
+def test_jwks_mixed_sets() -> None:
+    ec = ec_pair()
+    mixed = {"keys": [_oct(SECRET, kid="h"), _public_ec("e"), _oct(SECRET[::-1], kid="h2")]}
+    exc = _refusal(mixed)
+    assert 'keys[0] (kid "h")' in str(exc)  # the first symmetric member is named
+    _assert_no_secret(exc, SECRET)
+    ks = bastion.KeySet.from_jwks(mixed, allow_symmetric=True)
+    assert ks.kids == ["h", "e", "h2"]
+    v = bastion.JWTVerifier(ks, algorithms=["HS256", "ES256"])
+    assert v.verify(make({"alg": "ES256", "kid": "e"}, claims(), ec.private), now=NOW)["sub"] == "user_1"
+    assert v.verify(make({"alg": "HS256", "kid": "h2"}, claims(), SECRET[::-1]), now=NOW)["sub"] == "user_1"
+    # to_jwks never exports a secret: the public set reloads with the default and keeps only "e"
+    public = ks.to_jwks()
+    assert [k["kid"] for k in public["keys"]] == ["e"]
+    assert b64(SECRET) not in json.dumps(public)
+    assert bastion.KeySet.from_jwks(public).kids == ["e"]
+    only_hmac = bastion.KeySet([bastion.Key.hmac(SECRET, kid="h")])
+    assert only_hmac.to_jwks() == {"keys": []}
+    assert len(bastion.KeySet.from_jwks(only_hmac.to_jwks())) == 0
+    # an all-public set is unaffected by the flag either way
+    public_only = {"keys": [_public_ec("a"), _public_ec("b")]}
+    allowed = bastion.KeySet.from_jwks(public_only, allow_symmetric=True)
+    assert bastion.KeySet.from_jwks(public_only).kids == allowed.kids == ["a", "b"]
+
+
+def test_one_explicit_oct_jwk_still_loads() -> None:
+    key = bastion.Key.from_jwk(_oct(SECRET, kid="h"))
+    assert (key.kty, key.kid) == ("oct", "h")
+
+
+@pytest.mark.parametrize("flag", [None, 0, 1, "yes", "False", 1.0, [], object()])
+def test_allow_symmetric_must_be_a_bool(flag: Any) -> None:
+    for jwks in ({"keys": []}, {"keys": [_oct(SECRET)]}, "not json"):
+        with pytest.raises(bastion.ConfigurationError) as info:
+            bastion.KeySet.from_jwks(jwks, allow_symmetric=flag)
+        assert info.value.code == "invalid_configuration"
 
 
 def test_reprs_never_show_key_material() -> None:

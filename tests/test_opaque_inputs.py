@@ -4,6 +4,8 @@ UnicodeEncodeError / a driver exception, and never auth_unavailable for what is 
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +137,48 @@ def test_bad_tokens_are_malformed_everywhere(store: TokenStore, token: object) -
     for call in calls:
         with pytest.raises(bastion.TokenMalformed):
             call(token)
+
+
+class _ShortStr(str):
+    """A str that lies about its length: the length check must look at the characters, not at __len__."""
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _calls(store: TokenStore) -> list[Callable[[Any], object]]:
+    return [store.verify, lambda t: asyncio.run(store.averify(t)), store.revoke, store.rotate]
+
+
+@pytest.mark.parametrize("char", ["\u00e9", "\u20ac", "\U0001f600", "\udc80"])
+def test_long_non_ascii_str_is_malformed_without_being_encoded(store: TokenStore, char: str) -> None:
+    # CPython keeps the UTF-8 form it builds for a non-ASCII str, and sys.getsizeof counts it: a str whose size
+    # did not change was never encoded. No token is longer than a few dozen characters.
+    for call in _calls(store):
+        for text in (char * (1 << 22), _ShortStr(char * 1000), store.issue("u").token + char):
+            size = sys.getsizeof(text)
+            with pytest.raises(bastion.TokenMalformed) as info:
+                call(text)
+            assert info.value.code == "token_malformed"
+            assert sys.getsizeof(text) == size, "the str was encoded before it was refused"
+
+
+def test_foreign_token_stores_refuse_non_ascii_at_any_length(tmp_path: Path) -> None:
+    with TokenStore(None, pepper=PEPPER, foreign_tokens=True) as store:
+        for n in (20, 300, 512, 513, 100_000):
+            text = "".join(["\u00e9"] * n)  # 2n bytes of UTF-8; foreign tokens are ASCII, at most 512 bytes
+            size = sys.getsizeof(text)
+            with pytest.raises(bastion.TokenMalformed):
+                store.verify(text)
+            if n > 512:
+                assert sys.getsizeof(text) == size
+        # a plausible 512-character foreign token is looked up (and unknown), one more character is not
+        with pytest.raises(bastion.UnknownToken):
+            store.verify("a" * 512)
+        with pytest.raises(bastion.TokenMalformed):
+            store.verify("a" * 513)
+        with pytest.raises(bastion.TokenMalformed):
+            store.verify("\ud800" + "a" * 40)
 
 
 def test_sqlite_path_that_cannot_be_opened_is_a_configuration_error(tmp_path: Path) -> None:

@@ -68,11 +68,20 @@ class KeySet:
 
     def __new__(cls, keys: Key | Sequence[Key]) -> Self: ...
     @staticmethod
-    def from_jwks(jwks: dict[str, Any] | str | bytes) -> KeySet:
-        """A JWK Set. Members for encryption (``use`` not ``sig``) or non-JWS algorithms are skipped."""
+    def from_jwks(jwks: dict[str, Any] | str | bytes, *, allow_symmetric: bool = False) -> KeySet:
+        """A JWK Set. Members for encryption (``use`` not ``sig``) or non-JWS algorithms are skipped.
+
+        A JWKS is normally published by an identity provider and fetched over the network, so a symmetric
+        (``"kty": "oct"``) member in it is a leaked secret or lets whoever can alter the set mint HS* tokens:
+        unless ``allow_symmetric=True``, any ``oct`` member (whatever its ``use``) raises
+        :class:`bastion.InvalidKeyError` naming the member's position and kid, never its secret. Pass
+        ``allow_symmetric=True`` only for a JWKS you keep secret yourself; ``Key.from_jwk`` (one explicit key)
+        always accepts ``oct``. ``allow_symmetric`` must be a bool (else :class:`bastion.ConfigurationError`).
+        """
 
     def to_jwks(self) -> dict[str, Any]:
-        """The public JWK Set (public members only; HMAC secrets are left out)."""
+        """The public JWK Set: public members only. HMAC secrets are never exported (a set of HMAC keys only
+        gives ``{"keys": []}``), so the result always reloads with ``from_jwks`` and its default."""
 
     def keys(self) -> list[Key]:
         """The keys, in order."""
@@ -90,7 +99,8 @@ class JWTVerifier:
     ``algorithms`` is required (no default). Defaults: ``issuer=None`` and ``audience=None`` (not checked,
     and a token carrying ``aud`` is refused), ``leeway=0`` seconds, ``require=("exp",)`` (registered claims
     only), ``typ=None`` (not checked; ``"at+jwt"`` also matches ``AT+JWT`` and ``application/at+jwt``),
-    ``max_token_bytes=8192`` (larger tokens are refused before any decoding), ``cache_size=0``. With
+    ``max_token_bytes=8192`` (larger tokens are refused with ``token_too_large`` before any decoding; a
+    ``str`` with more characters than that before it is even encoded to UTF-8), ``cache_size=0``. With
     ``cache_size > 0`` up to that many verified tokens are kept; every hit re-checks exp/nbf/iat against the
     clock and returns a fresh dict.
     """

@@ -217,6 +217,29 @@ fn is_jws_alg(name: &str) -> bool {
     Alg::from_name(name).is_some()
 }
 
+/// The longest part of a kid quoted in [`symmetric_refused`]'s message, in characters.
+const KID_SHOWN: usize = 64;
+
+/// The error for an `oct` member of a JWKS loaded without `allow_symmetric`. The kid is not secret
+/// (it is published next to the key) but it is whatever the set's author wrote: it is quoted with
+/// Rust's escaping (no control character reaches a log line) and cut to [`KID_SHOWN`] characters.
+fn symmetric_refused(index: usize, kid: Option<&str>) -> crate::error::Error {
+    let which = match kid {
+        Some(kid) if kid.chars().count() > KID_SHOWN => {
+            let cut: String = kid.chars().take(KID_SHOWN).collect();
+            format!("keys[{index}] (kid {cut:?}…)")
+        }
+        Some(kid) => format!("keys[{index}] (kid {kid:?})"),
+        None => format!("keys[{index}] (no kid)"),
+    };
+    invalid(format!(
+        "the JWKS member {which} is a symmetric key (kty \"oct\"): a published key set should hold public keys \
+         only, and an HMAC secret in it lets anyone who can read or alter the set mint tokens; pass \
+         allow_symmetric=True only for a JWKS that is itself kept secret, or load the secret with Key.hmac() \
+         or Key.from_jwk()"
+    ))
+}
+
 impl KeySet {
     /// A set from loaded keys; two keys with the same `kid` are refused.
     pub fn new(keys: Vec<Arc<Key>>) -> Result<KeySet> {
@@ -230,18 +253,32 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// A JWK Set (RFC 7517 §5) as JSON text.
-    pub fn from_jwks_json(text: &[u8]) -> Result<KeySet> {
+    /// A JWK Set (RFC 7517 §5) as JSON text; see [`KeySet::from_jwks`].
+    pub fn from_jwks_json(text: &[u8], allow_symmetric: bool) -> Result<KeySet> {
         let value = json::parse_value(text).map_err(|_| invalid("the JWKS is not valid JSON"))?;
-        KeySet::from_jwks(&value)
+        KeySet::from_jwks(&value, allow_symmetric)
     }
 
     /// A JWK Set. Members meant for encryption (`use` other than `sig`) or naming a non-JWS `alg`
     /// are skipped when bastion cannot load them; every other member must load.
-    pub fn from_jwks(jwks: &Value) -> Result<KeySet> {
+    ///
+    /// A JWKS is normally published by an identity provider and fetched over the network: a symmetric
+    /// (`kty: oct`) member in it is a leaked secret, or lets whoever influenced the set mint HS* tokens.
+    /// Unless `allow_symmetric`, any `oct` member (whatever its `use`) is refused with `invalid_key`,
+    /// before any member is loaded; the message names the member's position and kid, never its `k`.
+    pub fn from_jwks(jwks: &Value, allow_symmetric: bool) -> Result<KeySet> {
         let Some(Value::Array(members)) = jwks.get("keys") else {
             return Err(invalid("a JWKS is an object with a 'keys' list"));
         };
+        if !allow_symmetric {
+            if let Some((i, jwk)) = members
+                .iter()
+                .enumerate()
+                .find(|(_, m)| m.get("kty").and_then(Value::as_str) == Some("oct"))
+            {
+                return Err(symmetric_refused(i, jwk.get("kid").and_then(Value::as_str)));
+            }
+        }
         let mut keys = Vec::with_capacity(members.len());
         for jwk in members {
             match Key::from_jwk(jwk) {
@@ -328,7 +365,7 @@ mod tests {
         assert_eq!(code(KeySet::new(vec![a.clone(), a.clone()])), "invalid_key");
         let jwks =
             format!(r#"{{"keys":[{EC_JWK},{{"kty":"RSA","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}}]}}"#);
-        let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
+        let set = KeySet::from_jwks_json(jwks.as_bytes(), false).unwrap();
         assert_eq!(set.keys.len(), 1);
         let out = set.to_jwks();
         let Some(Value::Array(keys)) = out.get("keys") else {
@@ -337,6 +374,38 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert!(keys[0].get("d").is_none());
         let bad = r#"{"keys":[{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#;
-        assert_eq!(code(KeySet::from_jwks_json(bad.as_bytes())), "weak_key");
+        assert_eq!(code(KeySet::from_jwks_json(bad.as_bytes(), false)), "weak_key");
+    }
+
+    #[test]
+    fn jwks_symmetric_members_are_opt_in() {
+        let k = b64::encode(&[7; 32]);
+        let oct = format!(r#"{{"kty":"oct","k":"{k}","kid":"h\n1"}}"#);
+        let mixed = format!(r#"{{"keys":[{EC_JWK},{oct}]}}"#);
+        let err = KeySet::from_jwks_json(mixed.as_bytes(), false).unwrap_err();
+        assert_eq!(err.code(), "invalid_key");
+        let msg = err.to_string();
+        assert!(msg.contains(r#"keys[1] (kid "h\n1")"#), "{msg}");
+        assert!(msg.contains("allow_symmetric=True"), "{msg}");
+        assert!(!msg.contains(&k), "{msg}");
+        // refused whatever its use, even when it would not load
+        let enc = r#"{"keys":[{"kty":"oct","use":"enc","alg":"A128KW"}]}"#;
+        let msg = KeySet::from_jwks_json(enc.as_bytes(), false).unwrap_err().to_string();
+        assert!(msg.contains("keys[0] (no kid)"), "{msg}");
+        let long = format!(r#"{{"keys":[{{"kty":"oct","k":"{k}","kid":"{}"}}]}}"#, "x".repeat(500));
+        let msg = KeySet::from_jwks_json(long.as_bytes(), false).unwrap_err().to_string();
+        assert!(msg.contains(&format!("\"{}\"…", "x".repeat(KID_SHOWN))), "{msg}");
+        assert!(!msg.contains(&"x".repeat(KID_SHOWN + 1)), "{msg}");
+
+        let set = KeySet::from_jwks_json(mixed.as_bytes(), true).unwrap();
+        assert_eq!(set.keys.len(), 2);
+        assert_eq!(set.keys[1].kty(), "oct");
+        let Some(Value::Array(public)) = set.to_jwks().get("keys").cloned() else {
+            panic!()
+        };
+        assert_eq!(public.len(), 1);
+        assert!(public.iter().all(|m| m.get("k").is_none()));
+        assert_eq!(KeySet::from_jwks(&set.to_jwks(), false).unwrap().keys.len(), 1);
+        assert_eq!(KeySet::from_jwks_json(enc.as_bytes(), true).unwrap().keys.len(), 0);
     }
 }

@@ -75,10 +75,15 @@ pub struct Segments<'t> {
     pub signing_input: &'t [u8],
 }
 
+/// The error of a token over `max_token_bytes` (`token_too_large`).
+pub fn too_large() -> Error {
+    Error::new(ErrorKind::TokenTooLarge, "the token is too large")
+}
+
 /// Size cap, then exactly three non-empty-header segments: the positions of the two dots.
 fn dots(token: &[u8], max_token_bytes: usize) -> Result<(usize, usize)> {
     if token.len() > max_token_bytes {
-        return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large"));
+        return Err(too_large());
     }
     let malformed = || {
         Error::new(

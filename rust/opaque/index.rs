@@ -184,6 +184,16 @@ impl<S: Slot> Index<S> {
         self.len() == 0
     }
 
+    /// The longest token [`Self::check_format`] can accept, in bytes: anything longer is malformed.
+    pub fn max_token_len(&self) -> usize {
+        let ours = format::token_len(self.config.prefix.len());
+        if self.config.foreign_tokens {
+            ours.max(FOREIGN_MAX)
+        } else {
+            ours
+        }
+    }
+
     /// Format check: `Ok(false)` for a well-formed bastion token, `Ok(true)` for an accepted foreign
     /// one, `token_malformed` otherwise.
     fn check_format(&self, token: &[u8]) -> Result<bool> {
@@ -731,6 +741,27 @@ mod tests {
         );
         assert_eq!(
             foreign.probe(b"short", 1.0).err().unwrap().kind,
+            ErrorKind::TokenMalformed
+        );
+    }
+
+    #[test]
+    fn max_token_len_bounds_what_the_format_check_accepts() {
+        let ours = index(false);
+        assert_eq!(ours.max_token_len(), token(1).len());
+        assert!(ours.check_format(token(1).as_bytes()).is_ok());
+        let foreign = index(true);
+        assert_eq!(foreign.max_token_len(), FOREIGN_MAX);
+        let longest = "a".repeat(FOREIGN_MAX);
+        assert_eq!(foreign.check_format(longest.as_bytes()).ok(), Some(true));
+        let over = "a".repeat(FOREIGN_MAX + 1);
+        assert_eq!(
+            foreign.check_format(over.as_bytes()).err().unwrap().kind,
+            ErrorKind::TokenMalformed
+        );
+        let long_ours = format!("{}a", token(1));
+        assert_eq!(
+            ours.check_format(long_ours.as_bytes()).err().unwrap().kind,
             ErrorKind::TokenMalformed
         );
     }

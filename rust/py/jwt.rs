@@ -29,8 +29,17 @@ use convert::{py_to_value, value_to_py, write_json, Cached, Expected, PySink, Sh
 // ------------------------------------------------------------------------------------------------
 // argument helpers
 
-fn token_bytes<'a>(token: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+/// The token as bytes: a `str` as UTF-8, or `bytes`. The size cap comes first: a `str` longer than
+/// `max_token_bytes` in code points is refused before CPython encodes it (a 100 MB non-ASCII `str` is
+/// never copied); one within it is encoded and the byte length is checked again by the verifier.
+fn token_bytes<'a>(token: &'a Bound<'_, PyAny>, max_token_bytes: usize) -> PyResult<&'a [u8]> {
     if let Ok(s) = token.cast::<PyString>() {
+        let too_long = super::text::code_points(s)
+            .map_err(|_| Error::new(ErrorKind::TokenMalformed, "the token is not valid text"))?
+            > max_token_bytes;
+        if too_long {
+            return Err(verify::too_large().into());
+        }
         return s
             .to_str()
             .map(str::as_bytes)
@@ -105,6 +114,21 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Ttl {
             .filter(|t| *t <= 100 * 366 * 86_400)
             .map(Ttl)
             .ok_or_else(err)
+    }
+}
+
+/// `KeySet.from_jwks(allow_symmetric=)`: exactly `True` or `False` (not `None`, not 1); anything else is
+/// a configuration error, never a `TypeError`.
+#[derive(Clone, Copy)]
+struct AllowSymmetric(bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for AllowSymmetric {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        obj.cast::<PyBool>()
+            .map(|b| AllowSymmetric(b.is_true()))
+            .map_err(|_| config_err("allow_symmetric must be True or False"))
     }
 }
 
@@ -294,10 +318,12 @@ impl PyKeySet {
     }
 
     #[staticmethod]
-    fn from_jwks(jwks: &Bound<'_, PyAny>) -> PyResult<PyKeySet> {
+    #[pyo3(signature = (jwks, *, allow_symmetric=AllowSymmetric(false)),
+           text_signature = "(jwks, *, allow_symmetric=False)")]
+    fn from_jwks(jwks: &Bound<'_, PyAny>, allow_symmetric: AllowSymmetric) -> PyResult<PyKeySet> {
         let text = json_text(jwks, "jwks")?;
         Ok(PyKeySet {
-            inner: KeySet::from_jwks_json(&text)?,
+            inner: KeySet::from_jwks_json(&text, allow_symmetric.0)?,
         })
     }
 
@@ -443,13 +469,13 @@ impl PyJWTVerifier {
         token: &Bound<'py, PyAny>,
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = token_bytes(token)?;
+        let token = token_bytes(token, self.inner.max_token_bytes)?;
         let now = resolve_now(now)?;
         let Some(cache) = &self.cache else {
             return Ok(self.verify_uncached(py, token, now)?.0);
         };
         if token.len() > self.inner.max_token_bytes {
-            return Err(Error::new(ErrorKind::TokenTooLarge, "the token is too large").into());
+            return Err(verify::too_large().into());
         }
         let leeway = self.inner.policy.leeway;
         // Only plain Rust work happens under the slot's lock (copy the times, bump an Arc): building
@@ -653,7 +679,7 @@ fn _decode_unverified<'py>(
         None => DEFAULT_MAX_TOKEN_BYTES,
         Some(m) => config_size(m, "max_token_bytes")?,
     };
-    let token = token_bytes(token)?;
+    let token = token_bytes(token, max_token_bytes)?;
     let segments = verify::split(token, max_token_bytes)?;
     let header = json::parse_object(&segments.header, &mut PySink::new(py))?;
     let claims = json::parse_object(&segments.payload, &mut PySink::new(py))?;
@@ -677,13 +703,13 @@ fn _verify_jws<'py>(
         None => DEFAULT_MAX_TOKEN_BYTES,
         Some(m) => config_size(m, "max_token_bytes")?,
     };
-    let token = token_bytes(token)?;
     let verifier = Verifier::new(
         &key_list(keys)?,
         &alg_list(algorithms)?,
         Policy::default(),
         max_token_bytes,
     )?;
+    let token = token_bytes(token, max_token_bytes)?;
     Ok(PyBytes::new(py, &verifier.verify_jws(token)?))
 }
 

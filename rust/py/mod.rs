@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod errors;
 // -- jwt (issue 2) --
 mod jwt;
+mod text;
 // -- opaque (issue 3) --
 pub mod opaque;
 pub mod principal;

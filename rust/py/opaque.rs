@@ -81,9 +81,14 @@ fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
     }
 }
 
-/// The token's bytes: `str` (UTF-8) or `bytes`; anything else is malformed.
-fn with_token<R>(token: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+/// The token's bytes: `str` (UTF-8) or `bytes`; anything else is malformed. A `str` longer in code
+/// points than the longest token the store can accept (`max_len` bytes) is malformed at once, before
+/// CPython encodes (and caches) a UTF-8 copy of it.
+fn with_token<R>(token: &Bound<'_, PyAny>, max_len: usize, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
     if let Ok(s) = token.cast::<PyString>() {
+        if super::text::code_points(s).map_err(|_| malformed())? > max_len {
+            return Err(malformed());
+        }
         let text = s.to_str().map_err(|_| malformed())?;
         return f(text.as_bytes());
     }
@@ -268,7 +273,7 @@ impl PyOpaqueIndex {
         let py = slf.py();
         let this = slf.get();
         let now = now_arg(now)?;
-        with_token(token, |bytes| {
+        with_token(token, this.index.max_token_len(), |bytes| {
             for _ in 0..STALE_RETRIES {
                 // the common case: a hit whose Principal is already built, answered under the read lock
                 let probed = match this
@@ -302,9 +307,11 @@ impl PyOpaqueIndex {
     #[pyo3(signature = (token, now=None))]
     fn _probe(&self, py: Python<'_>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let now = now_arg(now)?;
-        with_token(token, |bytes| match self.index.probe(bytes, now)? {
-            Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
-            Probe::Miss(miss) => Ok(Py::new(py, PyMiss { miss })?.into_any()),
+        with_token(token, self.index.max_token_len(), |bytes| {
+            match self.index.probe(bytes, now)? {
+                Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
+                Probe::Miss(miss) => Ok(Py::new(py, PyMiss { miss })?.into_any()),
+            }
         })
     }
 
@@ -343,7 +350,7 @@ impl PyOpaqueIndex {
 
     /// Every digest a token may be stored under (format checked first): `[(scheme, pepper_id, digest)]`.
     fn _lookup_keys<'py>(&self, py: Python<'py>, token: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        with_token(token, |bytes| {
+        with_token(token, self.index.max_token_len(), |bytes| {
             let list = PyList::empty(py);
             for c in self.index.lookup_keys(bytes)? {
                 list.append((c.scheme.name(), c.pepper_id, PyBytes::new(py, &c.digest)))?;
