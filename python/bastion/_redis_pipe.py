@@ -155,9 +155,9 @@ class SyncPipe:
             try:
                 reply = self._exchange_one(request)
             except BaseException as exc:
-                error = exc if isinstance(exc, Exception) else ConnectionError("interrupted")
-                self.fail(error)
-                raise error from None
+                # the connection is unusable either way; a KeyboardInterrupt or SystemExit still propagates
+                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"))
+                raise
             with self.lock:
                 if not self.queue:
                     self.busy = False
@@ -182,9 +182,13 @@ class SyncPipe:
                     return
             try:
                 self._exchange(batch)
-            except BaseException as exc:
-                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"), batch)
+            except Exception as exc:
+                self.fail(exc, batch)
                 return
+            except BaseException:
+                # interrupted (KeyboardInterrupt, SystemExit): the waiters fail, the interruption propagates
+                self.fail(ConnectionError("interrupted"), batch)
+                raise
             for w in batch:
                 if w.done is not None:
                     w.done.set()

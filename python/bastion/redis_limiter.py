@@ -256,8 +256,13 @@ class RedisRateLimiter:
         self._spin = float(spin)
         if not isinstance(retry_interval, (int, float)) or isinstance(retry_interval, bool) or retry_interval < 0:
             raise ConfigurationError("retry_interval must be a non-negative number of seconds")
-        if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}\r\n"):
-            raise ConfigurationError("prefix must be a non-empty str without braces or line breaks")
+        # isprintable: no line breaks, no lone surrogates (which have no UTF-8 form)
+        if not isinstance(prefix, str) or not prefix or not prefix.isprintable() or "{" in prefix or "}" in prefix:
+            raise ConfigurationError("prefix must be a non-empty printable str without braces")
+        for name in self._local.policies:
+            if "{" in name or "}" in name:
+                # a brace would end the hash tag early and put every identity of the tier in one slot
+                raise ConfigurationError("a tier name used with Redis must not contain braces")
         modes = self._modes(failure_mode)
         self._timeout = float(timeout)
         self._retry_interval = float(retry_interval)

@@ -92,7 +92,8 @@ impl Tier {
 }
 
 /// Tier names appear in headers as structured-field strings: printable ASCII without `"` or `\`.
-fn check_name(name: &str) -> Result<()> {
+/// (Also applied to the tier of a `Decision` built by hand, whose headers carry it.)
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TIER_NAME
         && name

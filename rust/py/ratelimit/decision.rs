@@ -7,7 +7,7 @@ use pyo3::types::{PyList, PyString};
 
 use super::redis::parse_script_reply;
 use super::{cfg, secs, NS_PER_S};
-use crate::ratelimit::MAX_RATES;
+use crate::ratelimit::{policy, MAX_RATES};
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct RateInfo {
@@ -116,6 +116,12 @@ impl PyDecision {
     ) -> PyResult<Self> {
         let allowed = allowed.is_truthy()?;
         let tier = tier.cast::<PyString>().map_err(|_| cfg("tier must be a str"))?.clone();
+        // the name goes into the headers verbatim: only names a limiter would accept (no quotes, no
+        // line breaks, printable ASCII)
+        policy::check_name(
+            tier.to_str()
+                .map_err(|_| cfg("a tier name must be printable ASCII"))?,
+        )?;
         let retry_after: f64 = match retry_after {
             None => 0.0,
             Some(r) => r
@@ -127,7 +133,8 @@ impl PyDecision {
             Some(s) => Source::parse(
                 s.cast::<PyString>()
                     .map_err(|_| cfg("source must be a str"))?
-                    .to_str()?,
+                    .to_str()
+                    .unwrap_or(""),
             )?,
         };
         let mut infos = Vec::new();
