@@ -130,3 +130,126 @@ def test_decision_source_of_any_str_is_a_configuration_error() -> None:
             bastion.Decision(True, "t", source=source)
     ok = bastion.Decision(True, "a b,c;d=e", [(5, 1, 4, 0.2, 0.0)])
     assert ok.headers() == [("RateLimit-Policy", '"a b,c;d=e";q=5;w=1'), ("RateLimit", '"a b,c;d=e";r=4;t=1')]
+
+
+# ---------------------------------------------------------------------------------------------- capacity
+
+
+def test_a_full_limiter_paces_its_sweeps_instead_of_scanning_every_key_per_request() -> None:
+    # 20,000 held keys becoming full one every 10 µs. Each new identity at the cap used to sweep the whole map
+    # (O(max_keys) a request: ~1 ms at 100,000 keys in a release build); now one sweep at the cap makes the
+    # next wait 1 µs per key held, and new identities are refused until then.
+    n = 20_000
+    lim, t = fake({"t": bastion.Rate(1, per=10)}, max_keys=n)
+    start = t[0]
+    for i in range(n):
+        assert lim.allow(f"u{i}")
+        t[0] += 10_000
+    t[0] = start + 10 * S + 5_000  # u0 is full again
+    assert lim.allow("n0"), "a sweep at the cap found u0"
+    t[0] += 10_000  # u1 is full too, but a sweep of every key ran 10 µs ago
+    d = lim.check("n1")
+    assert not d.allowed
+    assert 0 < d.retry_after <= n * 1e-6
+    assert lim.check(f"u{n - 1}", cost=0).remaining == 0, "held identities keep their own answer"
+    t[0] += round(d.retry_after * 1e9)
+    assert lim.allow("n1")
+    assert lim.key_count <= n
+
+
+# ------------------------------------------------------------------------------------------------- Redis
+
+
+@pytest.fixture
+def r(redis_server: RedisServer) -> Iterator[redis.Redis[bytes]]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def test_redis_unlimited_tier_still_rejects_bad_keys(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+    lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(5), "admin": None}, default="t")
+    for bad in (None, 42, bytearray(b"k")):
+        with pytest.raises(bastion.ConfigurationError):
+            lim.allow(bad, "admin")  # type: ignore[arg-type]
+        with pytest.raises(bastion.ConfigurationError):
+            lim.check(bad, "admin")  # type: ignore[arg-type]
+    assert lim.allow("root", "admin")
+    assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("policies", "kwargs"),
+    [
+        ({"a}b": bastion.Rate(1)}, {}),  # the brace would end the hash tag: one cluster slot for everyone
+        ({"{a": bastion.Rate(1)}, {}),
+        ({"a": bastion.Rate(1)}, {"prefix": "p\ud800"}),  # no UTF-8 form
+        ({"a": bastion.Rate(1)}, {"prefix": "p\tq"}),
+        ({"a": bastion.Rate(1)}, {"prefix": 5}),
+    ],
+)
+def test_redis_names_that_would_break_keys_are_refused(
+    redis_server: RedisServer, policies: Any, kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(bastion.ConfigurationError):
+        bastion.RedisRateLimiter(redis_server.url, policies, **kwargs)
+
+
+def test_an_interrupt_during_a_redis_call_propagates() -> None:
+    # A KeyboardInterrupt arriving while a check waited for Redis was turned into ConnectionError, which the
+    # limiter then swallowed as a Redis failure (the check returned the fallback's decision).
+    server = start_redis()
+    previous = signal.getsignal(signal.SIGALRM)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        lim = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(5, per=3600)}, timeout=5.0)
+        assert lim.check("k").source == "redis"
+        server.proc.send_signal(signal.SIGSTOP)
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            lim.check("k")
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        server.proc.send_signal(signal.SIGCONT)
+        d = lim.check("k")
+        assert d.source == "redis", "Redis was not marked down: the interrupt was not a Redis failure"
+        assert d.remaining <= 3
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        server.proc.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+def test_a_cancelled_acheck_leaves_the_pipelined_connection_in_step() -> None:
+    import asyncio
+
+    server = start_redis()
+    try:
+        lim = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(1000, per=3600)}, timeout=5.0)
+
+        async def scenario() -> tuple[int, int]:
+            assert (await lim.acheck("b", cost=10)).remaining == 990
+            # "a" is sent, then Redis stalls, then the caller gives up on it
+            server.proc.send_signal(signal.SIGSTOP)
+            task = asyncio.ensure_future(lim.acheck("a", cost=1))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            server.proc.send_signal(signal.SIGCONT)
+            # the reply to "a" still comes first on the connection: it must not be taken for "b"'s
+            b = await lim.acheck("b", cost=1)
+            a = await lim.acheck("a", cost=0)
+            assert b.source == a.source == "redis"
+            return b.remaining, a.remaining
+
+        assert asyncio.run(scenario()) == (989, 999)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        server.stop()

@@ -510,7 +510,7 @@ class RedisRateLimiter:
         """True if ``key`` may make one request now (and takes the token)."""
         name, spec = self._spec(tier)
         if spec is None:
-            return True
+            return self._local.allow(key, name)  # True, once the key's type is checked
         digest = _digest(key)
         if not self._is_down():
             try:
