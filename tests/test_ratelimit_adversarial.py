@@ -253,3 +253,28 @@ def test_a_cancelled_acheck_leaves_the_pipelined_connection_in_step() -> None:
     finally:
         server.proc.send_signal(signal.SIGCONT)
         server.stop()
+
+
+def test_one_key_holding_garbage_degrades_only_its_own_requests(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+    # A key holding another type (WRONGTYPE) or an unusable value used to mark Redis down for retry_interval:
+    # every identity then got the failure mode because of one key.
+    from bastion._core import _redis_key_digest
+
+    lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(5, per=3600)}, retry_interval=60)
+
+    def key(identity: str) -> str:
+        return "{bastion:rl:t:" + _redis_key_digest(identity).decode() + "}:0"
+
+    r.hset(key("poison"), "x", "1")
+    assert lim.check("poison").source == "fallback"
+    assert lim.check("poison").degraded
+    assert lim.check("alice").source == "redis", "Redis itself answered: it is not down"
+    assert lim.allow("alice")
+    r.set(key("nan"), "nan")  # the SET fails inside the script
+    assert lim.check("nan").source == "fallback"
+    r.set(key("inf"), "inf")  # a TAT infinitely far ahead: refused, with a (saturated) very long wait
+    far = lim.check("inf")
+    assert (far.source, far.allowed) == ("redis", False)
+    assert far.retry_after > 100 * 365 * 86400
+    d = lim.check("alice")
+    assert (d.source, d.remaining) == ("redis", 2)

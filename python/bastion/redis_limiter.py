@@ -108,6 +108,24 @@ return out
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 _MODES = ("open", "closed", "local")
+#: error replies that mean the server cannot serve anyone now (the others concern one request's key)
+_SERVER_STATE_ERRORS = (
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "READONLY",
+    "OOM",
+    "NOAUTH",
+    "NOPERM",
+    "WRONGPASS",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "MISCONF",
+    "NOREPLICAS",
+    "NOSCRIPT",
+    "MOVED",
+    "ASK",
+)
 
 
 def _bulk(b: bytes) -> bytes:
@@ -416,7 +434,12 @@ class RedisRateLimiter:
         wait = max(self._down_until - time.monotonic(), self._retry_interval, 0.001)
         return Decision(False, name, retry_after=wait, source="closed")
 
-    def _failed(self) -> None:
+    def _failed(self, exc: BaseException) -> None:
+        # Redis answered this one request with an error about its key (e.g. WRONGTYPE: the key holds
+        # something else, or an unusable value): the server is fine, so only this request degrades.
+        # (redis-py raises subclasses of ResponseError for server states: ReadOnlyError, OutOfMemoryError, …)
+        if type(exc) is self._redis_py.ResponseError and not str(exc).startswith(_SERVER_STATE_ERRORS):
+            return
         self._down_until = time.monotonic() + self._retry_interval
 
     def _is_down(self) -> bool:
@@ -501,8 +524,8 @@ class RedisRateLimiter:
             d = Decision._from_resp(name, spec.packed, cost, self._call(spec, digest, cost))
             if d is None:
                 raise ProtocolError("unexpected reply to the rate-limit script")
-        except self._errors():
-            self._failed()
+        except self._errors() as exc:
+            self._failed(exc)
             return self._degraded(name, spec, key, cost)
         return d
 
@@ -515,8 +538,8 @@ class RedisRateLimiter:
         if not self._is_down():
             try:
                 return self._decision(name, spec, 1, self._call(spec, digest, 1)).allowed
-            except self._errors():
-                self._failed()
+            except self._errors() as exc:
+                self._failed(exc)
         return self._degraded(name, spec, key, 1).allowed
 
     def acquire(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
@@ -599,8 +622,8 @@ class RedisRateLimiter:
             return self._degraded(name, spec, key, cost)
         try:
             return self._decision(name, spec, cost, await self._acall(spec, digest, cost))
-        except self._errors():
-            self._failed()
+        except self._errors() as exc:
+            self._failed(exc)
             return self._degraded(name, spec, key, cost)
 
     async def aallow(self, key: str | bytes, tier: str | None = None) -> bool:

@@ -296,7 +296,9 @@ impl PyDecision {
         // per rate: d = the time (µs) until its bucket would be full, before this request; negative
         // (-1 - d) when that rate refuses
         let allowed = values[..n].iter().all(|&v| v >= 0);
-        let us = |v: u64| v.checked_mul(1000);
+        // saturating: a stored TAT absurdly far ahead (a key set by hand) is a very long wait, not a
+        // malformed reply
+        let us = |v: u64| Some(v.saturating_mul(1000));
         let mut infos = [RateInfo::default(); MAX_RATES];
         for (i, r) in rates.chunks_exact(32).enumerate() {
             let (quota, window, interval, tau) = (word(r, 0), word(r, 1), word(r, 2), word(r, 3));
@@ -305,7 +307,7 @@ impl PyDecision {
             if interval == 0 {
                 return None;
             }
-            let r = d.checked_add(cost.checked_mul(interval)?)?; // the reset time if it takes the tokens
+            let r = d.saturating_add(cost.checked_mul(interval)?); // the reset time if it takes the tokens
             let (remaining, reset_after, retry_after) = if allowed {
                 (tau.checked_sub(r)? / interval, r, 0)
             } else if v >= 0 {
