@@ -278,3 +278,71 @@ def test_one_key_holding_garbage_degrades_only_its_own_requests(redis_server: Re
     assert far.retry_after > 100 * 365 * 86400
     d = lim.check("alice")
     assert (d.source, d.remaining) == ("redis", 2)
+
+
+def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever() -> None:
+    # The first thread to find the connection idle carried every request queued after it, for as long as
+    # requests kept coming: under steady load from other threads its own call never returned (0.8 s seen
+    # with 4 threads on a real server). Now it hands the connection to a queued thread once it has led for
+    # `timeout`. A scripted peer on a socketpair plays Redis, so the order of events is exact.
+    import socket
+
+    from bastion._redis_pipe import SyncPipe
+
+    ours, peer = socket.socketpair()
+
+    class Conn:
+        _sock = ours
+
+        def disconnect(self) -> None:
+            ours.close()
+
+    pipe = SyncPipe(Conn(), timeout=1.0, spin=0.0)
+    results: dict[str, object] = {}
+
+    def call(name: str) -> None:
+        try:
+            results[name] = pipe.call(f"REQ-{name}\n".encode())
+        except Exception as exc:
+            results[name] = exc
+
+    def expect(request: bytes) -> None:
+        got = b""
+        while not got.endswith(b"\n"):
+            got += peer.recv(100)
+        assert got == request
+
+    def queued(n: int) -> None:
+        for _ in range(2000):
+            with pipe.lock:
+                if len(pipe.queue) == n:
+                    return
+            time.sleep(0.001)
+        raise AssertionError("the thread did not queue")
+
+    a = threading.Thread(target=call, args=("A",))
+    a.start()
+    expect(b"REQ-A\n")
+    b = threading.Thread(target=call, args=("B",))
+    b.start()
+    queued(1)
+    time.sleep(0.6)
+    peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
+    expect(b"REQ-B\n")
+    c = threading.Thread(target=call, args=("C",))
+    c.start()
+    queued(1)
+    time.sleep(0.6)
+    peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout, so C gets the connection
+    expect(b"REQ-C\n")
+    a.join(5)
+    b.join(5)
+    assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
+    assert "C" not in results
+    peer.sendall(b":3\r\n")  # only now: before the fix A was still waiting for this (and timed out)
+    c.join(5)
+    assert results["C"] == b":3\r\n"
+    with pipe.lock:
+        assert not pipe.busy
+        assert pipe.error is None
+    peer.close()
