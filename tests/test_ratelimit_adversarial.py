@@ -255,7 +255,9 @@ def test_a_cancelled_acheck_leaves_the_pipelined_connection_in_step() -> None:
         server.stop()
 
 
-def test_one_key_holding_garbage_degrades_only_its_own_requests(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+def test_one_key_holding_garbage_degrades_only_its_own_requests(
+    redis_server: RedisServer, r: redis.Redis[bytes]
+) -> None:
     # A key holding another type (WRONGTYPE) or an unusable value used to mark Redis down for retry_interval:
     # every identity then got the failure mode because of one key.
     from bastion._core import _redis_key_digest

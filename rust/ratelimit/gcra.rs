@@ -249,7 +249,10 @@ mod tests {
         assert!(Gcra::new(1, S, 0).is_err());
         assert!(Gcra::new(S + 1, S, 1).is_err());
         assert!(Gcra::new(1, u64::MAX / 2, 3).is_err());
-        assert!(Gcra::new(1, 1 << 32, 1 << 30).is_err(), "tau = 2^62 could store a TAT of 2^63");
+        assert!(
+            Gcra::new(1, 1 << 32, 1 << 30).is_err(),
+            "tau = 2^62 could store a TAT of 2^63"
+        );
         assert!(Gcra::new(1, (1 << 32) - 1, 1 << 30).is_ok());
         assert!(Gcra::new(S, S, 1).is_ok());
     }

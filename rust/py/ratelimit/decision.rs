@@ -118,10 +118,7 @@ impl PyDecision {
         let tier = tier.cast::<PyString>().map_err(|_| cfg("tier must be a str"))?.clone();
         // the name goes into the headers verbatim: only names a limiter would accept (no quotes, no
         // line breaks, printable ASCII)
-        policy::check_name(
-            tier.to_str()
-                .map_err(|_| cfg("a tier name must be printable ASCII"))?,
-        )?;
+        policy::check_name(tier.to_str().map_err(|_| cfg("a tier name must be printable ASCII"))?)?;
         let retry_after: f64 = match retry_after {
             None => 0.0,
             Some(r) => r

@@ -41,7 +41,9 @@ fn uint(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
 #[cold]
 fn surrogate_escaped<'py>(s: &Bound<'py, pyo3::types::PyString>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let py = s.py();
-    let encode = py.get_type::<pyo3::types::PyString>().getattr(pyo3::intern!(py, "encode"))?;
+    let encode = py
+        .get_type::<pyo3::types::PyString>()
+        .getattr(pyo3::intern!(py, "encode"))?;
     let b = encode.call1((s, "utf-8", "surrogatepass"))?;
     b.cast_into::<pyo3::types::PyBytes>()
         .map_err(|_| cfg("a rate-limit key must be a str or bytes"))
