@@ -348,3 +348,23 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
         assert not pipe.busy
         assert pipe.error is None
     peer.close()
+
+
+def test_both_limiters_take_the_same_costs(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
+    import asyncio
+    import enum
+
+    class Cost(enum.IntEnum):
+        SMALL = 2
+
+    policies = {"t": bastion.Rate(10, per=3600)}
+    local = bastion.RateLimiter(policies)
+    shared = bastion.RedisRateLimiter(redis_server.url, policies)
+    assert local.check("k", cost=Cost.SMALL).remaining == 8
+    assert shared.check("k", cost=Cost.SMALL).remaining == 8  # was a ConfigurationError
+    assert asyncio.run(shared.acheck("k", cost=Cost.SMALL)).remaining == 6
+    for bad in (True, 2.0, -1, 11, 2**70):
+        with pytest.raises(bastion.ConfigurationError):
+            local.check("k", cost=bad)  # type: ignore[arg-type]
+        with pytest.raises(bastion.ConfigurationError):
+            shared.check("k", cost=bad)  # type: ignore[arg-type]

@@ -400,11 +400,12 @@ class RedisRateLimiter:
 
     @staticmethod
     def _cost(spec: _Tier, cost: object) -> int:
-        if type(cost) is not int:
+        # any int but a bool, as RateLimiter takes it (an IntEnum member too)
+        if not isinstance(cost, int) or isinstance(cost, bool):
             raise ConfigurationError("cost must be an int")
         if not 0 <= cost <= spec.max_cost:
             raise ConfigurationError("cost must be between 0 and the tier's burst")
-        return cost
+        return int(cost)
 
     @staticmethod
     def _request(spec: _Tier, digest: bytes, cost: int) -> bytes:
