@@ -204,10 +204,16 @@ impl<const K: usize> KeyMap<K> {
             if now < budget.cap_sweep_gate() {
                 return Applied::Full;
             }
+            let scanned = u64::try_from(inner.table.len()).unwrap_or(u64::MAX);
             budget.release(sweep(&mut inner, now, &shard.next_sweep_at).0);
             if !budget.try_reserve() {
-                return Applied::Full;
+                return Applied::Full; // the limiter's sweep of every shard follows, and sets the pace
             }
+            // room found here: paced like the sweep of every shard, by the keys this one scanned
+            budget.next_cap_sweep.fetch_max(
+                now.saturating_add(scanned.saturating_mul(SWEEP_PACE_NS_PER_KEY)),
+                Ordering::AcqRel,
+            );
         }
         let slot = inner.table.insert(digest);
         let r = f(&slot.cells);

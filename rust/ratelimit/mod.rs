@@ -247,9 +247,9 @@ impl Limiter {
             return false;
         }
         let held = u64::try_from(self.budget.len()).unwrap_or(u64::MAX);
-        self.budget.next_cap_sweep.store(
+        self.budget.next_cap_sweep.fetch_max(
             now.saturating_add(held.saturating_mul(map::SWEEP_PACE_NS_PER_KEY)),
-            Ordering::Release,
+            Ordering::AcqRel,
         );
         let mut earliest = u64::MAX;
         for t in &self.tiers {
@@ -455,6 +455,23 @@ mod tests {
         let d = l.check(0, l.digest(&19_999u64.to_le_bytes()), 1, t + wait).unwrap();
         assert_eq!(d.summary().retry_after_ns, 10 * S + 199_990_000 - (t + wait));
         assert!(l.len() <= 20_000);
+    }
+
+    #[test]
+    fn a_sweep_of_one_shard_at_the_cap_is_paced_too() {
+        // raw digests below 2^40 all fall in shard 0: the new identity's own shard holds the full key
+        let tiers = vec![Tier::limited("t", vec![Rate::new(1, 10 * S, None).unwrap()]).unwrap()];
+        let l = Limiter::new(Policy::new(tiers, None).unwrap(), 5_000).unwrap();
+        for i in 1..=5_000u64 {
+            assert!(l.allow(0, i, 1, i * 10_000).unwrap());
+        }
+        let t = 10 * S + 15_000; // digest 1 is full again
+        assert!(l.allow(0, 1_000_001, 1, t).unwrap(), "the shard's sweep found it");
+        let d = l.check(0, 1_000_002, 1, t + 10_000).unwrap(); // digest 2 is full too
+        assert!(!d.allowed, "paced: a sweep of 5,000 keys ran 10 µs ago");
+        let wait = d.summary().retry_after_ns;
+        assert!(wait > 0 && wait <= 5_000 * map::SWEEP_PACE_NS_PER_KEY, "{wait}");
+        assert!(l.allow(0, 1_000_002, 1, t + 10_000 + wait).unwrap());
     }
 
     #[test]
