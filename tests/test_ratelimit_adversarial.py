@@ -382,3 +382,47 @@ def test_many_tiers_are_found_by_name_and_each_keeps_its_own_buckets() -> None:
     d = lim.check("k", "tier-" + str(n))
     assert (d.tier, d.remaining) == ("tier-0", 0), "unknown: the default tier, whose single token went above"
     assert lim.check("k", "tier-294").remaining == 293, "the interned name finds the same bucket"
+
+
+def test_a_clock_that_calls_the_limiter_and_odd_keys() -> None:
+    # No lock is held while the clock runs (it is read before the map is touched), so a clock that itself
+    # uses the limiter neither deadlocks nor corrupts anything; a clock that raises passes its error on.
+    t = [5 * S]
+    inner: list[bool] = []
+    holder: list[bastion.RateLimiter] = []
+
+    busy = [False]
+
+    def clock() -> int:
+        if holder and not inner and not busy[0]:
+            busy[0] = True
+            inner.append(holder[0].allow("from-the-clock"))
+        return t[0]
+
+    lim = bastion.RateLimiter(
+        {"t": bastion.Rate(3, per=60), "m": [bastion.Rate(2), bastion.Rate(5, per=60)]}, default="t", clock=clock
+    )
+    holder.append(lim)
+    assert lim.check("k").remaining == 2
+    assert inner == [True]
+    assert lim.check("from-the-clock").remaining == 1, "the clock's own request was counted once"
+    assert lim.check("k", "m").remaining == 1
+    big = "x" * 10_000_000
+    assert lim.check(big).remaining == 2
+    assert lim.check(big + "y").remaining == 2, "a 10 MB key is hashed whole"
+    assert lim.check(big.encode()).remaining == 1, "str and its UTF-8 bytes are one identity"
+
+    fail = [False]
+
+    def flaky() -> int:
+        if fail[0]:
+            raise RuntimeError("clock failure")
+        return t[0]
+
+    other = bastion.RateLimiter({"t": bastion.Rate(3)}, clock=flaky)
+    assert other.allow("k")
+    fail[0] = True
+    with pytest.raises(RuntimeError):
+        other.allow("k")
+    fail[0] = False
+    assert other.check("k").remaining == 1, "the failed call took nothing"
