@@ -99,14 +99,17 @@ def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | ErrorReply, int] | N
 class _Waiter:
     """One thread's request in a :class:`SyncPipe`."""
 
-    __slots__ = ("done", "error", "reply", "request")
+    __slots__ = ("done", "error", "lead", "reply", "request")
 
     def __init__(self, request: bytes) -> None:
         self.request = request
         self.reply: bytes | ErrorReply | None = None
         self.error: BaseException | None = None
-        #: set when the reply is in; only a thread that waits for a leader needs one
+        #: set when the reply is in, or when this thread is handed the connection; only a thread that
+        #: waits for a leader needs one
         self.done: threading.Event | None = None
+        #: handed the connection by the previous leader: carry the queue (our own request is in it)
+        self.lead = False
 
 
 class SyncPipe:
@@ -114,7 +117,10 @@ class SyncPipe:
 
     A thread that finds the connection idle becomes the leader: it writes every queued request in one
     ``sendall``, reads their replies in order, hands each to its thread, and repeats while requests keep
-    arriving. Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
+    arriving, but for at most ``timeout`` seconds: then it hands the connection to the first queued thread,
+    which does the same. So no caller is kept carrying others' requests for long however busy the
+    connection stays (a leader's call takes at most about ``timeout`` plus one round trip).
+    Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
     concurrent callers share round trips instead of each paying one, on one connection.
     """
 
@@ -152,28 +158,43 @@ class SyncPipe:
                 me = None
         if me is None:
             # the connection was idle: our request goes alone, no waiter and no batch to build
+            since = time.monotonic()
             try:
                 reply = self._exchange_one(request)
             except BaseException as exc:
-                error = exc if isinstance(exc, Exception) else ConnectionError("interrupted")
-                self.fail(error)
-                raise error from None
+                # the connection is unusable either way; a KeyboardInterrupt or SystemExit still propagates
+                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"))
+                raise
             with self.lock:
                 if not self.queue:
                     self.busy = False
                     return reply
-            self._lead()  # requests queued meanwhile: carry them (this also releases the connection)
+            self._lead(since)  # requests queued meanwhile: carry them (this also releases the connection)
             return reply
         # queued behind a batch in flight: at most that batch's timeout, then ours
         assert me.done is not None
         if not me.done.wait(2 * self.timeout):
-            raise TimeoutError("Redis did not answer in time")
+            with self.lock:
+                handed = me.lead
+                if not handed and me in self.queue:
+                    self.queue.remove(me)  # not sent yet: never send it (nor hand the connection to us)
+            if not handed:
+                raise TimeoutError("Redis did not answer in time")
+            # handed the connection just as we gave up: carry the queue anyway, or nobody would
+        if me.lead and me.reply is None and me.error is None:
+            me.lead = False
+            self._lead(time.monotonic())  # our own request is in the queue
         if me.error is not None:
             raise me.error
-        assert me.reply is not None
+        if me.reply is None:
+            raise TimeoutError("Redis did not answer in time")
         return me.reply
 
-    def _lead(self) -> None:
+    def _lead(self, since: float) -> None:
+        """Carry the queued requests, a batch a round trip, while they keep coming; once this thread has
+        led for ``timeout`` seconds (since ``since``), hand the connection to the next queued thread, so
+        that no caller is kept carrying others' requests for long.
+        """
         while True:
             with self.lock:
                 batch, self.queue = self.queue, []
@@ -182,12 +203,26 @@ class SyncPipe:
                     return
             try:
                 self._exchange(batch)
-            except BaseException as exc:
-                self.fail(exc if isinstance(exc, Exception) else ConnectionError("interrupted"), batch)
+            except Exception as exc:
+                self.fail(exc, batch)
                 return
+            except BaseException:
+                # interrupted (KeyboardInterrupt, SystemExit): the waiters fail, the interruption propagates
+                self.fail(ConnectionError("interrupted"), batch)
+                raise
+            heir = None
+            if time.monotonic() - since >= self.timeout:
+                with self.lock:
+                    if self.queue:
+                        heir = self.queue[0]
+                        heir.lead = True  # busy stays set: the connection passes straight to the heir
             for w in batch:
                 if w.done is not None:
                     w.done.set()
+            if heir is not None:
+                assert heir.done is not None
+                heir.done.set()
+                return
 
     def _socket(self) -> socket.socket:
         sock: socket.socket | None = self.conn._sock  # redis-py keeps the connected socket here

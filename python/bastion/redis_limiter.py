@@ -108,6 +108,24 @@ return out
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 _MODES = ("open", "closed", "local")
+#: error replies that mean the server cannot serve anyone now (the others concern one request's key)
+_SERVER_STATE_ERRORS = (
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "READONLY",
+    "OOM",
+    "NOAUTH",
+    "NOPERM",
+    "WRONGPASS",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "MISCONF",
+    "NOREPLICAS",
+    "NOSCRIPT",
+    "MOVED",
+    "ASK",
+)
 
 
 def _bulk(b: bytes) -> bytes:
@@ -256,8 +274,13 @@ class RedisRateLimiter:
         self._spin = float(spin)
         if not isinstance(retry_interval, (int, float)) or isinstance(retry_interval, bool) or retry_interval < 0:
             raise ConfigurationError("retry_interval must be a non-negative number of seconds")
-        if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}\r\n"):
-            raise ConfigurationError("prefix must be a non-empty str without braces or line breaks")
+        # isprintable: no line breaks, no lone surrogates (which have no UTF-8 form)
+        if not isinstance(prefix, str) or not prefix or not prefix.isprintable() or "{" in prefix or "}" in prefix:
+            raise ConfigurationError("prefix must be a non-empty printable str without braces")
+        for name in self._local.policies:
+            if "{" in name or "}" in name:
+                # a brace would end the hash tag early and put every identity of the tier in one slot
+                raise ConfigurationError("a tier name used with Redis must not contain braces")
         modes = self._modes(failure_mode)
         self._timeout = float(timeout)
         self._retry_interval = float(retry_interval)
@@ -377,11 +400,12 @@ class RedisRateLimiter:
 
     @staticmethod
     def _cost(spec: _Tier, cost: object) -> int:
-        if type(cost) is not int:
+        # any int but a bool, as RateLimiter takes it (an IntEnum member too)
+        if not isinstance(cost, int) or isinstance(cost, bool):
             raise ConfigurationError("cost must be an int")
         if not 0 <= cost <= spec.max_cost:
             raise ConfigurationError("cost must be between 0 and the tier's burst")
-        return cost
+        return int(cost)
 
     @staticmethod
     def _request(spec: _Tier, digest: bytes, cost: int) -> bytes:
@@ -411,7 +435,12 @@ class RedisRateLimiter:
         wait = max(self._down_until - time.monotonic(), self._retry_interval, 0.001)
         return Decision(False, name, retry_after=wait, source="closed")
 
-    def _failed(self) -> None:
+    def _failed(self, exc: BaseException) -> None:
+        # Redis answered this one request with an error about its key (e.g. WRONGTYPE: the key holds
+        # something else, or an unusable value): the server is fine, so only this request degrades.
+        # (redis-py raises subclasses of ResponseError for server states: ReadOnlyError, OutOfMemoryError, …)
+        if type(exc) is self._redis_py.ResponseError and not str(exc).startswith(_SERVER_STATE_ERRORS):
+            return
         self._down_until = time.monotonic() + self._retry_interval
 
     def _is_down(self) -> bool:
@@ -496,8 +525,8 @@ class RedisRateLimiter:
             d = Decision._from_resp(name, spec.packed, cost, self._call(spec, digest, cost))
             if d is None:
                 raise ProtocolError("unexpected reply to the rate-limit script")
-        except self._errors():
-            self._failed()
+        except self._errors() as exc:
+            self._failed(exc)
             return self._degraded(name, spec, key, cost)
         return d
 
@@ -505,13 +534,13 @@ class RedisRateLimiter:
         """True if ``key`` may make one request now (and takes the token)."""
         name, spec = self._spec(tier)
         if spec is None:
-            return True
+            return self._local.allow(key, name)  # True, once the key's type is checked
         digest = _digest(key)
         if not self._is_down():
             try:
                 return self._decision(name, spec, 1, self._call(spec, digest, 1)).allowed
-            except self._errors():
-                self._failed()
+            except self._errors() as exc:
+                self._failed(exc)
         return self._degraded(name, spec, key, 1).allowed
 
     def acquire(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
@@ -594,8 +623,8 @@ class RedisRateLimiter:
             return self._degraded(name, spec, key, cost)
         try:
             return self._decision(name, spec, cost, await self._acall(spec, digest, cost))
-        except self._errors():
-            self._failed()
+        except self._errors() as exc:
+            self._failed(exc)
             return self._degraded(name, spec, key, cost)
 
     async def aallow(self, key: str | bytes, tier: str | None = None) -> bool:

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// The largest TAT or `now` the limiter handles (2^62 ns ≈ 146 years after the limiter's start).
-/// Bit 63 of the first cell of a multi-rate key is its update lock (see [`check_many`]), so times
-/// must stay below it; callers clamp `now` to this and construction caps `tau` at it.
+/// The largest `now` the limiter handles (2^62 ns ≈ 146 years after the limiter's start).
+/// Bit 63 of the first cell of a multi-rate key is its update lock (see [`check_many`]), so a stored
+/// TAT (at most `now + tau`) must stay below 2^63: callers clamp `now` to this and construction keeps
+/// `tau` strictly below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
 
 /// One rate in GCRA form: an emission interval and a burst.
@@ -59,7 +60,7 @@ impl Gcra {
         let interval_ns = period_ns.div_ceil(count);
         let tau_ns = burst
             .checked_mul(interval_ns)
-            .filter(|&t| t <= MAX_TIME_NS)
+            .filter(|&t| t < MAX_TIME_NS)
             .ok_or_else(|| cfg("burst × interval exceeds 146 years"))?;
         Ok(Gcra {
             interval_ns,
@@ -248,6 +249,11 @@ mod tests {
         assert!(Gcra::new(1, S, 0).is_err());
         assert!(Gcra::new(S + 1, S, 1).is_err());
         assert!(Gcra::new(1, u64::MAX / 2, 3).is_err());
+        assert!(
+            Gcra::new(1, 1 << 32, 1 << 30).is_err(),
+            "tau = 2^62 could store a TAT of 2^63"
+        );
+        assert!(Gcra::new(1, (1 << 32) - 1, 1 << 30).is_ok());
         assert!(Gcra::new(S, S, 1).is_ok());
     }
 
@@ -335,6 +341,20 @@ mod tests {
         assert_eq!(out[0].reset_after_ns, 2 * S / 10);
         assert!(tat_of(&cells[0]) > snapshot.0);
         assert_eq!(cells[0].load(Ordering::Relaxed) & LOCK, 0);
+    }
+
+    #[test]
+    fn a_tat_at_the_time_limit_never_takes_the_lock_bit() {
+        // the largest tau and the largest now: the stored TAT must stay below bit 63 (the lock)
+        let big = Gcra::new(1, (1 << 32) - 1, 1 << 30).unwrap();
+        let rates = [big, Gcra::new(1, 1, 1 << 30).unwrap()];
+        let cells = [AtomicU64::new(0), AtomicU64::new(0)];
+        let mut out = [Outcome::default(); 4];
+        assert!(check_many(&rates, &cells, MAX_TIME_NS, 1 << 30, &mut out));
+        assert_eq!(cells[0].load(Ordering::Relaxed) & LOCK, 0);
+        // the next request takes and releases the lock instead of spinning on a stuck bit
+        assert!(!check_many(&rates, &cells, MAX_TIME_NS, 1, &mut out));
+        assert_eq!(out[0].remaining, 0);
     }
 
     #[test]

@@ -23,6 +23,11 @@ use super::table::{Slot, Table};
 /// The least time between two time-driven sweeps of one shard.
 pub const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
+/// At the cap, sweeps that look for room are paced: after one, the next waits this long per key held
+/// (1 µs: at most one sweep a second at a million keys, a few percent of a core), so identities that
+/// keep arriving at a full limiter cannot make every request scan the whole map.
+pub const SWEEP_PACE_NS_PER_KEY: u64 = 1_000;
+
 /// When a slot's bucket will be full again (every rate's TAT passed).
 fn full_at<const K: usize>(slot: &Slot<K>) -> u64 {
     slot.cells.iter().map(tat_of).max().unwrap_or(0)
@@ -50,6 +55,8 @@ pub struct Budget {
     max: usize,
     /// While the cap is reached: the earliest time any key can be evicted (`u64::MAX`: unknown).
     pub full_until: AtomicU64,
+    /// When a sweep looking for room at the cap may run again (see [`SWEEP_PACE_NS_PER_KEY`]).
+    pub next_cap_sweep: AtomicU64,
 }
 
 impl Budget {
@@ -59,7 +66,16 @@ impl Budget {
             len: AtomicUsize::new(0),
             max,
             full_until: AtomicU64::new(0),
+            next_cap_sweep: AtomicU64::new(0),
         }
+    }
+
+    /// Before this time a full limiter looks for no room: neither can a key be full again (as far as
+    /// the last sweep knows) nor is another sweep due.
+    pub fn cap_sweep_gate(&self) -> u64 {
+        self.full_until
+            .load(Ordering::Acquire)
+            .max(self.next_cap_sweep.load(Ordering::Acquire))
     }
 
     /// Keys held now.
@@ -170,20 +186,34 @@ impl<const K: usize> KeyMap<K> {
         if let Some(e) = inner.table.find(digest) {
             return Applied::Done(f(&e.cells));
         }
-        // Sweep before the table would grow: growth doubles the table, so this is amortised O(1).
-        if inner.table.len() == inner.table.capacity() && inner.table.capacity() > 0 {
-            budget.release(sweep(&mut inner, now, &shard.next_sweep_at).0);
+        // Sweep before the table would grow. If that freed little (keys becoming full one at a
+        // time), grow anyway: otherwise every insert would find the table full again and sweep it
+        // again, O(shard) each. Growth doubles the table, so sweeping here stays amortised O(1).
+        let capacity = inner.table.capacity();
+        if inner.table.len() == capacity && capacity > 0 {
+            let freed = sweep(&mut inner, now, &shard.next_sweep_at).0;
+            budget.release(freed);
+            if freed < capacity / 8 {
+                inner.table.grow();
+            }
         }
         if !budget.try_reserve() {
-            // At the cap: unless a sweep has shown that no key can be full before `full_until`,
-            // look for room in this shard (the limiter then tries every shard).
-            if now < budget.full_until.load(Ordering::Acquire) {
+            // At the cap: unless a sweep has shown that no key can be full before `full_until`, or
+            // the last sweep at the cap was too recent, look for room in this shard (the limiter
+            // then tries every shard).
+            if now < budget.cap_sweep_gate() {
                 return Applied::Full;
             }
+            let scanned = u64::try_from(inner.table.len()).unwrap_or(u64::MAX);
             budget.release(sweep(&mut inner, now, &shard.next_sweep_at).0);
             if !budget.try_reserve() {
-                return Applied::Full;
+                return Applied::Full; // the limiter's sweep of every shard follows, and sets the pace
             }
+            // room found here: paced like the sweep of every shard, by the keys this one scanned
+            budget.next_cap_sweep.fetch_max(
+                now.saturating_add(scanned.saturating_mul(SWEEP_PACE_NS_PER_KEY)),
+                Ordering::AcqRel,
+            );
         }
         let slot = inner.table.insert(digest);
         let r = f(&slot.cells);
@@ -315,6 +345,23 @@ mod tests {
             Applied::Done(())
         ));
         assert!(budget.len() <= 10);
+    }
+
+    #[test]
+    fn a_sweep_before_growth_that_frees_little_still_grows() {
+        let budget = Budget::new(100_000);
+        let m = KeyMap::<1>::new(1);
+        let key = |d: u64| d.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        // 96 keys fill a 128-slot table to capacity; key d is full again at time d + 1
+        for d in 0..96u64 {
+            let _ = m.apply(&budget, key(d), 0, true, &mut |c| bump(c, d + 1));
+        }
+        let bytes = m.allocated_bytes();
+        // one key is full at t = 1: sweeping frees it, but that is too little to stop the growth, or
+        // every following insert would find the table full again and sweep it again
+        let _ = m.apply(&budget, key(1000), 1, true, &mut |c| bump(c, 500));
+        assert_eq!(budget.len(), 96);
+        assert_eq!(m.allocated_bytes(), 2 * bytes, "the table grew");
     }
 
     #[test]

@@ -239,13 +239,18 @@ impl Limiter {
         }
     }
 
-    /// At the cap: sweep every tier (at most once until some key can be full again); true if
-    /// that made room.
+    /// At the cap: sweep every tier (not before some key can be full again, and paced: see
+    /// [`map::SWEEP_PACE_NS_PER_KEY`]); true if that made room.
     #[cold]
     fn make_room(&self, now: u64) -> bool {
-        if now < self.budget.full_until.load(Ordering::Acquire) {
+        if now < self.budget.cap_sweep_gate() {
             return false;
         }
+        let held = u64::try_from(self.budget.len()).unwrap_or(u64::MAX);
+        self.budget.next_cap_sweep.fetch_max(
+            now.saturating_add(held.saturating_mul(map::SWEEP_PACE_NS_PER_KEY)),
+            Ordering::AcqRel,
+        );
         let mut earliest = u64::MAX;
         for t in &self.tiers {
             let e = match &t.map {
@@ -265,10 +270,10 @@ impl Limiter {
     }
 
     /// The decision for a new key while `max_keys` live keys are held: refused, with the time
-    /// until the first held key can be full (and evicted) as its wait.
+    /// until the first held key can be full (and evicted) and a sweep may run as its wait.
     #[cold]
     fn full(&self, now: u64, d: &mut Decision) {
-        let until = self.budget.full_until.load(Ordering::Acquire);
+        let until = self.budget.cap_sweep_gate();
         let wait = until.saturating_sub(now).max(1);
         d.allowed = false;
         d.binding = 0;
@@ -426,6 +431,47 @@ mod tests {
         assert!(l.len() <= 3, "room was made by evicting a full bucket");
         l.sweep(600_000_000);
         assert_eq!(l.len(), 2, "b and c were full again: evicted; a and d live");
+    }
+
+    #[test]
+    fn sweeps_at_the_cap_are_paced() {
+        let tiers = vec![Tier::limited("t", vec![Rate::new(1, 10 * S, None).unwrap()]).unwrap()];
+        let l = Limiter::new(Policy::new(tiers, None).unwrap(), 20_000).unwrap();
+        for i in 0..20_000u64 {
+            assert!(l.allow(0, l.digest(&i.to_le_bytes()), 1, i * 10_000).unwrap());
+        }
+        // key i is full again at 10 s + i × 10 µs; at the cap, a sweep finds key 0
+        let t = 10 * S + 5_000;
+        assert!(l.allow(0, l.digest(b"n0"), 1, t).unwrap());
+        // key 1 is full too, but a sweep of 20,000 keys ran 10 µs ago: the next waits 20 ms
+        let t = t + 10_000;
+        let d = l.check(0, l.digest(b"n1"), 1, t).unwrap();
+        assert!(!d.allowed);
+        let wait = d.summary().retry_after_ns;
+        assert!(wait > 0 && wait <= 20_000 * map::SWEEP_PACE_NS_PER_KEY, "{wait}");
+        assert!(!l.allow(0, l.digest(b"n2"), 1, t + wait - 1).unwrap());
+        assert!(l.allow(0, l.digest(b"n1"), 1, t + wait).unwrap());
+        // a held identity is answered from its own bucket, not the cap
+        let d = l.check(0, l.digest(&19_999u64.to_le_bytes()), 1, t + wait).unwrap();
+        assert_eq!(d.summary().retry_after_ns, 10 * S + 199_990_000 - (t + wait));
+        assert!(l.len() <= 20_000);
+    }
+
+    #[test]
+    fn a_sweep_of_one_shard_at_the_cap_is_paced_too() {
+        // raw digests below 2^40 all fall in shard 0: the new identity's own shard holds the full key
+        let tiers = vec![Tier::limited("t", vec![Rate::new(1, 10 * S, None).unwrap()]).unwrap()];
+        let l = Limiter::new(Policy::new(tiers, None).unwrap(), 5_000).unwrap();
+        for i in 1..=5_000u64 {
+            assert!(l.allow(0, i, 1, i * 10_000).unwrap());
+        }
+        let t = 10 * S + 15_000; // digest 1 is full again
+        assert!(l.allow(0, 1_000_001, 1, t).unwrap(), "the shard's sweep found it");
+        let d = l.check(0, 1_000_002, 1, t + 10_000).unwrap(); // digest 2 is full too
+        assert!(!d.allowed, "paced: a sweep of 5,000 keys ran 10 µs ago");
+        let wait = d.summary().retry_after_ns;
+        assert!(wait > 0 && wait <= 5_000 * map::SWEEP_PACE_NS_PER_KEY, "{wait}");
+        assert!(l.allow(0, 1_000_002, 1, t + 10_000 + wait).unwrap());
     }
 
     #[test]

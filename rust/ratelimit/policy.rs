@@ -1,5 +1,7 @@
 //! Rates and tiers: what a limiter enforces, validated once at construction.
 
+use std::collections::HashMap;
+
 use crate::error::{Error, ErrorKind, Result};
 
 use super::gcra::Gcra;
@@ -92,7 +94,8 @@ impl Tier {
 }
 
 /// Tier names appear in headers as structured-field strings: printable ASCII without `"` or `\`.
-fn check_name(name: &str) -> Result<()> {
+/// (Also applied to the tier of a `Decision` built by hand, whose headers carry it.)
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TIER_NAME
         && name
@@ -107,6 +110,9 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// Up to this many tiers a name is found by comparing it with each; beyond, by a hash map.
+const LINEAR_FIND: usize = 8;
+
 /// Every tier of a limiter and the default one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -114,6 +120,8 @@ pub struct Policy {
     pub tiers: Vec<Tier>,
     /// Index of the tier used when none (or an unknown one) is named.
     pub default: usize,
+    /// Name → index, when there are more than [`LINEAR_FIND`] tiers (a name lookup is then O(1)).
+    by_name: Option<HashMap<String, usize>>,
 }
 
 impl Policy {
@@ -122,8 +130,9 @@ impl Policy {
         if tiers.is_empty() {
             return Err(cfg("a limiter needs at least one tier"));
         }
+        let mut index = HashMap::with_capacity(tiers.len());
         for (i, t) in tiers.iter().enumerate() {
-            if tiers[..i].iter().any(|u| u.name == t.name) {
+            if index.insert(t.name.clone(), i).is_some() {
                 return Err(cfg("duplicate tier name"));
             }
         }
@@ -135,12 +144,20 @@ impl Policy {
             None if tiers.len() == 1 => 0,
             None => return Err(cfg("default= must name a tier when there are several")),
         };
-        Ok(Policy { tiers, default })
+        let by_name = (tiers.len() > LINEAR_FIND).then_some(index);
+        Ok(Policy {
+            tiers,
+            default,
+            by_name,
+        })
     }
 
     /// The index of the tier called `name`, if any.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.tiers.iter().position(|t| t.name == name)
+        match &self.by_name {
+            Some(map) => map.get(name).copied(),
+            None => self.tiers.iter().position(|t| t.name == name),
+        }
     }
 }
 
@@ -194,5 +211,13 @@ mod tests {
         assert_eq!(p.default, 1);
         assert_eq!(p.find("a"), Some(0));
         assert_eq!(p.find("z"), None);
+        let many: Vec<Tier> = (0..100)
+            .map(|i| Tier::limited(&format!("t{i}"), vec![r]).unwrap())
+            .collect();
+        let p = Policy::new(many.clone(), Some("t99")).unwrap();
+        assert_eq!((p.default, p.find("t42"), p.find("t100")), (99, Some(42), None));
+        let mut dup = many;
+        dup.push(Tier::unlimited("t7").unwrap());
+        assert!(Policy::new(dup, Some("t0")).is_err());
     }
 }

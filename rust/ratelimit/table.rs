@@ -129,6 +129,11 @@ impl<const K: usize> Table<K> {
         &self.slots[i]
     }
 
+    /// Double the slots now (the next inserts then grow nothing).
+    pub fn grow(&mut self) {
+        self.rebuild((self.slots.len() * 2).max(MIN_SLOTS), |_| true);
+    }
+
     /// Remove `digest`; true if it was held.
     pub fn remove(&mut self, digest: u64) -> bool {
         let Some(mut hole) = self.position(digest) else {

@@ -7,7 +7,7 @@ use pyo3::types::{PyList, PyString};
 
 use super::redis::parse_script_reply;
 use super::{cfg, secs, NS_PER_S};
-use crate::ratelimit::MAX_RATES;
+use crate::ratelimit::{policy, MAX_RATES};
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct RateInfo {
@@ -116,6 +116,9 @@ impl PyDecision {
     ) -> PyResult<Self> {
         let allowed = allowed.is_truthy()?;
         let tier = tier.cast::<PyString>().map_err(|_| cfg("tier must be a str"))?.clone();
+        // the name goes into the headers verbatim: only names a limiter would accept (no quotes, no
+        // line breaks, printable ASCII)
+        policy::check_name(tier.to_str().map_err(|_| cfg("a tier name must be printable ASCII"))?)?;
         let retry_after: f64 = match retry_after {
             None => 0.0,
             Some(r) => r
@@ -127,7 +130,8 @@ impl PyDecision {
             Some(s) => Source::parse(
                 s.cast::<PyString>()
                     .map_err(|_| cfg("source must be a str"))?
-                    .to_str()?,
+                    .to_str()
+                    .unwrap_or(""),
             )?,
         };
         let mut infos = Vec::new();
@@ -289,7 +293,9 @@ impl PyDecision {
         // per rate: d = the time (µs) until its bucket would be full, before this request; negative
         // (-1 - d) when that rate refuses
         let allowed = values[..n].iter().all(|&v| v >= 0);
-        let us = |v: u64| v.checked_mul(1000);
+        // saturating: a stored TAT absurdly far ahead (a key set by hand) is a very long wait, not a
+        // malformed reply
+        let us = |v: u64| Some(v.saturating_mul(1000));
         let mut infos = [RateInfo::default(); MAX_RATES];
         for (i, r) in rates.chunks_exact(32).enumerate() {
             let (quota, window, interval, tau) = (word(r, 0), word(r, 1), word(r, 2), word(r, 3));
@@ -298,7 +304,7 @@ impl PyDecision {
             if interval == 0 {
                 return None;
             }
-            let r = d.checked_add(cost.checked_mul(interval)?)?; // the reset time if it takes the tokens
+            let r = d.saturating_add(cost.checked_mul(interval)?); // the reset time if it takes the tokens
             let (remaining, reset_after, retry_after) = if allowed {
                 (tau.checked_sub(r)? / interval, r, 0)
             } else if v >= 0 {

@@ -47,8 +47,9 @@ impl PyRateLimiter {
         let Some(tier) = tier else {
             return Ok(self.core.policy().default);
         };
-        // Names are interned, and so are the literals callers usually pass: try identity first.
-        if let Some(i) = self.names.iter().position(|n| n.as_ptr() == tier.as_ptr()) {
+        // Names are interned, and so are the literals callers usually pass: try identity first (over
+        // the first few names only: with many tiers the name's hash finds it in O(1) below).
+        if let Some(i) = self.names.iter().take(8).position(|n| n.as_ptr() == tier.as_ptr()) {
             return Ok(i);
         }
         if tier.is_none() {
@@ -67,14 +68,23 @@ impl PyRateLimiter {
             }
             // Lone surrogates have no UTF-8 form: hash their surrogate-escaped bytes instead,
             // so distinct strings stay distinct keys.
-            let b = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
-            let b = b.cast::<PyBytes>().map_err(|_| cfg("key must be str or bytes"))?;
+            let b = super::surrogate_escaped(s)?;
             return Ok(self.core.digest(b.as_bytes()));
         }
         if let Ok(b) = key.cast::<PyBytes>() {
             return Ok(self.core.digest(b.as_bytes()));
         }
         Err(cfg("a rate-limit key must be a str or bytes"))
+    }
+
+    /// An unlimited tier reads no key, but a key that is neither `str` nor `bytes` is still an error.
+    #[cold]
+    fn check_key_type(key: &Bound<'_, PyAny>) -> PyResult<()> {
+        if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
+            Ok(())
+        } else {
+            Err(cfg("a rate-limit key must be a str or bytes"))
+        }
     }
 
     fn cost(cost: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
@@ -95,6 +105,7 @@ impl PyRateLimiter {
         let cost = Self::cost(cost)?;
         let mut d = ratelimit::Decision::new(t, 0);
         if self.core.is_unlimited(t) {
+            Self::check_key_type(key)?;
             self.core.check_into(t, 0, cost, 0, &mut d)?;
         } else {
             let digest = self.digest(key)?;
@@ -135,18 +146,24 @@ fn tier_rates(value: &Bound<'_, PyAny>) -> PyResult<Option<Vec<PyRate>>> {
     if let Ok(r) = value.cast::<PyRate>() {
         return Ok(Some(vec![r.get().clone()]));
     }
-    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        let mut out = Vec::new();
-        for item in value.try_iter()? {
-            let item = item?;
-            let r = item
-                .cast::<PyRate>()
-                .map_err(|_| cfg("a tier's rates must be Rate objects"))?;
-            out.push(r.get().clone());
-        }
-        return Ok(Some(out));
-    }
-    Err(cfg("a policy is a Rate, a list of Rates, or None (unlimited)"))
+    // The list's or tuple's own items, read in place: a subclass's `__iter__` is not called, so no
+    // Python code runs while the policies are read.
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = value.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = value.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Err(cfg("a policy is a Rate, a list of Rates, or None (unlimited)"));
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.cast::<PyRate>()
+                .map(|r| r.get().clone())
+                .map_err(|_| cfg("a tier's rates must be Rate objects"))
+        })
+        .collect::<PyResult<Vec<_>>>()
+        .map(Some)
 }
 
 #[pymethods]
@@ -165,7 +182,11 @@ impl PyRateLimiter {
             .map_err(|_| cfg("policies must be a dict of tier name to Rate, list of Rates or None"))?;
         let mut tiers = Vec::with_capacity(policies.len());
         let mut rates = Vec::with_capacity(policies.len());
-        for (name, value) in policies.iter() {
+        // a snapshot of the items: nothing below can be disturbed by the dict changing meanwhile
+        for item in policies.items().iter() {
+            let (name, value) = item
+                .extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
+                .map_err(|_| cfg("policies must be a dict"))?;
             let name = name
                 .cast::<PyString>()
                 .map_err(|_| cfg("tier names must be str"))?
@@ -253,6 +274,7 @@ impl PyRateLimiter {
     fn allow(&self, py: Python<'_>, key: &Bound<'_, PyAny>, tier: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let t = self.tier_index(tier)?;
         if self.core.is_unlimited(t) {
+            Self::check_key_type(key)?;
             return Ok(true);
         }
         let digest = self.digest(key)?;
@@ -295,6 +317,7 @@ impl PyRateLimiter {
     fn reset(&self, key: &Bound<'_, PyAny>, tier: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let t = self.tier_index(tier)?;
         if self.core.is_unlimited(t) {
+            Self::check_key_type(key)?;
             return Ok(false);
         }
         Ok(self.core.reset(t, self.digest(key)?))

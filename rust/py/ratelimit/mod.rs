@@ -36,6 +36,19 @@ fn uint(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
         .map_err(|_| cfg(format!("{what} must be between 0 and 2**64-1")))
 }
 
+/// A `str` with lone surrogates as bytes (`str.encode(s, "utf-8", "surrogatepass")`, the base
+/// method: a subclass's `encode` is not called).
+#[cold]
+fn surrogate_escaped<'py>(s: &Bound<'py, pyo3::types::PyString>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let py = s.py();
+    let encode = py
+        .get_type::<pyo3::types::PyString>()
+        .getattr(pyo3::intern!(py, "encode"))?;
+    let b = encode.call1((s, "utf-8", "surrogatepass"))?;
+    b.cast_into::<pyo3::types::PyBytes>()
+        .map_err(|_| cfg("a rate-limit key must be a str or bytes"))
+}
+
 fn secs(ns: u64) -> f64 {
     ns as f64 / NS_PER_S
 }

@@ -51,12 +51,7 @@ pub(super) fn _redis_key_digest<'py>(py: Python<'py>, key: &Bound<'py, PyAny>) -
         if let Ok(utf8) = s.to_str() {
             blake3::hash(utf8.as_bytes())
         } else {
-            let b = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
-            blake3::hash(
-                b.cast::<PyBytes>()
-                    .map_err(|_| cfg("key must be str or bytes"))?
-                    .as_bytes(),
-            )
+            blake3::hash(super::surrogate_escaped(s)?.as_bytes())
         }
     } else if let Ok(b) = key.cast::<PyBytes>() {
         blake3::hash(b.as_bytes())
