@@ -455,14 +455,17 @@ def _slow_request(us: int) -> bytes:
 def test_a_lone_caller_polls_for_its_reply_and_pauses_when_replies_are_slow(redis_server: RedisServer) -> None:
     from bastion._redis_pipe import SyncPipe
 
-    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005)
+    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005, timeout=5)
     assert lim.check("k").source == "redis"
     pipe = lim._sync_pipe()
     assert pipe.spin == 0.005
-    for _ in range(20):  # a loopback reply lands well within 5 ms: every spin catches it
+    # while catching, poll for up to a second: a loopback reply lands well within that even on a busy machine
+    pipe.spin = 1.0
+    for _ in range(20):
         assert lim.check("k").allowed
     assert (pipe.spin_misses, pipe.spin_paused) == (0, 0)
-    slow = _slow_request(20_000)  # 20 ms, longer than the spin
+    pipe.spin = 0.005
+    slow = _slow_request(50_000)  # Redis answers after 50 ms at the earliest: longer than the spin
     for i in range(1, SyncPipe.SPIN_MISSES):
         assert pipe.call(slow) == b":1\r\n"
         assert pipe.spin_misses == i
@@ -476,6 +479,7 @@ def test_a_lone_caller_polls_for_its_reply_and_pauses_when_replies_are_slow(redi
     pipe.spin_paused = 0
     assert pipe.call(slow) == b":1\r\n"
     assert pipe.spin_misses == 1
+    pipe.spin = 1.0
     assert lim.check("k").source == "redis"
     assert pipe.spin_misses == 0
 
