@@ -452,36 +452,61 @@ def _slow_request(us: int) -> bytes:
     return b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-def test_a_lone_caller_polls_for_its_reply_and_pauses_when_replies_are_slow(redis_server: RedisServer) -> None:
-    from bastion._redis_pipe import SyncPipe
+def test_poll_or_block_learns_the_faster_mode_and_keeps_checking_the_other() -> None:
+    from bastion._redis_pipe import PollOrBlock
 
+    c = PollOrBlock()
+    assert c.choose(0.0) is True, "the first call polls"
+    c.record(True, 40e-6)
+    assert c.choose(0.001) is False, "then one blocks, so both modes are measured"
+    c.record(False, 100e-6)
+    assert c.prefers_polling()
+    # the first call after both are known explores the mode not preferred, then not again for EXPLORE_S
+    assert c.choose(1.0) is False
+    c.record(False, 100e-6)
+    assert [c.choose(1.0 + i * 0.001) for i in range(10)] == [True] * 10
+    assert c.choose(1.0 + PollOrBlock.EXPLORE_S) is False
+    # polling gets slower (a busy machine): blocking takes over once polling is no longer clearly faster
+    for _ in range(40):
+        c.record(True, 150e-6)
+    assert c.poll_s is not None
+    assert c.poll_s > 0.9 * 100e-6
+    assert not c.prefers_polling()
+    assert c.choose(1.0 + PollOrBlock.EXPLORE_S + 0.001) is False
+    assert c.choose(1.0 + 2 * PollOrBlock.EXPLORE_S + 0.001) is True, "polling is still tried now and then"
+    # about as fast is not enough: polling costs CPU, so it must beat blocking by the margin
+    c = PollOrBlock()
+    c.record(True, 95e-6)
+    c.record(False, 100e-6)
+    assert not c.prefers_polling()
+    # one stall moves the mean by at most ALPHA x 3 x the mean
+    c.record(False, 1.0)
+    assert c.block_s == pytest.approx(100e-6 * (1 + 3 * PollOrBlock.ALPHA))
+
+
+def test_a_lone_caller_measures_both_modes_and_blocks_when_polling_brings_nothing(
+    redis_server: RedisServer,
+) -> None:
     lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005, timeout=5)
     assert lim.check("k").source == "redis"
     pipe = lim._sync_pipe()
     assert pipe.spin == 0.005
-    # while catching, poll for up to a second: a loopback reply lands well within that even on a busy machine
-    pipe.spin = 1.0
-    for _ in range(20):
+    for _ in range(50):
         assert lim.check("k").allowed
-    assert (pipe.spin_misses, pipe.spin_paused) == (0, 0)
-    pipe.spin = 0.005
-    slow = _slow_request(50_000)  # Redis answers after 50 ms at the earliest: longer than the spin
-    for i in range(1, SyncPipe.SPIN_MISSES):
+    c = pipe.chooser
+    assert c.poll_s is not None
+    assert c.block_s is not None
+    assert 0 < c.poll_s < 5
+    assert 0 < c.block_s < 5
+    # Redis now answers after 50 ms at the earliest, far beyond the 5 ms of polling: polling only adds
+    # CPU, and the caller settles on blocking (replies stay correct either way)
+    pipe.chooser = type(c)()
+    slow = _slow_request(50_000)
+    for _ in range(12):
         assert pipe.call(slow) == b":1\r\n"
-        assert pipe.spin_misses == i
-    assert pipe.call(slow) == b":1\r\n"
-    assert (pipe.spin_misses, pipe.spin_paused) == (0, SyncPipe.SPIN_PAUSE), "spinning paused"
-    d = lim.check("k")
-    assert d.allowed
-    assert d.source == "redis"
-    assert pipe.spin_paused == SyncPipe.SPIN_PAUSE - 1, "a paused call blocks at once"
-    # one reply caught by polling resets the count of misses
-    pipe.spin_paused = 0
-    assert pipe.call(slow) == b":1\r\n"
-    assert pipe.spin_misses == 1
-    pipe.spin = 1.0
-    assert lim.check("k").source == "redis"
-    assert pipe.spin_misses == 0
+    assert pipe.chooser.poll_s is not None
+    assert pipe.chooser.poll_s >= 0.05
+    assert not pipe.chooser.prefers_polling()
 
 
 def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
@@ -499,4 +524,5 @@ def test_spin_zero_never_polls(redis_server: RedisServer) -> None:
     assert pipe.spin == 0
     for _ in range(3):
         assert pipe.call(_slow_request(2_000)) == b":1\r\n"
-    assert (pipe.spin_misses, pipe.spin_paused) == (0, 0)
+        assert lim.check("k").allowed
+    assert (pipe.chooser.poll_s, pipe.chooser.block_s) == (None, None), "no lone call went through the chooser"

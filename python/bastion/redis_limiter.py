@@ -33,8 +33,9 @@ Clients other than a plain ``redis.Redis`` (e.g. ``RedisCluster``) are used thro
 
 On a virtual machine the largest cost of a lone call is none of these but the wake-up: a thread blocked in
 ``recv`` sleeps on a halted vCPU and is woken by an interrupt, which here took ~55 µs of an ~85 µs
-``PING`` (29 µs when the caller polls instead). So a lone synchronous caller polls its socket with
-non-blocking reads for up to ``spin`` seconds before it blocks (see ``RedisRateLimiter``).
+``PING`` (29 µs when the caller polls instead). So a lone synchronous caller may poll its socket with
+non-blocking reads for up to ``spin`` seconds before it blocks; whether it does is learnt from the measured
+latency of both ways, because polling loses when the cores are busy (see ``_redis_pipe.PollOrBlock``).
 """
 
 from __future__ import annotations
@@ -234,12 +235,14 @@ class RedisRateLimiter:
     only) or another redis-py client with ``evalsha`` (e.g. ``RedisCluster``; its own timeouts apply).
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
     tier, or a dict of tier → mode (tiers not named use ``"local"``). ``max_keys`` and ``clock`` configure
-    the in-process fallback limiter. ``spin``: seconds a lone synchronous caller polls its socket for the
-    reply before it blocks (default 100 µs, or ``timeout`` if shorter; 0 never polls): on virtual machines,
-    waking a blocked thread costs about as much as a loopback round trip, so polling halves a lone check's
-    latency there, at the price of that much CPU; it pauses itself when replies keep coming later than
-    ``spin`` (a remote Redis). Plain TCP and Unix sockets only (not TLS), and not the asyncio methods. A
-    lone reply is then awaited for at most ``spin + timeout``.
+    the in-process fallback limiter. ``spin``: seconds a lone synchronous caller may poll its socket for
+    the reply before it blocks (default 100 µs, or ``timeout`` if shorter; 0 never polls). On an idle
+    virtual machine waking a blocked thread costs about as much as a loopback round trip, so polling more
+    than halves a lone check's latency, at the price of that much CPU; when the cores are busy it is slower
+    instead. So the caller measures both ways as it goes and polls only while polling is clearly faster
+    (which it is not against a remote Redis whose replies take longer than ``spin``). Plain TCP and Unix
+    sockets only (not TLS), and not the asyncio methods. A lone reply is awaited for at most
+    ``spin + timeout``.
     """
 
     def __init__(
