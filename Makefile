@@ -43,6 +43,12 @@ demo: dev ## build, then run the main job: the demo
 bench: dev ## run the benchmarks against the peers (release build) and print the comparison
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name -q
 
+# criterion's own options (after `--`), e.g. `make bench-rust CRITERION='--measurement-time 5 hot'` (a name filter)
+CRITERION ?= --warm-up-time 1 --measurement-time 2
+.PHONY: bench-rust
+bench-rust: ## criterion benchmarks of the Rust core alone (no Python; benches/rust/*.rs), release build
+	cargo bench --no-default-features --bench jwt --bench opaque --bench ratelimit -- $(CRITERION)
+
 .PHONY: lint
 lint: $(VENV)/.deps ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
 	cargo fmt --check
