@@ -56,8 +56,8 @@ impl Key {
             Some(_) => Some(Vec::new()),
             None => None,
         };
-        self.verifies = self.jwk_use.as_deref().map_or(true, |u| u == "sig")
-            && self.ops.as_ref().map_or(true, |ops| ops.iter().any(|o| o == "verify"));
+        self.verifies = self.jwk_use.as_deref().is_none_or(|u| u == "sig")
+            && self.ops.as_ref().is_none_or(|ops| ops.iter().any(|o| o == "verify"));
         self
     }
 

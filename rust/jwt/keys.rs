@@ -271,7 +271,7 @@ impl Key {
 
     /// Whether this key can serve `alg` (family, curve and binding).
     pub fn serves(&self, alg: Alg) -> bool {
-        alg.family() == self.family() && self.alg.map_or(true, |a| a == alg)
+        alg.family() == self.family() && self.alg.is_none_or(|a| a == alg)
     }
 
     /// The verification material for `alg`. Checks the HMAC secret length for that alg.

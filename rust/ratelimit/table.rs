@@ -235,7 +235,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let d = digest(x % 3000);
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(t.remove(d), model.remove(&d), "step {step}");
             } else if model.insert(d) {
                 t.insert(d).cells[0].store(d, Ordering::Relaxed);

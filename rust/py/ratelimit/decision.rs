@@ -284,7 +284,7 @@ impl PyDecision {
     #[staticmethod]
     fn _from_resp(tier: &Bound<'_, PyString>, rates: &[u8], cost: u64, data: &[u8]) -> Option<Self> {
         // per rate, four little-endian u64: limit, window (s), interval, tau (µs)
-        if rates.len() % 32 != 0 {
+        if !rates.len().is_multiple_of(32) {
             return None;
         }
         let word = |r: &[u8], i: usize| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
