@@ -117,14 +117,14 @@ class PollOrBlock:
     latencies of both on this machine, as it is now.
 
     Polling wins on an idle virtual machine (no halted vCPU to wake: ~47 µs a check here against ~130 µs)
-    and loses when every core is busy (the poller takes CPU from Redis and everything else: ~69 µs against
-    ~40 µs here), and load changes. So each mode's recent latency is kept (an exponentially weighted mean,
-    a sample capped at four times the mean so one stall does not swing it), the faster one is used, polling
-    only when it is clearly faster (below ``MARGIN`` of blocking's, since it costs CPU), and one call every
-    ``EXPLORE_S`` seconds uses the other mode to keep its figure current (by time, not by count: under load
-    a poll cost ~110 µs more than a block here, which one call in 32 would have spread as ~3.5 µs on every
-    call). With a remote Redis, whose replies
-    take longer than the polling budget, polling brings nothing and blocking is kept.
+    and loses when every core is busy (the poller takes CPU from Redis and everything else: ~70–150 µs
+    against ~40 µs here), and load changes. So each mode's recent latency is kept (an exponentially weighted
+    mean, a sample capped at four times the mean so one stall does not swing it), the faster one is used,
+    polling only when it is clearly faster (below ``MARGIN`` of blocking's, since it costs CPU), and one call
+    every ``EXPLORE_S`` seconds uses the other mode to keep its figure current (by time, not by count: under
+    load a poll cost ~110 µs more than a block here, which one call in 32 would have spread as ~3.5 µs on
+    every call). With a remote Redis, whose replies take longer than the polling budget, polling brings
+    nothing and blocking is kept.
     """
 
     EXPLORE_S = 0.05
