@@ -221,7 +221,14 @@ class SyncPipe:
             return reply
         # queued behind a batch in flight: at most that batch's timeout, then ours
         assert me.done is not None
-        if not me.done.wait(2 * self.timeout):
+        try:
+            answered = me.done.wait(2 * self.timeout)
+        except BaseException:
+            # interrupted while waiting (KeyboardInterrupt, SystemExit from a signal handler): leave the
+            # queue, and pass the connection on if it was just handed to us, or nobody would lead again
+            self._abandon(me)
+            raise
+        if not answered:
             with self.lock:
                 handed = me.lead
                 if not handed and me in self.queue:
@@ -237,6 +244,25 @@ class SyncPipe:
         if me.reply is None:
             raise TimeoutError("Redis did not answer in time")
         return me.reply
+
+    def _abandon(self, me: _Waiter) -> None:
+        """A waiter interrupted before its reply: its request is not sent (if still queued) and, if it had
+        been handed the connection, the connection goes to the next queued thread (or becomes idle).
+        """
+        heir = None
+        with self.lock:
+            if me in self.queue:
+                self.queue.remove(me)
+            if me.lead:
+                me.lead = False
+                if self.queue:
+                    heir = self.queue[0]
+                    heir.lead = True
+                else:
+                    self.busy = False
+        if heir is not None:
+            assert heir.done is not None
+            heir.done.set()
 
     def _lead(self, since: float) -> None:
         """Carry the queued requests, a batch a round trip, while they keep coming; once this thread has

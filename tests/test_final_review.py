@@ -1,0 +1,120 @@
+"""Final review of the session's changes (Redis pipelining, error replies, rate-limit core, JWKS, docs).
+
+Each test here was written against a defect found in that review (it failed before the fix), or pins down
+a property the review checked and that nothing else covers.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bastion._redis_pipe import SyncPipe
+
+
+class _Conn:
+    """The part of a redis-py connection a SyncPipe uses, over one end of a socketpair."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def disconnect(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[SyncPipe, socket.socket]]:
+    """A SyncPipe whose 'Redis' is the test itself, on the other end of a socketpair (exact ordering)."""
+    ours, peer = socket.socketpair()
+    peer.settimeout(5)
+    pipe = SyncPipe(_Conn(ours), timeout=1.0, spin=0.0)
+    yield pipe, peer
+    peer.close()
+    ours.close()
+
+
+def _expect(peer: socket.socket, request: bytes) -> None:
+    got = b""
+    while not got.endswith(b"\n"):
+        got += peer.recv(100)
+    assert got == request
+
+
+def _queued(pipe: SyncPipe, n: int) -> None:
+    for _ in range(5000):
+        with pipe.lock:
+            if len(pipe.queue) == n:
+                return
+        time.sleep(0.001)
+    raise AssertionError("the thread did not queue")
+
+
+class _Interrupted(BaseException):
+    """Stands for KeyboardInterrupt / SystemExit raised by a signal handler in the main thread."""
+
+
+def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
+    scripted: tuple[SyncPipe, socket.socket],
+) -> None:
+    # A thread waiting for its reply that is interrupted (KeyboardInterrupt, or SystemExit from a signal
+    # handler) left its request in the queue. When a leader that had led for `timeout` then handed the
+    # connection on, it handed it to that dead waiter: nobody led again, `busy` stayed set and every later
+    # call queued and timed out, for good (the pipe had no error, so it was never replaced).
+    pipe, peer = scripted
+    results: dict[str, object] = {}
+
+    def call(name: str) -> None:
+        try:
+            results[name] = pipe.call(f"REQ-{name}\n".encode())
+        except Exception as exc:
+            results[name] = exc
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        a = threading.Thread(target=call, args=("A",))
+        a.start()
+        _expect(peer, b"REQ-A\n")
+        b = threading.Thread(target=call, args=("B",))
+        b.start()
+        _queued(pipe, 1)
+        time.sleep(0.6)
+        peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
+        _expect(peer, b"REQ-B\n")
+
+        main = threading.get_ident()
+
+        def interrupt_main_once_queued() -> None:
+            _queued(pipe, 1)
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+        k = threading.Thread(target=interrupt_main_once_queued)
+        k.start()
+        with pytest.raises(_Interrupted):
+            pipe.call(b"REQ-M\n")  # queued behind B, then interrupted while it waits
+        k.join(5)
+        time.sleep(0.6)
+        peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout and hands the connection on
+        a.join(5)
+        b.join(5)
+        assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
+        # the next caller gets the connection (before the fix: it queued behind the dead heir, timed out)
+        d = threading.Thread(target=call, args=("D",))
+        d.start()
+        _expect(peer, b"REQ-D\n")
+        peer.sendall(b":3\r\n")
+        d.join(5)
+        assert results["D"] == b":3\r\n"
+        with pipe.lock:
+            assert not pipe.busy
+            assert not pipe.queue
+            assert pipe.error is None
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
