@@ -12,9 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 
+import bastion
 import pytest
+import redis
 
 from bastion._redis_pipe import SyncPipe
+from tests.servers import start_redis
 
 
 class _Conn:
@@ -118,3 +121,63 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
             assert pipe.error is None
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+# ------------------------------------------------------------------------- error replies from Redis
+
+
+def _evalsha_calls(r: redis.Redis[bytes]) -> int:
+    stats = r.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_a_refused_script_load_marks_redis_down_instead_of_failing_every_check_alone() -> None:
+    # After a Redis restart the script cache is empty: EVALSHA answers NOSCRIPT and the limiter sends
+    # SCRIPT LOAD. When that is refused (an ACL user without SCRIPT LOAD: -NOPERM), the sync path turned
+    # the error reply into a plain "unexpected digest" ResponseError, which reads as an error about one
+    # key: Redis was never marked down, and every check paid EVALSHA + SCRIPT LOAD before degrading.
+    server = start_redis()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        admin.execute_command("ACL", "SETUSER", "rl", "on", ">pw", "~*", "+@all", "-script|load")
+        url = f"redis://rl:pw@127.0.0.1:{server.port}/0"
+        lim = bastion.RedisRateLimiter(url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        d = lim.check("k")
+        assert d.source == "fallback"
+        calls = _evalsha_calls(admin)
+        for _ in range(5):
+            assert lim.check("k").source == "fallback"
+        assert _evalsha_calls(admin) == calls, "Redis is known down until retry_interval has passed"
+        lim.close()
+        admin.close()
+    finally:
+        server.stop()
+
+
+def test_server_state_error_replies_mark_redis_down() -> None:
+    # Pins down the classification on this Redis (7.x): OOM and READONLY replies mean the server cannot
+    # serve anyone now, so no request pays a round trip until retry_interval has passed.
+    server = start_redis()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        lim = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        assert lim.check("k").source == "redis"
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        assert lim.check("k").source == "fallback"
+        calls = _evalsha_calls(admin)
+        assert lim.check("k2").source == "fallback"
+        assert _evalsha_calls(admin) == calls
+        admin.config_set("maxmemory", 0)
+        lim2 = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        assert lim2.check("k").source == "redis"
+        admin.execute_command("REPLICAOF", "127.0.0.1", "1")  # a read-only replica of nothing
+        assert lim2.check("k").source == "fallback"
+        calls = _evalsha_calls(admin)
+        assert lim2.check("k2").source == "fallback"
+        assert _evalsha_calls(admin) == calls
+        lim.close()
+        lim2.close()
+        admin.close()
+    finally:
+        server.stop()

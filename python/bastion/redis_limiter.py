@@ -489,8 +489,12 @@ class RedisRateLimiter:
             return reply
         if isinstance(reply, ErrorReply) and str(reply).startswith("NOSCRIPT"):
             load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
-            if pipe.call(load) != _bulk(SCRIPT_SHA.encode()):
-                raise self._redis_py.ResponseError("SCRIPT LOAD returned an unexpected digest")
+            loaded = pipe.call(load)
+            if isinstance(loaded, ErrorReply):
+                # its own prefix says what it means (-NOPERM: Redis is unusable to us, not one key)
+                raise self._redis_py.ResponseError(str(loaded))
+            if loaded != _bulk(SCRIPT_SHA.encode()):
+                raise ProtocolError("SCRIPT LOAD returned an unexpected digest")
             reply = pipe.call(request)
         if isinstance(reply, ErrorReply):
             raise self._redis_py.ResponseError(str(reply))
