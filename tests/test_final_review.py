@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import bastion
 import pytest
 import redis
-
 from bastion._redis_pipe import SyncPipe
+
 from tests.servers import RedisServer, start_redis
 
 
