@@ -223,3 +223,57 @@ def test_every_thread_gets_its_own_reply_across_hand_overs(redis_server: RedisSe
         assert pipe.error is None
     assert pipe.call(_echo(b"after")) == b"$5\r\nafter\r\n"
     conn.disconnect()
+
+
+def test_a_thread_handed_the_connection_counts_the_time_it_waited(
+    scripted: tuple[SyncPipe, socket.socket],
+) -> None:
+    # The heir counted its time leading from when it was handed the connection, not from when its call
+    # began: a call that had already waited ~timeout in the queue could then carry others' requests for
+    # another full timeout (and more), beyond the documented bound. Now, having waited that long, it hands
+    # the connection on after the batch holding its own request.
+    pipe, peer = scripted
+    results: dict[str, object] = {}
+
+    def call(name: str) -> threading.Thread:
+        def run() -> None:
+            try:
+                results[name] = pipe.call(f"REQ-{name}\n".encode())
+            except Exception as exc:
+                results[name] = exc
+
+        t = threading.Thread(target=run)
+        t.start()
+        return t
+
+    a = call("A")
+    _expect(peer, b"REQ-A\n")
+    b = call("B")
+    _queued(pipe, 1)
+    time.sleep(0.6)
+    peer.sendall(b":1\r\n")  # A carries B
+    _expect(peer, b"REQ-B\n")
+    c = call("C")  # C queues about 0.6 s after the start
+    _queued(pipe, 1)
+    time.sleep(0.6)
+    peer.sendall(b":2\r\n")  # A has led 1.2 s > timeout: C is handed the connection and sends its request
+    _expect(peer, b"REQ-C\n")
+    a.join(5)
+    b.join(5)
+    d = call("D")
+    _queued(pipe, 1)
+    time.sleep(0.5)  # C's call is now over 1 s old, though it has led for only 0.5 s
+    peer.sendall(b":3\r\n")
+    _expect(peer, b"REQ-D\n")
+    c.join(5)
+    # C returned without D's reply: D was handed the connection and sent its own request (before the fix C
+    # carried D and sat in recv for D's reply until its timeout, which failed the connection)
+    assert results.get("C") == b":3\r\n"
+    with pipe.lock:
+        assert pipe.error is None, "C carried D's request past its own bound"
+    peer.sendall(b":4\r\n")
+    d.join(5)
+    assert results == {"A": b":1\r\n", "B": b":2\r\n", "C": b":3\r\n", "D": b":4\r\n"}
+    with pipe.lock:
+        assert not pipe.busy
+        assert pipe.error is None

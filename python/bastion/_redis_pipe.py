@@ -99,7 +99,7 @@ def _parse_reply(buf: bytearray, pos: int) -> tuple[bytes | ErrorReply, int] | N
 class _Waiter:
     """One thread's request in a :class:`SyncPipe`."""
 
-    __slots__ = ("done", "error", "lead", "reply", "request")
+    __slots__ = ("done", "error", "lead", "reply", "request", "since")
 
     def __init__(self, request: bytes) -> None:
         self.request = request
@@ -110,6 +110,9 @@ class _Waiter:
         self.done: threading.Event | None = None
         #: handed the connection by the previous leader: carry the queue (our own request is in it)
         self.lead = False
+        #: when the call queued (``time.monotonic()``): a thread handed the connection counts its time
+        #: leading from here, so its own call stays bounded however long it waited
+        self.since = 0.0
 
 
 class PollOrBlock:
@@ -173,7 +176,8 @@ class SyncPipe:
     ``sendall``, reads their replies in order, hands each to its thread, and repeats while requests keep
     arriving, but for at most ``timeout`` seconds: then it hands the connection to the first queued thread,
     which does the same. So no caller is kept carrying others' requests for long however busy the
-    connection stays (a leader's call takes at most about ``timeout`` plus one round trip).
+    connection stays (a leader's call takes at most about ``timeout`` plus one round trip; a thread handed
+    the connection counts from when it queued, so its call is bounded the same way).
     Threads that arrive meanwhile just queue and wait. A lone caller pays one lock round; many
     concurrent callers share round trips instead of each paying one, on one connection.
     """
@@ -200,6 +204,7 @@ class SyncPipe:
             if self.busy:
                 me = _Waiter(request)
                 me.done = threading.Event()
+                me.since = time.monotonic()
                 self.queue.append(me)
             else:
                 self.busy = True
@@ -238,7 +243,7 @@ class SyncPipe:
             # handed the connection just as we gave up: carry the queue anyway, or nobody would
         if me.lead and me.reply is None and me.error is None:
             me.lead = False
-            self._lead(time.monotonic())  # our own request is in the queue
+            self._lead(me.since)  # our own request is in the queue; the time we waited counts
         if me.error is not None:
             raise me.error
         if me.reply is None:
