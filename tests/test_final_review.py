@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import bastion
 import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
-from tests.servers import RedisServer, start_redis
+from tests.servers import RedisServer, free_port, start_redis
 
 
 class _Conn:
@@ -277,3 +279,58 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     with pipe.lock:
         assert not pipe.busy
         assert pipe.error is None
+
+
+@pytest.fixture
+def tls_and_unix_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A redis-server listening on TLS (self-signed P-256 certificate) and on a Unix socket only."""
+    cert, key, sock = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "r.sock"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"),
+            *("-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *("redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
+            *("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert)),
+            *("--tls-auth-clients", "no", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        yield f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none", f"unix://{sock}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_spin_polls_on_unix_sockets_and_never_on_tls(tls_and_unix_redis: tuple[str, str]) -> None:
+    # The documented scope of `spin`: plain TCP and Unix sockets poll (MSG_DONTWAIT works on both); a TLS
+    # socket takes no recv flags (and a record may need several reads), so it never polls. Both answer
+    # correctly, and the shared bucket is the same whichever way the reply was read.
+    tls_url, unix_url = tls_and_unix_redis
+    policies = {"t": bastion.Rate(5, per=3600)}
+    with bastion.RedisRateLimiter(unix_url, policies, timeout=2, spin=0.001) as lim:
+        assert [lim.check("k").remaining for _ in range(3)] == [4, 3, 2]
+        pipe = lim._sync_pipe()
+        assert pipe.spin == 0.001
+        assert pipe.chooser.poll_s is not None, "the first lone call polled"
+        assert pipe.chooser.block_s is not None, "the second blocked"
+    with bastion.RedisRateLimiter(tls_url, policies, timeout=2, spin=0.001) as lim:
+        d = lim.check("k")
+        assert (d.source, d.remaining) == ("redis", 1)
+        pipe = lim._sync_pipe()
+        assert pipe.spin == 0
+        assert (pipe.chooser.poll_s, pipe.chooser.block_s) == (None, None)
+        assert [lim.check("k").remaining for _ in range(2)] == [0, 0]
+        assert not lim.allow("k")
