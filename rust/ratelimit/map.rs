@@ -28,6 +28,15 @@ pub const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// keep arriving at a full limiter cannot make every request scan the whole map.
 pub const SWEEP_PACE_NS_PER_KEY: u64 = 1_000;
 
+/// The longest pause between two sweeps at the cap, whatever `max_keys`: a new identity is never refused
+/// for longer than this because of pacing alone (a sweep of ten million keys a second is ~3 % of a core).
+pub const MAX_SWEEP_PACE_NS: u64 = 1_000_000_000;
+
+/// The pause after a sweep at the cap that scanned `keys` keys.
+pub fn sweep_pace(keys: u64) -> u64 {
+    keys.saturating_mul(SWEEP_PACE_NS_PER_KEY).min(MAX_SWEEP_PACE_NS)
+}
+
 /// When a slot's bucket will be full again (every rate's TAT passed).
 fn full_at<const K: usize>(slot: &Slot<K>) -> u64 {
     slot.cells.iter().map(tat_of).max().unwrap_or(0)
@@ -210,10 +219,9 @@ impl<const K: usize> KeyMap<K> {
                 return Applied::Full; // the limiter's sweep of every shard follows, and sets the pace
             }
             // room found here: paced like the sweep of every shard, by the keys this one scanned
-            budget.next_cap_sweep.fetch_max(
-                now.saturating_add(scanned.saturating_mul(SWEEP_PACE_NS_PER_KEY)),
-                Ordering::AcqRel,
-            );
+            budget
+                .next_cap_sweep
+                .fetch_max(now.saturating_add(sweep_pace(scanned)), Ordering::AcqRel);
         }
         let slot = inner.table.insert(digest);
         let r = f(&slot.cells);

@@ -240,17 +240,16 @@ impl Limiter {
     }
 
     /// At the cap: sweep every tier (not before some key can be full again, and paced: see
-    /// [`map::SWEEP_PACE_NS_PER_KEY`]); true if that made room.
+    /// [`map::sweep_pace`]); true if that made room.
     #[cold]
     fn make_room(&self, now: u64) -> bool {
         if now < self.budget.cap_sweep_gate() {
             return false;
         }
         let held = u64::try_from(self.budget.len()).unwrap_or(u64::MAX);
-        self.budget.next_cap_sweep.fetch_max(
-            now.saturating_add(held.saturating_mul(map::SWEEP_PACE_NS_PER_KEY)),
-            Ordering::AcqRel,
-        );
+        self.budget
+            .next_cap_sweep
+            .fetch_max(now.saturating_add(map::sweep_pace(held)), Ordering::AcqRel);
         let mut earliest = u64::MAX;
         for t in &self.tiers {
             let e = match &t.map {
@@ -431,6 +430,15 @@ mod tests {
         assert!(l.len() <= 3, "room was made by evicting a full bucket");
         l.sweep(600_000_000);
         assert_eq!(l.len(), 2, "b and c were full again: evicted; a and d live");
+    }
+
+    #[test]
+    fn the_pace_grows_with_the_keys_up_to_a_second() {
+        assert_eq!(map::sweep_pace(0), 0);
+        assert_eq!(map::sweep_pace(1_000), 1_000_000);
+        assert_eq!(map::sweep_pace(1_000_000), 1_000_000_000);
+        assert_eq!(map::sweep_pace(10_000_000), map::MAX_SWEEP_PACE_NS);
+        assert_eq!(map::sweep_pace(u64::MAX), map::MAX_SWEEP_PACE_NS);
     }
 
     #[test]
