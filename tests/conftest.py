@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
+import redis
+from bastion._redis_pipe import SyncPipe
 
+from tests.pipe_support import Conn
 from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis, unavailable
 
 
@@ -31,3 +35,23 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def r(redis_server: RedisServer) -> Iterator[redis.Redis[bytes]]:
+    """A redis-py client on the session's server, its database emptied first."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[SyncPipe, socket.socket]]:
+    """A SyncPipe (timeout 1 s, no polling) and the socket on which the test plays Redis."""
+    ours, peer = socket.socketpair()
+    peer.settimeout(5)
+    pipe = SyncPipe(Conn(ours), timeout=1.0, spin=0.0)
+    yield pipe, peer
+    peer.close()
+    ours.close()

@@ -19,44 +19,8 @@ import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
+from tests.pipe_support import expect, queued
 from tests.servers import RedisServer, free_port, start_redis
-
-
-class _Conn:
-    """The part of a redis-py connection a SyncPipe uses, over one end of a socketpair."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    def disconnect(self) -> None:
-        self._sock.close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[tuple[SyncPipe, socket.socket]]:
-    """A SyncPipe whose 'Redis' is the test itself, on the other end of a socketpair (exact ordering)."""
-    ours, peer = socket.socketpair()
-    peer.settimeout(5)
-    pipe = SyncPipe(_Conn(ours), timeout=1.0, spin=0.0)
-    yield pipe, peer
-    peer.close()
-    ours.close()
-
-
-def _expect(peer: socket.socket, request: bytes) -> None:
-    got = b""
-    while not got.endswith(b"\n"):
-        got += peer.recv(100)
-    assert got == request
-
-
-def _queued(pipe: SyncPipe, n: int) -> None:
-    for _ in range(5000):
-        with pipe.lock:
-            if len(pipe.queue) == n:
-                return
-        time.sleep(0.001)
-    raise AssertionError("the thread did not queue")
 
 
 class _Interrupted(BaseException):
@@ -86,18 +50,18 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
     try:
         a = threading.Thread(target=call, args=("A",))
         a.start()
-        _expect(peer, b"REQ-A\n")
+        expect(peer, b"REQ-A\n")
         b = threading.Thread(target=call, args=("B",))
         b.start()
-        _queued(pipe, 1)
+        queued(pipe, 1)
         time.sleep(0.6)
         peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
-        _expect(peer, b"REQ-B\n")
+        expect(peer, b"REQ-B\n")
 
         main = threading.get_ident()
 
         def interrupt_main_once_queued() -> None:
-            _queued(pipe, 1)
+            queued(pipe, 1)
             signal.pthread_kill(main, signal.SIGUSR1)
 
         k = threading.Thread(target=interrupt_main_once_queued)
@@ -113,7 +77,7 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
         # the next caller gets the connection (before the fix: it queued behind the dead heir, timed out)
         d = threading.Thread(target=call, args=("D",))
         d.start()
-        _expect(peer, b"REQ-D\n")
+        expect(peer, b"REQ-D\n")
         peer.sendall(b":3\r\n")
         d.join(5)
         assert results["D"] == b":3\r\n"
@@ -249,24 +213,24 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
         return t
 
     a = call("A")
-    _expect(peer, b"REQ-A\n")
+    expect(peer, b"REQ-A\n")
     b = call("B")
-    _queued(pipe, 1)
+    queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":1\r\n")  # A carries B
-    _expect(peer, b"REQ-B\n")
+    expect(peer, b"REQ-B\n")
     c = call("C")  # C queues about 0.6 s after the start
-    _queued(pipe, 1)
+    queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":2\r\n")  # A has led 1.2 s > timeout: C is handed the connection and sends its request
-    _expect(peer, b"REQ-C\n")
+    expect(peer, b"REQ-C\n")
     a.join(5)
     b.join(5)
     d = call("D")
-    _queued(pipe, 1)
+    queued(pipe, 1)
     time.sleep(0.5)  # C's call is now over 1 s old, though it has led for only 0.5 s
     peer.sendall(b":3\r\n")
-    _expect(peer, b"REQ-D\n")
+    expect(peer, b"REQ-D\n")
     c.join(5)
     # C returned without D's reply: D was handed the connection and sent its own request (before the fix C
     # carried D and sat in recv for D's reply until its timeout, which failed the connection)

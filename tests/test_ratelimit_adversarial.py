@@ -7,6 +7,7 @@ property the review checked and that nothing else covers.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,9 @@ from typing import Any
 import bastion
 import pytest
 import redis
+from bastion._redis_pipe import SyncPipe
 
+from tests.pipe_support import expect, queued
 from tests.servers import RedisServer, start_redis
 
 S = 1_000_000_000
@@ -160,14 +163,6 @@ def test_a_full_limiter_paces_its_sweeps_instead_of_scanning_every_key_per_reque
 # ------------------------------------------------------------------------------------------------- Redis
 
 
-@pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis[bytes]]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    yield client
-    client.close()
-
-
 def test_redis_unlimited_tier_still_rejects_bad_keys(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
     lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(5), "admin": None}, default="t")
     for bad in (None, 42, bytearray(b"k")):
@@ -282,24 +277,14 @@ def test_one_key_holding_garbage_degrades_only_its_own_requests(
     assert (d.source, d.remaining) == ("redis", 2)
 
 
-def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever() -> None:
+def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever(
+    scripted: tuple[SyncPipe, socket.socket],
+) -> None:
     # The first thread to find the connection idle carried every request queued after it, for as long as
     # requests kept coming: under steady load from other threads its own call never returned (0.8 s seen
     # with 4 threads on a real server). Now it hands the connection to a queued thread once it has led for
     # `timeout`. A scripted peer on a socketpair plays Redis, so the order of events is exact.
-    import socket
-
-    from bastion._redis_pipe import SyncPipe
-
-    ours, peer = socket.socketpair()
-
-    class Conn:
-        _sock = ours
-
-        def disconnect(self) -> None:
-            ours.close()
-
-    pipe = SyncPipe(Conn(), timeout=1.0, spin=0.0)
+    pipe, peer = scripted
     results: dict[str, object] = {}
 
     def call(name: str) -> None:
@@ -308,35 +293,21 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
         except Exception as exc:
             results[name] = exc
 
-    def expect(request: bytes) -> None:
-        got = b""
-        while not got.endswith(b"\n"):
-            got += peer.recv(100)
-        assert got == request
-
-    def queued(n: int) -> None:
-        for _ in range(2000):
-            with pipe.lock:
-                if len(pipe.queue) == n:
-                    return
-            time.sleep(0.001)
-        raise AssertionError("the thread did not queue")
-
     a = threading.Thread(target=call, args=("A",))
     a.start()
-    expect(b"REQ-A\n")
+    expect(peer, b"REQ-A\n")
     b = threading.Thread(target=call, args=("B",))
     b.start()
-    queued(1)
+    queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
-    expect(b"REQ-B\n")
+    expect(peer, b"REQ-B\n")
     c = threading.Thread(target=call, args=("C",))
     c.start()
-    queued(1)
+    queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout, so C gets the connection
-    expect(b"REQ-C\n")
+    expect(peer, b"REQ-C\n")
     a.join(5)
     b.join(5)
     assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
@@ -347,7 +318,6 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
     with pipe.lock:
         assert not pipe.busy
         assert pipe.error is None
-    peer.close()
 
 
 def test_both_limiters_take_the_same_costs(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:

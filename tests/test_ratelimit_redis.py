@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import bastion
@@ -21,14 +20,6 @@ from bastion.redis_limiter import SCRIPT_SHA
 from tests.servers import RedisServer, start_redis
 
 TIMEOUT = 0.25
-
-
-@pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis[bytes]]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 def make(url: Any, policies: Any = None, **kw: Any) -> bastion.RedisRateLimiter:
