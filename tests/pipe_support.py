@@ -4,6 +4,7 @@ for the pipelining tests (which thread leads, who is handed the connection, when
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from bastion._redis_pipe import SyncPipe
@@ -35,3 +36,18 @@ def queued(pipe: SyncPipe, n: int) -> None:
                 return
         time.sleep(0.001)
     raise AssertionError("the thread did not queue")
+
+
+def start_call(pipe: SyncPipe, name: str, results: dict[str, object]) -> threading.Thread:
+    """A started thread that sends ``REQ-<name>`` through the pipe; its reply (or exception) lands in
+    ``results[name]``."""
+
+    def run() -> None:
+        try:
+            results[name] = pipe.call(f"REQ-{name}\n".encode())
+        except Exception as exc:
+            results[name] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t

@@ -19,7 +19,7 @@ import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
-from tests.pipe_support import expect, queued
+from tests.pipe_support import expect, queued, start_call
 from tests.servers import RedisServer, free_port, start_redis
 
 
@@ -37,22 +37,14 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
     pipe, peer = scripted
     results: dict[str, object] = {}
 
-    def call(name: str) -> None:
-        try:
-            results[name] = pipe.call(f"REQ-{name}\n".encode())
-        except Exception as exc:
-            results[name] = exc
-
     def interrupt(_signum: int, _frame: object) -> None:
         raise _Interrupted
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
     try:
-        a = threading.Thread(target=call, args=("A",))
-        a.start()
+        a = start_call(pipe, "A", results)
         expect(peer, b"REQ-A\n")
-        b = threading.Thread(target=call, args=("B",))
-        b.start()
+        b = start_call(pipe, "B", results)
         queued(pipe, 1)
         time.sleep(0.6)
         peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
@@ -75,8 +67,7 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
         b.join(5)
         assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
         # the next caller gets the connection (before the fix: it queued behind the dead heir, timed out)
-        d = threading.Thread(target=call, args=("D",))
-        d.start()
+        d = start_call(pipe, "D", results)
         expect(peer, b"REQ-D\n")
         peer.sendall(b":3\r\n")
         d.join(5)
@@ -201,32 +192,21 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     pipe, peer = scripted
     results: dict[str, object] = {}
 
-    def call(name: str) -> threading.Thread:
-        def run() -> None:
-            try:
-                results[name] = pipe.call(f"REQ-{name}\n".encode())
-            except Exception as exc:
-                results[name] = exc
-
-        t = threading.Thread(target=run)
-        t.start()
-        return t
-
-    a = call("A")
+    a = start_call(pipe, "A", results)
     expect(peer, b"REQ-A\n")
-    b = call("B")
+    b = start_call(pipe, "B", results)
     queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":1\r\n")  # A carries B
     expect(peer, b"REQ-B\n")
-    c = call("C")  # C queues about 0.6 s after the start
+    c = start_call(pipe, "C", results)  # C queues about 0.6 s after the start
     queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":2\r\n")  # A has led 1.2 s > timeout: C is handed the connection and sends its request
     expect(peer, b"REQ-C\n")
     a.join(5)
     b.join(5)
-    d = call("D")
+    d = start_call(pipe, "D", results)
     queued(pipe, 1)
     time.sleep(0.5)  # C's call is now over 1 s old, though it has led for only 0.5 s
     peer.sendall(b":3\r\n")

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
-from tests.pipe_support import expect, queued
+from tests.pipe_support import expect, queued, start_call
 from tests.servers import RedisServer, start_redis
 
 S = 1_000_000_000
@@ -287,23 +286,14 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
     pipe, peer = scripted
     results: dict[str, object] = {}
 
-    def call(name: str) -> None:
-        try:
-            results[name] = pipe.call(f"REQ-{name}\n".encode())
-        except Exception as exc:
-            results[name] = exc
-
-    a = threading.Thread(target=call, args=("A",))
-    a.start()
+    a = start_call(pipe, "A", results)
     expect(peer, b"REQ-A\n")
-    b = threading.Thread(target=call, args=("B",))
-    b.start()
+    b = start_call(pipe, "B", results)
     queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
     expect(peer, b"REQ-B\n")
-    c = threading.Thread(target=call, args=("C",))
-    c.start()
+    c = start_call(pipe, "C", results)
     queued(pipe, 1)
     time.sleep(0.6)
     peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout, so C gets the connection
