@@ -51,3 +51,23 @@ def start_call(pipe: SyncPipe, name: str, results: dict[str, object]) -> threadi
     t = threading.Thread(target=run)
     t.start()
     return t
+
+
+def hand_over_to_c(pipe: SyncPipe, peer: socket.socket, results: dict[str, object]) -> list[threading.Thread]:
+    """The hand-over scenario on a pipe with a 1 s timeout: A finds the connection idle and leads; B queues
+    and A carries it (A's reply comes 0.6 s on); C queues, and when B's reply comes 1.2 s after A began, A
+    has led longer than the timeout, so C is handed the connection and sends its own request. Returns the
+    threads of A, B and C; C's reply is still to be sent."""
+    a = start_call(pipe, "A", results)
+    expect(peer, b"REQ-A\n")
+    b = start_call(pipe, "B", results)
+    queued(pipe, 1)
+    time.sleep(0.6)
+    peer.sendall(b":1\r\n")  # A's reply: A now carries B
+    expect(peer, b"REQ-B\n")
+    c = start_call(pipe, "C", results)
+    queued(pipe, 1)
+    time.sleep(0.6)
+    peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout, so C gets the connection
+    expect(peer, b"REQ-C\n")
+    return [a, b, c]

@@ -19,7 +19,7 @@ import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
-from tests.pipe_support import expect, queued, start_call
+from tests.pipe_support import expect, hand_over_to_c, queued, start_call
 from tests.servers import RedisServer, free_port, start_redis
 
 
@@ -192,18 +192,7 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     pipe, peer = scripted
     results: dict[str, object] = {}
 
-    a = start_call(pipe, "A", results)
-    expect(peer, b"REQ-A\n")
-    b = start_call(pipe, "B", results)
-    queued(pipe, 1)
-    time.sleep(0.6)
-    peer.sendall(b":1\r\n")  # A carries B
-    expect(peer, b"REQ-B\n")
-    c = start_call(pipe, "C", results)  # C queues about 0.6 s after the start
-    queued(pipe, 1)
-    time.sleep(0.6)
-    peer.sendall(b":2\r\n")  # A has led 1.2 s > timeout: C is handed the connection and sends its request
-    expect(peer, b"REQ-C\n")
+    a, b, c = hand_over_to_c(pipe, peer, results)  # C queued about 0.6 s after the start
     a.join(5)
     b.join(5)
     d = start_call(pipe, "D", results)

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 import redis
 from bastion._redis_pipe import SyncPipe
 
-from tests.pipe_support import expect, queued, start_call
+from tests.pipe_support import hand_over_to_c
 from tests.servers import RedisServer, start_redis
 
 S = 1_000_000_000
@@ -286,18 +285,7 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
     pipe, peer = scripted
     results: dict[str, object] = {}
 
-    a = start_call(pipe, "A", results)
-    expect(peer, b"REQ-A\n")
-    b = start_call(pipe, "B", results)
-    queued(pipe, 1)
-    time.sleep(0.6)
-    peer.sendall(b":1\r\n")  # A's reply, 0.6 s on: A now carries B
-    expect(peer, b"REQ-B\n")
-    c = start_call(pipe, "C", results)
-    queued(pipe, 1)
-    time.sleep(0.6)
-    peer.sendall(b":2\r\n")  # B's reply: A has led for 1.2 s > timeout, so C gets the connection
-    expect(peer, b"REQ-C\n")
+    a, b, c = hand_over_to_c(pipe, peer, results)
     a.join(5)
     b.join(5)
     assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
