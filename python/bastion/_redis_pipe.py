@@ -333,8 +333,15 @@ class SyncPipe:
         if (first == len(data) - 2 and data[0] in b":-+") or _reply_end(data, 0) == len(data):
             # the usual case: exactly one whole reply (one line for a one-rate tier or an error)
             return ErrorReply(data[1:-2].decode("utf-8", "replace")) if data[0] == 0x2D else data
+        self.buf += data
+        reply = self._read_reply(sock, deadline)
+        if self.buf:
+            raise ProtocolError("unexpected data from Redis")
+        return reply
+
+    def _read_reply(self, sock: socket.socket, deadline: float) -> bytes | ErrorReply:
+        """The next whole reply: from ``self.buf``, receiving more until it is complete (or ``deadline``)."""
         buf = self.buf
-        buf += data
         while (parsed := _parse_reply(buf, 0)) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError("Redis did not answer in time")
@@ -344,8 +351,6 @@ class SyncPipe:
             buf += chunk
         reply, end = parsed
         del buf[:end]
-        if buf:
-            raise ProtocolError("unexpected data from Redis")
         return reply
 
     def _recv_polling(self, sock: socket.socket) -> bytes:
@@ -367,17 +372,8 @@ class SyncPipe:
         sock = self._socket()
         deadline = time.monotonic() + self.timeout
         sock.sendall(b"".join(w.request for w in batch) if len(batch) > 1 else batch[0].request)
-        buf = self.buf
         for w in batch:
-            while (parsed := _parse_reply(buf, 0)) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("Redis did not answer in time")
-                chunk = sock.recv(_RECV)
-                if not chunk:
-                    raise ConnectionError("Redis closed the connection")
-                buf += chunk
-            w.reply, end = parsed
-            del buf[:end]
+            w.reply = self._read_reply(sock, deadline)
 
     def fail(self, exc: BaseException, batch: Sequence[_Waiter] = ()) -> None:
         """Close the connection; every request in flight or queued fails (and takes the failure mode)."""
