@@ -139,13 +139,7 @@ impl Key {
                 )));
             }
             if let Material::Hmac(secret) = &self.material {
-                if secret.len() < alg.hmac_min_secret() {
-                    return Err(weak(format!(
-                        "{} needs a secret of at least {} bytes",
-                        alg.name(),
-                        alg.hmac_min_secret()
-                    )));
-                }
+                check_hmac_secret(secret, alg)?;
             }
         }
         self.alg = alg;
@@ -281,13 +275,7 @@ impl Key {
         }
         Ok(match &self.material {
             Material::Hmac(secret) => {
-                if secret.len() < alg.hmac_min_secret() {
-                    return Err(weak(format!(
-                        "{} needs a secret of at least {} bytes",
-                        alg.name(),
-                        alg.hmac_min_secret()
-                    )));
-                }
+                check_hmac_secret(secret, alg)?;
                 Verifying::Hmac(Box::new(MacKey::new(alg, secret)?))
             }
             Material::Rsa { n, e, .. } => Verifying::Rsa {
@@ -321,13 +309,7 @@ impl Key {
         let no_private = || invalid("signing needs a private key");
         Ok(match &self.material {
             Material::Hmac(secret) => {
-                if secret.len() < alg.hmac_min_secret() {
-                    return Err(weak(format!(
-                        "{} needs a secret of at least {} bytes",
-                        alg.name(),
-                        alg.hmac_min_secret()
-                    )));
-                }
+                check_hmac_secret(secret, alg)?;
                 Signing::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), secret)))
             }
             Material::Rsa { private, .. } => Signing::Rsa(private.clone().ok_or_else(no_private)?, alg),
@@ -452,6 +434,18 @@ fn looks_like_key_material(secret: &[u8]) -> bool {
     const SSH: [&[u8]; 4] = [b"ssh-rsa ", b"ssh-ed25519 ", b"ssh-dss ", b"ecdsa-sha2-"];
     let trimmed = secret.trim_ascii_start();
     secret.windows(11).any(|w| w == b"-----BEGIN ") || SSH.iter().any(|p| trimmed.starts_with(p))
+}
+
+/// An HMAC secret must be at least as long as `alg`'s hash output (RFC 7518 §3.2).
+fn check_hmac_secret(secret: &[u8], alg: Alg) -> Result<()> {
+    if secret.len() < alg.hmac_min_secret() {
+        return Err(weak(format!(
+            "{} needs a secret of at least {} bytes",
+            alg.name(),
+            alg.hmac_min_secret()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
