@@ -293,6 +293,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::struct_excessive_bools)]
     /// A backend of plain values: JWTs are "a.b.c" strings naming their subject's scopes.
     struct Fake {
         opaque: bool,
