@@ -339,6 +339,7 @@ def test_one_explicit_oct_jwk_still_loads() -> None:
 
 @pytest.mark.parametrize("flag", [None, 0, 1, "yes", "False", 1.0, [], object()])
 def test_allow_symmetric_must_be_a_bool(flag: Any) -> None:
+    jwks: str | dict[str, Any]
     for jwks in ({"keys": []}, {"keys": [_oct(SECRET)]}, "not json"):
         with pytest.raises(bastion.ConfigurationError) as info:
             bastion.KeySet.from_jwks(jwks, allow_symmetric=flag)
