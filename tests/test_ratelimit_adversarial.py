@@ -82,8 +82,8 @@ def test_policies_are_read_without_running_python_code() -> None:
 
 def test_time_near_the_representable_maximum_never_hangs() -> None:
     # A multi-rate key keeps its update lock in bit 63 of its first TAT. With tau = 2^62 and the clock at
-    # its 2^62 ceiling, an admitted request stored TAT = 2^63, the lock bit: the next request on the key
-    # spun forever with the GIL held. Run in a child so a regression fails instead of hanging the suite.
+    # its 2^62 ceiling, an admitted request must not store TAT = 2^63, the lock bit: the next request on the
+    # key would spin forever with the GIL held. Run in a child so a failure fails instead of hanging the suite.
     code = textwrap.dedent(
         """
         import bastion
@@ -132,9 +132,9 @@ def test_decision_source_of_any_str_is_a_configuration_error() -> None:
 
 
 def test_a_full_limiter_paces_its_sweeps_instead_of_scanning_every_key_per_request() -> None:
-    # 20,000 held keys becoming full one every 10 µs. Each new identity at the cap used to sweep the whole map
-    # (O(max_keys) a request: ~1 ms at 100,000 keys in a release build); now one sweep at the cap makes the
-    # next wait 1 µs per key held, and new identities are refused until then.
+    # 20,000 held keys becoming full one every 10 µs. Were each new identity at the cap to sweep the whole
+    # map, a request would cost O(max_keys) (~1 ms at 100,000 keys in a release build); one sweep at the cap
+    # makes the next wait 1 µs per key held, and new identities are refused until then.
     n = 20_000
     lim, t = fake({"t": bastion.Rate(1, per=10)}, max_keys=n)
     start = t[0]
@@ -246,8 +246,8 @@ def test_a_cancelled_acheck_leaves_the_pipelined_connection_in_step() -> None:
 def test_one_key_holding_garbage_degrades_only_its_own_requests(
     redis_server: RedisServer, r: redis.Redis[bytes]
 ) -> None:
-    # A key holding another type (WRONGTYPE) or an unusable value used to mark Redis down for retry_interval:
-    # every identity then got the failure mode because of one key.
+    # A key holding another type (WRONGTYPE) or an unusable value must not mark Redis down for
+    # retry_interval: every identity would then get the failure mode because of one key.
     from bastion._core import _redis_key_digest
 
     lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(5, per=3600)}, retry_interval=60)

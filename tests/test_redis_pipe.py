@@ -30,9 +30,9 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
     scripted: tuple[SyncPipe, socket.socket],
 ) -> None:
     # A thread waiting for its reply that is interrupted (KeyboardInterrupt, or SystemExit from a signal
-    # handler) left its request in the queue. When a leader that had led for `timeout` then handed the
-    # connection on, it handed it to that dead waiter: nobody led again, `busy` stayed set and every later
-    # call queued and timed out, for good (the pipe had no error, so it was never replaced).
+    # handler) must take its request out of the queue. Were the connection handed on to that dead waiter
+    # (by a leader that has led for `timeout`), nobody would lead again: `busy` would stay set and every
+    # later call queue and time out, for good (the pipe has no error, so it would never be replaced).
     pipe, peer = scripted
     results: dict[str, object] = {}
 
@@ -65,7 +65,7 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
         a.join(5)
         b.join(5)
         assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
-        # the next caller gets the connection (before the fix: it queued behind the dead heir, timed out)
+        # the next caller gets the connection (it does not queue behind a dead heir and time out)
         d = start_call(pipe, "D", results)
         expect(peer, b"REQ-D\n")
         peer.sendall(b":3\r\n")
@@ -121,10 +121,10 @@ def test_every_thread_gets_its_own_reply_across_hand_overs(redis_server: RedisSe
 def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     scripted: tuple[SyncPipe, socket.socket],
 ) -> None:
-    # The heir counted its time leading from when it was handed the connection, not from when its call
-    # began: a call that had already waited ~timeout in the queue could then carry others' requests for
-    # another full timeout (and more), beyond the documented bound. Now, having waited that long, it hands
-    # the connection on after the batch holding its own request.
+    # The heir counts its time from when its call began, not from when it was handed the connection:
+    # otherwise a call that had already waited ~timeout in the queue could carry others' requests for
+    # another full timeout (and more), beyond the documented bound. Having waited that long, it hands the
+    # connection on after the batch holding its own request.
     pipe, peer = scripted
     results: dict[str, object] = {}
 
@@ -137,8 +137,8 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     peer.sendall(b":3\r\n")
     expect(peer, b"REQ-D\n")
     c.join(5)
-    # C returned without D's reply: D was handed the connection and sent its own request (before the fix C
-    # carried D and sat in recv for D's reply until its timeout, which failed the connection)
+    # C returned without D's reply: D was handed the connection and sent its own request (C does not carry
+    # D and sit in recv for D's reply until its timeout, which would fail the connection)
     assert results.get("C") == b":3\r\n"
     with pipe.lock:
         assert pipe.error is None, "C carried D's request past its own bound"
@@ -208,10 +208,10 @@ def test_spin_polls_on_unix_sockets_and_never_on_tls(tls_and_unix_redis: tuple[s
 def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever(
     scripted: tuple[SyncPipe, socket.socket],
 ) -> None:
-    # The first thread to find the connection idle carried every request queued after it, for as long as
-    # requests kept coming: under steady load from other threads its own call never returned (0.8 s seen
-    # with 4 threads on a real server). Now it hands the connection to a queued thread once it has led for
-    # `timeout`. A scripted peer on a socketpair plays Redis, so the order of events is exact.
+    # The first thread to find the connection idle must not carry every request queued after it for as
+    # long as requests keep coming (under steady load from other threads its own call would never return):
+    # it hands the connection to a queued thread once it has led for `timeout`. A scripted peer on a
+    # socketpair plays Redis, so the order of events is exact.
     pipe, peer = scripted
     results: dict[str, object] = {}
 
@@ -220,7 +220,7 @@ def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever
     b.join(5)
     assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
     assert "C" not in results
-    peer.sendall(b":3\r\n")  # only now: before the fix A was still waiting for this (and timed out)
+    peer.sendall(b":3\r\n")  # only now: A did not wait for this
     c.join(5)
     assert results["C"] == b":3\r\n"
     with pipe.lock:
