@@ -83,7 +83,7 @@ def test_policies_are_read_without_running_python_code() -> None:
 def test_time_near_the_representable_maximum_never_hangs() -> None:
     # A multi-rate key keeps its update lock in bit 63 of its first TAT. With tau = 2^62 and the clock at
     # its 2^62 ceiling, an admitted request must not store TAT = 2^63, the lock bit: the next request on the
-    # key would spin forever with the GIL held. Run in a child so a failure fails instead of hanging the suite.
+    # key would spin forever with the GIL held. Run in a child, so that a hang fails this test, not the suite.
     code = textwrap.dedent(
         """
         import bastion
