@@ -282,7 +282,7 @@ def plot(report: Report, path: str) -> None:
                 bars[g.section].append((f"{g.name}: {row.name}", row.ratio))
     sections = [s for s in sections if bars[s]]
     heights = [max(1.5, 0.28 * len(bars[s]) + 0.9) for s in sections] or [2.0]
-    fig, axes = plt.subplots(len(heights), 1, figsize=(11, sum(heights)), height_ratios=heights, squeeze=False)
+    fig, axes = plt.subplots(len(heights), 1, figsize=(12, sum(heights)), height_ratios=heights, squeeze=False)
     if not sections:
         axes[0][0].text(0.5, 0.5, "no ratio to plot (no peer was timed)", ha="center", va="center")
         axes[0][0].set_axis_off()
@@ -292,14 +292,18 @@ def plot(report: Report, path: str) -> None:
         colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
         ax.barh(labels, values, color=colors)
         ax.axvline(1.0, color="black", linewidth=1)
-        if max(values) / min(values) > 20:
+        low, high = min(min(values), 1.0), max(max(values), 1.0)
+        if high / low > 20:
             ax.set_xscale("log")
+            ax.set_xlim(low / 1.5, high * 2.5)  # room for the value labels
+        else:
+            ax.set_xlim(0, high * 1.2)
         for y, v in enumerate(values):
             ax.annotate(fmt_ratio(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
         ax.set_title(f"{section}: time per call relative to bastion (>1: bastion is faster)", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
