@@ -93,6 +93,24 @@ def test_a_peer_that_is_not_installed_is_listed_not_fatal(monkeypatch: pytest.Mo
     assert any(c.fn is not None and c.name == "PyJWT" for c in jwt.cases(quick=True))
 
 
+def test_a_section_whose_fixture_library_is_missing_is_listed_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "jwt", None)  # PyJWT mints the JWT section's tokens
+    assert main(["bench", "jwt", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "## jwt" in out
+    assert "not available: jwt not installed: pip install 'bastion[bench]'" in out
+
+
+def test_an_unwritable_json_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing-dir" / "b.json"
+    assert main(["bench", "jwt", "--quick", "--json", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert f"error: cannot write {target}" in captured.err
+    assert "## jwt" not in captured.out  # refused before the run
+
+
 def test_quick_times_less() -> None:
     quick, full = Timing.for_run(quick=True, seconds=None), Timing.for_run(quick=False, seconds=None)
     assert quick.target_s < full.target_s

@@ -15,6 +15,7 @@ import gc
 import importlib
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -331,16 +332,25 @@ def run(args: argparse.Namespace) -> int:
         except PlotUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    for path in (args.json, args.plot):
+        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        if path and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+            print(f"error: cannot write {path}: {folder} is not a writable directory", file=sys.stderr)
+            return 2
     timing = Timing.for_run(quick=args.quick, seconds=args.seconds)
     report = Report(quick=args.quick, timing=timing)
     print(f"Python {platform.python_version()}, {timing.repeats} interleaved rounds, {timing.target_s:g} s per case\n")
     for section in sections:
         run_section(section, report)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report.to_json(), f, indent=2)
-        progress(f"wrote {args.json}")
-    if args.plot:
-        plot(report, args.plot)
-        progress(f"wrote {args.plot}")
+    try:
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(report.to_json(), f, indent=2)
+            progress(f"wrote {args.json}")
+        if args.plot:
+            plot(report, args.plot)
+            progress(f"wrote {args.plot}")
+    except OSError as exc:
+        print(f"error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
