@@ -177,7 +177,7 @@ def threaded_batch(verifier: bastion.JWTVerifier, token: str, threads: int) -> C
 
 
 def _claims_of(fx: Fixture) -> Callable[[Any], bool]:
-    """Whether a verify call returned the token's claims (a peer may add nothing, bastion returns a dict)."""
+    """Whether a verify call returned the token's claims (every library here returns them as a dict)."""
     return lambda result: {k: result[k] for k in fx.claims} == fx.claims
 
 

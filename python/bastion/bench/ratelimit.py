@@ -308,6 +308,7 @@ def memory_per_key(kind: str, n: int = N_KEYS) -> float | None:
 
 
 def cases(quick: bool = False) -> list[Case]:
+    """The in-process groups (``quick``: over ``N_KEYS_QUICK`` live keys, not ``N_KEYS``), then Redis."""
     return local_cases(N_KEYS_QUICK if quick else N_KEYS) + redis_cases()
 
 
@@ -317,10 +318,7 @@ def figures(quick: bool = False) -> list[Figure]:
     out = []
     for kind in ("bastion", "rust-py-rate-limit", "pure-Python dict bucket"):
         per_key = memory_per_key(kind, n)
-        why = NOT_INSTALLED if kind == "rust-py-rate-limit" and _optional("rust_py_rate_limit") is None else "failed"
-        out.append(
-            Figure(
-                f"{kind}, {n:,} live keys: RSS per key", per_key, "bytes", missing="" if per_key is not None else why
-            )
-        )
+        absent = kind == "rust-py-rate-limit" and _optional("rust_py_rate_limit") is None
+        why = "" if per_key is not None else NOT_INSTALLED if absent else "the probe failed"
+        out.append(Figure(f"{kind}, {n:,} live keys: RSS per key", per_key, "bytes", missing=why))
     return out
