@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -365,3 +366,29 @@ def test_json_formatter_writes_exceptions_of_app_records(logger: logging.Logger)
     assert doc["level"] == "ERROR"
     assert doc["message"] == "it failed"
     assert "ValueError: app failure" in doc["exception"]
+
+
+def test_a_forked_child_writes_its_own_records(logger: logging.Logger) -> None:
+    read, write = os.pipe()
+
+    class ToPipe(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            os.write(write, (record.getMessage() + "\n").encode())
+
+    logger.addHandler(ToPipe())
+    log = AuditLog(logger)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            log.emit(AuditRecord("child", "GET", "/child"))
+            os._exit(0 if log.flush(5) else 1)
+        _, status = os.waitpid(pid, 0)
+        log.emit(AuditRecord("parent", "GET", "/parent"))
+        assert log.flush(5)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            lines = sorted(pipe.read().splitlines())
+    finally:
+        log.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert lines == ["GET /child -", "GET /parent -"]

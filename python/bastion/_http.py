@@ -42,7 +42,8 @@ _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A complete HTTP refusal, ready to send.
+    """A complete HTTP refusal, ready to send: ``status`` (the error's), ``body`` (JSON bytes), ``content_type``
+    (``application/json`` or ``application/problem+json``) and ``headers``.
 
     ``headers`` is the whole header list (``Content-Type``, ``Content-Length``, ``Cache-Control``, and where they
     apply ``WWW-Authenticate``, ``Retry-After``, ``RateLimit-Policy``, ``RateLimit``), with str names and
