@@ -12,14 +12,18 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
+# pyproject.toml holds the one dependency list: every extra is installed (tests, lint, peers, drivers).
+# The extras are read from it rather than `pip install '.[...]'`, which would build the extension a second
+# time; `make dev` builds it once with maturin.
+EXTRAS := import tomllib; extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; \
+	print("\n".join(sorted({req for reqs in extras.values() for req in reqs})))
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip maturin
-	$(PY) -m pip install -q "pytest>=8" "pytest-benchmark>=4" "hypothesis>=6.100" "cryptography>=42" "PyJWT[crypto]>=2.8" \
-		"joserfc>=1.0" "psycopg[binary]>=3.2" "psycopg-pool>=3.2" "redis>=5" "limits>=3.13" "ruff==0.17.6" "mypy==2.4.1" \
-		"oxyjwt" "types-redis" "hiredis>=3" "rust-py-rate-limit"
+	$(PY) -c '$(EXTRAS)' > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
 	touch $@
 
 .PHONY: dev
@@ -56,7 +60,7 @@ lint: $(VENV)/.deps ## cargo fmt --check, clippy -D warnings, ruff, mypy --stric
 	cargo clippy -q --all-targets --no-default-features -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy python/bastion
+	$(VENV)/bin/mypy python/bastion tests benches
 	$(VENV)/bin/python -m mypy.stubtest bastion._core
 
 .PHONY: format
@@ -65,7 +69,6 @@ format: $(VENV)/.deps ## format Rust and Python
 	$(VENV)/bin/ruff format python tests benches
 	$(VENV)/bin/ruff check --fix python tests benches
 
-# -- jwt (issue 2) --
 # the first Python 3.12 that actually runs (a pyenv shim without 3.12 selected does not)
 PY312 ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \
 	$$p -c "" 2>/dev/null && echo $$p && break; done)

@@ -7,9 +7,11 @@ import base64
 import json
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import bastion
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import hmac as chmac
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -128,3 +130,39 @@ def hs_verifier(**kw: Any) -> bastion.JWTVerifier:
 def hs_token(payload: dict[str, Any] | bytes | str | None = None, **header: Any) -> str:
     h = {k: v for k, v in {"alg": "HS256", "kid": "k1", **header}.items() if v is not None}
     return make(h, claims() if payload is None else payload, SECRET, alg="HS256")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+P521_N = int(
+    "01FF" + "FFFFFFFF" * 7 + "FFFFFFFA" + "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16
+)
+
+
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def code_of(verifier: bastion.JWTVerifier, token: Any, now: Any = NOW) -> str:
+    with pytest.raises(bastion.AuthError) as info:
+        verifier.verify(token, now=now)
+    return info.value.code
+
+
+def unb64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def with_signature(token: str, signature: bytes) -> str:
+    h, p, _ = token.split(".")
+    return f"{h}.{p}.{b64(signature)}"
+
+
+def raw_payload_token(payload: bytes, **header: Any) -> str:
+    return hs_token(payload, **header)

@@ -6,11 +6,22 @@ import json
 from typing import Any
 
 import bastion
+import bastion.dangerous
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.jwt_tokens import NOW, SECRET, b64, claims, ec_pair, ed_pair, make, rsa_pair
+from tests.jwt_tokens import (
+    NOW,
+    SECRET,
+    b64,
+    claims,
+    code_of,
+    ec_pair,
+    ed_pair,
+    make,
+    rsa_pair,
+)
 
 Enc = serialization.Encoding
 Pub = serialization.PublicFormat
@@ -339,6 +350,7 @@ def test_one_explicit_oct_jwk_still_loads() -> None:
 
 @pytest.mark.parametrize("flag", [None, 0, 1, "yes", "False", 1.0, [], object()])
 def test_allow_symmetric_must_be_a_bool(flag: Any) -> None:
+    jwks: str | dict[str, Any]
     for jwks in ({"keys": []}, {"keys": [_oct(SECRET)]}, "not json"):
         with pytest.raises(bastion.ConfigurationError) as info:
             bastion.KeySet.from_jwks(jwks, allow_symmetric=flag)
@@ -366,3 +378,72 @@ def test_reprs_never_show_key_material() -> None:
     assert repr(bastion.KeySet(keys)) == "KeySet(4 keys)"
     with pytest.raises(bastion.InvalidKeyError):
         keys[0].public_jwk()
+
+
+def test_ssh_public_key_text_is_not_an_hmac_secret() -> None:
+    ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.hmac(ssh)
+
+
+def test_short_hmac_secret_refused_at_load() -> None:
+    with pytest.raises(bastion.WeakKeyError) as info:
+        bastion.Key.hmac(b"x" * 31)
+    assert info.value.code == "weak_key"
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.Key.hmac(b"x" * 40, alg="HS384")
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.Key.from_jwk({"kty": "oct", "k": b64(b"x" * 16)})
+    # a 32-byte secret cannot serve HS384 or HS512: refused when the verifier is built
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.JWTVerifier(bastion.Key.hmac(b"x" * 32), algorithms=["HS256", "HS512"])
+
+
+def test_small_rsa_key_refused_at_load() -> None:
+    small = rsa_pair(1024)
+    for pem in (small.public_pem, small.private_pem):
+        with pytest.raises(bastion.WeakKeyError) as info:
+            bastion.Key.from_pem(pem)
+        assert info.value.code == "weak_key"
+    numbers = small.private.public_key().public_numbers()
+    jwk = {"kty": "RSA", "n": b64(numbers.n.to_bytes(128, "big")), "e": "AQAB"}
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.Key.from_jwk(jwk)
+
+
+def test_rsa_exponent_and_size_limits() -> None:
+    n = rsa_pair().private.public_key().public_numbers().n.to_bytes(256, "big")
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.Key.from_jwk({"kty": "RSA", "n": b64(n), "e": "AQ"})  # e = 1
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_jwk({"kty": "RSA", "n": b64(n), "e": "BA"})  # e = 4: even
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_jwk({"kty": "RSA", "n": b64(b"\xff" * 1100), "e": "AQAB"})  # 8800 bits
+    assert bastion.Key.hmac(SECRET).kty == "oct"
+    assert bastion.Key.from_pem(rsa_pair(2048, 3).public_pem).kty == "RSA"  # e = 3 is allowed
+
+
+def test_ec_point_must_be_on_the_curve() -> None:
+    numbers = ec_pair().private.public_key().public_numbers()
+    x, y = numbers.x.to_bytes(32, "big"), ((numbers.y + 1) % 2**256).to_bytes(32, "big")
+    with pytest.raises(bastion.InvalidKeyError) as info:
+        bastion.Key.from_jwk({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)})
+    assert info.value.code == "invalid_key"
+
+
+def test_jwk_not_for_signatures_is_not_used_to_verify() -> None:
+    pair = ec_pair()
+    n = pair.private.public_key().public_numbers()
+    base = {"kty": "EC", "crv": "P-256", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
+    sig_key = bastion.Key.from_pem(ec_pair("P-384").public_pem, kid="sig")
+    extras: list[dict[str, Any]] = [{"use": "enc"}, {"key_ops": ["encrypt"]}, {"key_ops": []}]
+    for extra in extras:
+        jwks = {"keys": [{**base, "kid": "e1", **extra}]}
+        keys = bastion.KeySet([*bastion.KeySet.from_jwks(jwks).keys(), sig_key])
+        v = bastion.JWTVerifier(keys, algorithms=["ES256", "ES384"])
+        token = make({"alg": "ES256", "kid": "e1"}, claims(), pair.private)
+        assert code_of(v, token) == "unknown_key"
+        with pytest.raises(bastion.ConfigurationError):
+            bastion.JWTVerifier(bastion.KeySet.from_jwks(jwks), algorithms=["ES256"])
+    ok = bastion.JWTVerifier(bastion.Key.from_jwk({**base, "use": "sig", "key_ops": ["verify"]}), algorithms=["ES256"])
+    assert ok.verify(make({"alg": "ES256"}, claims(), pair.private), now=NOW)["sub"] == "user_1"

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -365,7 +366,6 @@ def test_a_forked_child_opens_its_own_connection(redis_server: RedisServer, r: r
 
 
 def test_threads_share_one_pipelined_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
-    import threading
 
     lim = make(redis_server.url, {"t": bastion.Rate(50, per=3600)}, timeout=10)
     lim.check("warm-up")
@@ -429,91 +429,61 @@ def test_redis_decisions_match_the_in_process_limiter(
     remote.close()
 
 
-# ---------------------------------------------------------------------------- polling for lone replies
-
-#: a script that keeps Redis busy for ARGV[1] µs before it answers
-_SLOW = (
-    "local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] "
-    "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - s >= tonumber(ARGV[1]) return 1"
-)
+# ------------------------------------------------------------------------------ error replies from Redis
 
 
-def _slow_request(us: int) -> bytes:
-    parts = [b"EVAL", _SLOW.encode(), b"0", str(us).encode()]
-    return b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+def _evalsha_calls(r: redis.Redis[bytes]) -> int:
+    stats = r.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-def test_poll_or_block_learns_the_faster_mode_and_keeps_checking_the_other() -> None:
-    from bastion._redis_pipe import PollOrBlock
-
-    c = PollOrBlock()
-    assert c.choose(0.0) is True, "the first call polls"
-    c.record(True, 40e-6)
-    assert c.choose(0.001) is False, "then one blocks, so both modes are measured"
-    c.record(False, 100e-6)
-    assert c.prefers_polling()
-    # the first call after both are known explores the mode not preferred, then not again for EXPLORE_S
-    assert c.choose(1.0) is False
-    c.record(False, 100e-6)
-    assert [c.choose(1.0 + i * 0.001) for i in range(10)] == [True] * 10
-    assert c.choose(1.0 + PollOrBlock.EXPLORE_S) is False
-    # polling gets slower (a busy machine): blocking takes over once polling is no longer clearly faster
-    for _ in range(40):
-        c.record(True, 150e-6)
-    assert c.poll_s is not None
-    assert c.poll_s > 0.9 * 100e-6
-    assert not c.prefers_polling()
-    assert c.choose(1.0 + PollOrBlock.EXPLORE_S + 0.001) is False
-    assert c.choose(1.0 + 2 * PollOrBlock.EXPLORE_S + 0.001) is True, "polling is still tried now and then"
-    # about as fast is not enough: polling costs CPU, so it must beat blocking by the margin
-    c = PollOrBlock()
-    c.record(True, 95e-6)
-    c.record(False, 100e-6)
-    assert not c.prefers_polling()
-    # one stall moves the mean by at most ALPHA x 3 x the mean
-    c.record(False, 1.0)
-    assert c.block_s == pytest.approx(100e-6 * (1 + 3 * PollOrBlock.ALPHA))
+def test_a_refused_script_load_marks_redis_down_instead_of_failing_every_check_alone() -> None:
+    # After a Redis restart the script cache is empty: EVALSHA answers NOSCRIPT and the limiter sends
+    # SCRIPT LOAD. When that is refused (an ACL user without SCRIPT LOAD: -NOPERM), the sync path turned
+    # the error reply into a plain "unexpected digest" ResponseError, which reads as an error about one
+    # key: Redis was never marked down, and every check paid EVALSHA + SCRIPT LOAD before degrading.
+    server = start_redis()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        admin.execute_command("ACL", "SETUSER", "rl", "on", ">pw", "~*", "+@all", "-script|load")
+        url = f"redis://rl:pw@127.0.0.1:{server.port}/0"
+        lim = bastion.RedisRateLimiter(url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        d = lim.check("k")
+        assert d.source == "fallback"
+        calls = _evalsha_calls(admin)
+        for _ in range(5):
+            assert lim.check("k").source == "fallback"
+        assert _evalsha_calls(admin) == calls, "Redis is known down until retry_interval has passed"
+        lim.close()
+        admin.close()
+    finally:
+        server.stop()
 
 
-def test_a_lone_caller_measures_both_modes_and_blocks_when_polling_brings_nothing(
-    redis_server: RedisServer,
-) -> None:
-    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005, timeout=5)
-    assert lim.check("k").source == "redis"
-    pipe = lim._sync_pipe()
-    assert pipe.spin == 0.005
-    for _ in range(50):
-        assert lim.check("k").allowed
-    c = pipe.chooser
-    assert c.poll_s is not None
-    assert c.block_s is not None
-    assert 0 < c.poll_s < 5
-    assert 0 < c.block_s < 5
-    # Redis now answers after 50 ms at the earliest, far beyond the 5 ms of polling: polling only adds
-    # CPU, and the caller settles on blocking (replies stay correct either way)
-    pipe.chooser = type(c)()
-    slow = _slow_request(50_000)
-    for _ in range(12):
-        assert pipe.call(slow) == b":1\r\n"
-    assert pipe.chooser.poll_s is not None
-    assert pipe.chooser.poll_s >= 0.05
-    assert not pipe.chooser.prefers_polling()
-
-
-def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
-    from bastion.redis_limiter import DEFAULT_SPIN
-
-    for timeout, spin in [(0.1, DEFAULT_SPIN), (50e-6, 50e-6)]:
-        lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, timeout=timeout)
-        assert lim._spin == spin
-
-
-def test_spin_zero_never_polls(redis_server: RedisServer) -> None:
-    lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0)
-    assert lim.check("k").source == "redis"
-    pipe = lim._sync_pipe()
-    assert pipe.spin == 0
-    for _ in range(3):
-        assert pipe.call(_slow_request(2_000)) == b":1\r\n"
-        assert lim.check("k").allowed
-    assert (pipe.chooser.poll_s, pipe.chooser.block_s) == (None, None), "no lone call went through the chooser"
+def test_server_state_error_replies_mark_redis_down() -> None:
+    # Pins down the classification on this Redis (7.x): OOM and READONLY replies mean the server cannot
+    # serve anyone now, so no request pays a round trip until retry_interval has passed.
+    server = start_redis()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        lim = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        assert lim.check("k").source == "redis"
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        assert lim.check("k").source == "fallback"
+        calls = _evalsha_calls(admin)
+        assert lim.check("k2").source == "fallback"
+        assert _evalsha_calls(admin) == calls
+        admin.config_set("maxmemory", 0)
+        lim2 = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
+        assert lim2.check("k").source == "redis"
+        admin.execute_command("REPLICAOF", "127.0.0.1", "1")  # a read-only replica of nothing
+        assert lim2.check("k").source == "fallback"
+        calls = _evalsha_calls(admin)
+        assert lim2.check("k2").source == "fallback"
+        assert _evalsha_calls(admin) == calls
+        lim.close()
+        lim2.close()
+        admin.close()
+    finally:
+        server.stop()

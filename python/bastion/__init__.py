@@ -7,8 +7,8 @@ contract.
 
 from __future__ import annotations
 
-from bastion import errors
-from bastion._core import __version__
+from bastion import dangerous, errors
+from bastion._core import Decision, JWTSigner, JWTVerifier, Key, KeySet, Rate, RateLimiter, __version__
 from bastion.errors import (
     AuthError,
     AuthUnavailable,
@@ -38,25 +38,15 @@ from bastion.errors import (
     UnsupportedHeader,
     WeakKeyError,
 )
-
-# -- jwt (issue 2) --
-# isort: split
-from bastion import dangerous
-from bastion._core import JWTSigner, JWTVerifier, Key, KeySet
-
-# -- opaque (issue 3) --
+from bastion.redis_limiter import RedisRateLimiter
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
-# -- ratelimit (issue 4) --
-# isort: split
-from bastion._core import Decision, Rate, RateLimiter
-from bastion.redis_limiter import RedisRateLimiter
-
-__all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
+__all__ = [
     "AuthError",
     "AuthUnavailable",
     "BastionError",
     "ConfigurationError",
+    "Decision",
     "Forbidden",
     "InsufficientScope",
     "InvalidAudience",
@@ -67,13 +57,24 @@ __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay
     "InvalidSignature",
     "InvalidToken",
     "InvalidType",
+    "IssuedToken",
+    "JWTSigner",
+    "JWTVerifier",
+    "Key",
+    "KeySet",
     "MissingClaim",
     "MissingToken",
+    "Principal",
+    "Rate",
     "RateLimited",
+    "RateLimiter",
+    "RedisRateLimiter",
     "TokenExpired",
+    "TokenInfo",
     "TokenMalformed",
     "TokenNotYetValid",
     "TokenRevoked",
+    "TokenStore",
     "TokenTooLarge",
     "UnknownKey",
     "UnknownToken",
@@ -81,21 +82,6 @@ __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay
     "UnsupportedHeader",
     "WeakKeyError",
     "__version__",
-    "errors",
-    # -- jwt (issue 2) --
-    "JWTSigner",
-    "JWTVerifier",
-    "Key",
-    "KeySet",
     "dangerous",
-    # -- opaque (issue 3) --
-    "IssuedToken",
-    "Principal",
-    "TokenInfo",
-    "TokenStore",
-    # -- ratelimit (issue 4) --
-    "Decision",
-    "Rate",
-    "RateLimiter",
-    "RedisRateLimiter",
+    "errors",
 ]

@@ -11,7 +11,7 @@ __version__: str
 ERROR_CODES: list[str]
 __all__ = ["ERROR_CODES", "__version__"]
 
-# -- jwt (issue 2) --
+# JWT: keys, verification, signing
 __all__ += ["JWT_ALGORITHMS", "JWTSigner", "JWTVerifier", "Key", "KeySet", "_decode_unverified", "_verify_jws"]
 #: Every JWS algorithm bastion implements.
 JWT_ALGORITHMS: list[str]
@@ -159,7 +159,7 @@ def _verify_jws(
     max_token_bytes: int | None = None,
 ) -> bytes: ...
 
-# -- opaque (issue 3) --
+# Opaque tokens: the in-memory index and the Principal
 
 __all__ += ["OpaqueIndex", "Principal", "_Miss", "_restore_principal"]
 
@@ -284,7 +284,7 @@ class OpaqueIndex:
     def __len__(self) -> int:
         """Records held in memory."""
 
-# -- ratelimit (issue 4) --
+# Rate limiting
 
 __all__ += ["Decision", "Rate", "RateLimiter", "_redis_key_digest"]
 

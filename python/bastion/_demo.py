@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 
 import bastion
-from bastion._benchutil import measure
+from bastion.bench import measure
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "api://reports"

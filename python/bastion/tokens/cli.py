@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     common(rot)
     rot.add_argument("token")
     rot.add_argument("--grace", type=float, default=60.0)
-    imp = actions.add_parser("import", help="import SHA-256-hashed tokens from a CSV file (see README)")
+    imp = actions.add_parser("import", help="import SHA-256-hashed tokens from a CSV file (see docs/OPAQUE.md)")
     common(imp)
     imp.add_argument("csv", help="columns: digest_hex, subject, expires_at[, created_at, scopes, roles, tier, name]")
     imp.add_argument("--scheme", default="sha256-b64url", choices=["sha256-b64url", "sha256"])

@@ -2,27 +2,32 @@
 
 ``verify`` of a valid token (index hit) → Principal, against what an application does without bastion: a bare
 ``hashlib.sha256`` + dict lookup in Python (which checks nothing: no expiry, revocation or format), and the
-usual way, a hashlib digest + an SQLite query per request. ``python -m bastion._bench_opaque memory [N]``
-measures the resident memory of N records in the index.
+usual way, a hashlib digest + an SQLite query per request. ``figures()`` measures the resident memory of
+records in the index, in a fresh interpreter (earlier work in this one would free memory and skew it).
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 
-from bastion._benchutil import Case
+from bastion.bench import Case, Figure
 
 GROUP = "opaque verify, valid token → identity"
 PEPPER = b"bench-pepper-" + b"x" * 32
+#: records in the index for the memory figure (``--quick``: the smaller one)
+MEMORY_RECORDS, MEMORY_RECORDS_QUICK = 1_000_000, 20_000
 
 
-def cases() -> list[Case]:
+def cases(quick: bool = False) -> list[Case]:
+    """The same cases whatever ``quick`` says: 1,000 tokens in the store take well under a second."""
     from bastion import TokenStore
 
     store = TokenStore(None, pepper=PEPPER, background=False)
@@ -62,7 +67,13 @@ def cases() -> list[Case]:
 
     assert sqlite_query() == ("user_500", "read:reports", issued[500].expires_at)
     return [
-        Case(GROUP, "bastion TokenStore.verify (index hit)", lambda: verify(token), is_bastion=True),
+        Case(
+            GROUP,
+            "bastion TokenStore.verify (index hit)",
+            lambda: verify(token),
+            is_bastion=True,
+            ok=lambda p: p.subject == "user_500",
+        ),
         Case(GROUP, "hashlib.sha256 + dict lookup (no checks)", dict_lookup),
         Case(GROUP, "hashlib.sha256 + SQLite query", sqlite_query),
     ]
@@ -116,49 +127,17 @@ def measure_memory(n: int) -> dict[str, float]:
     }
 
 
-def compare_interleaved(rounds: int = 40, batch_s: float = 0.01) -> dict[str, tuple[float, float]]:
-    """Time the cases in alternating short batches, so that a shared machine's changing load hits every case
-    alike; returns ``{name: (median seconds per call, median ratio to bastion within a round)}``."""
-    import statistics
-
-    timed = [c for c in cases() if c.fn is not None]
-    sizes = {}
-    for c in timed:
-        assert c.fn is not None
-        n = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(n):
-                c.fn()
-            if time.perf_counter() - t0 > batch_s:
-                break
-            n *= 2
-        sizes[c.name] = n
-    per_call: dict[str, list[float]] = {c.name: [] for c in timed}
-    ratios: dict[str, list[float]] = {c.name: [] for c in timed}
-    base = next(c.name for c in timed if c.is_bastion)
-    for _ in range(rounds):
-        this_round = {}
-        for c in timed:
-            assert c.fn is not None
-            fn, n = c.fn, sizes[c.name]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            this_round[c.name] = (time.perf_counter() - t0) / n
-            per_call[c.name].append(this_round[c.name])
-        for name, t in this_round.items():
-            ratios[name].append(t / this_round[base])
-    return {name: (statistics.median(per_call[name]), statistics.median(ratios[name])) for name in per_call}
-
-
-if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "memory":
-        count = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
-        for key, value in measure_memory(count).items():
-            print(f"{key}: {value:,.1f}")
-    elif len(sys.argv) >= 2 and sys.argv[1] == "compare":
-        for name, (t, ratio) in compare_interleaved().items():
-            print(f"  {name:<44} {t * 1e9:8.0f} ns   {ratio:5.1f}x bastion")
-    else:
-        print("usage: python -m bastion._bench_opaque memory [N] | compare")
+def figures(quick: bool = False) -> list[Figure]:
+    """Resident bytes per record in the index, and with each record's Principal cached too."""
+    n = MEMORY_RECORDS_QUICK if quick else MEMORY_RECORDS
+    code = f"import json; from bastion.bench.opaque import measure_memory; print(json.dumps(measure_memory({n})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
+    names = {
+        "index_bytes_per_record": f"index, {n:,} records: RSS per record",
+        "with_cached_principal_per_record": f"index + cached Principal, {n:,} records: RSS per record",
+    }
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        return [Figure(name, None, "bytes", missing=why) for name in names.values()]
+    measured = json.loads(proc.stdout)
+    return [Figure(name, float(measured[key]), "bytes") for key, name in names.items()]

@@ -1,7 +1,6 @@
-"""Final review of the session's changes (Redis pipelining, error replies, rate-limit core, JWKS, docs).
-
-Each test here was written against a defect found in that review (it failed before the fix), or pins down
-a property the review checked and that nothing else covers.
+"""The pipelined Redis connection under RedisRateLimiter (SyncPipe): one reply per caller across hand-overs,
+interrupted waiters, the time a handed-over thread has waited, and when a lone caller polls or blocks.
+A scripted peer on a socketpair (the `scripted` fixture) plays Redis where the order of events must be exact.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import redis
 from bastion._redis_pipe import SyncPipe
 
 from tests.pipe_support import expect, hand_over_to_c, queued, start_call
-from tests.servers import RedisServer, free_port, start_redis
+from tests.servers import RedisServer, free_port
 
 
 class _Interrupted(BaseException):
@@ -31,9 +30,9 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
     scripted: tuple[SyncPipe, socket.socket],
 ) -> None:
     # A thread waiting for its reply that is interrupted (KeyboardInterrupt, or SystemExit from a signal
-    # handler) left its request in the queue. When a leader that had led for `timeout` then handed the
-    # connection on, it handed it to that dead waiter: nobody led again, `busy` stayed set and every later
-    # call queued and timed out, for good (the pipe had no error, so it was never replaced).
+    # handler) must take its request out of the queue. Were the connection handed on to that dead waiter
+    # (by a leader that has led for `timeout`), nobody would lead again: `busy` would stay set and every
+    # later call queue and time out, for good (the pipe has no error, so it would never be replaced).
     pipe, peer = scripted
     results: dict[str, object] = {}
 
@@ -66,7 +65,7 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
         a.join(5)
         b.join(5)
         assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
-        # the next caller gets the connection (before the fix: it queued behind the dead heir, timed out)
+        # the next caller gets the connection (it does not queue behind a dead heir and time out)
         d = start_call(pipe, "D", results)
         expect(peer, b"REQ-D\n")
         peer.sendall(b":3\r\n")
@@ -78,69 +77,6 @@ def test_an_interrupted_waiter_never_becomes_the_heir_of_the_connection(
             assert pipe.error is None
     finally:
         signal.signal(signal.SIGUSR1, previous)
-
-
-# ------------------------------------------------------------------------- error replies from Redis
-
-
-def _evalsha_calls(r: redis.Redis[bytes]) -> int:
-    stats = r.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
-
-
-def test_a_refused_script_load_marks_redis_down_instead_of_failing_every_check_alone() -> None:
-    # After a Redis restart the script cache is empty: EVALSHA answers NOSCRIPT and the limiter sends
-    # SCRIPT LOAD. When that is refused (an ACL user without SCRIPT LOAD: -NOPERM), the sync path turned
-    # the error reply into a plain "unexpected digest" ResponseError, which reads as an error about one
-    # key: Redis was never marked down, and every check paid EVALSHA + SCRIPT LOAD before degrading.
-    server = start_redis()
-    try:
-        admin = redis.Redis.from_url(server.url)
-        admin.execute_command("ACL", "SETUSER", "rl", "on", ">pw", "~*", "+@all", "-script|load")
-        url = f"redis://rl:pw@127.0.0.1:{server.port}/0"
-        lim = bastion.RedisRateLimiter(url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
-        d = lim.check("k")
-        assert d.source == "fallback"
-        calls = _evalsha_calls(admin)
-        for _ in range(5):
-            assert lim.check("k").source == "fallback"
-        assert _evalsha_calls(admin) == calls, "Redis is known down until retry_interval has passed"
-        lim.close()
-        admin.close()
-    finally:
-        server.stop()
-
-
-def test_server_state_error_replies_mark_redis_down() -> None:
-    # Pins down the classification on this Redis (7.x): OOM and READONLY replies mean the server cannot
-    # serve anyone now, so no request pays a round trip until retry_interval has passed.
-    server = start_redis()
-    try:
-        admin = redis.Redis.from_url(server.url)
-        lim = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
-        assert lim.check("k").source == "redis"
-        admin.config_set("maxmemory-policy", "noeviction")
-        admin.config_set("maxmemory", 1)
-        assert lim.check("k").source == "fallback"
-        calls = _evalsha_calls(admin)
-        assert lim.check("k2").source == "fallback"
-        assert _evalsha_calls(admin) == calls
-        admin.config_set("maxmemory", 0)
-        lim2 = bastion.RedisRateLimiter(server.url, {"t": bastion.Rate(10, per=60)}, retry_interval=30.0)
-        assert lim2.check("k").source == "redis"
-        admin.execute_command("REPLICAOF", "127.0.0.1", "1")  # a read-only replica of nothing
-        assert lim2.check("k").source == "fallback"
-        calls = _evalsha_calls(admin)
-        assert lim2.check("k2").source == "fallback"
-        assert _evalsha_calls(admin) == calls
-        lim.close()
-        lim2.close()
-        admin.close()
-    finally:
-        server.stop()
-
-
-# ---------------------------------------------------------------- SyncPipe against a real Redis server
 
 
 def _echo(payload: bytes) -> bytes:
@@ -185,10 +121,10 @@ def test_every_thread_gets_its_own_reply_across_hand_overs(redis_server: RedisSe
 def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     scripted: tuple[SyncPipe, socket.socket],
 ) -> None:
-    # The heir counted its time leading from when it was handed the connection, not from when its call
-    # began: a call that had already waited ~timeout in the queue could then carry others' requests for
-    # another full timeout (and more), beyond the documented bound. Now, having waited that long, it hands
-    # the connection on after the batch holding its own request.
+    # The heir counts its time from when its call began, not from when it was handed the connection:
+    # otherwise a call that had already waited ~timeout in the queue could carry others' requests for
+    # another full timeout (and more), beyond the documented bound. Having waited that long, it hands the
+    # connection on after the batch holding its own request.
     pipe, peer = scripted
     results: dict[str, object] = {}
 
@@ -201,8 +137,8 @@ def test_a_thread_handed_the_connection_counts_the_time_it_waited(
     peer.sendall(b":3\r\n")
     expect(peer, b"REQ-D\n")
     c.join(5)
-    # C returned without D's reply: D was handed the connection and sent its own request (before the fix C
-    # carried D and sat in recv for D's reply until its timeout, which failed the connection)
+    # C returned without D's reply: D was handed the connection and sent its own request (C does not carry
+    # D and sit in recv for D's reply until its timeout, which would fail the connection)
     assert results.get("C") == b":3\r\n"
     with pipe.lock:
         assert pipe.error is None, "C carried D's request past its own bound"
@@ -267,3 +203,117 @@ def test_spin_polls_on_unix_sockets_and_never_on_tls(tls_and_unix_redis: tuple[s
         assert (pipe.chooser.poll_s, pipe.chooser.block_s) == (None, None)
         assert [lim.check("k").remaining for _ in range(2)] == [0, 0]
         assert not lim.allow("k")
+
+
+def test_a_pipe_leader_hands_the_connection_on_instead_of_serving_others_forever(
+    scripted: tuple[SyncPipe, socket.socket],
+) -> None:
+    # The first thread to find the connection idle must not carry every request queued after it for as
+    # long as requests keep coming (under steady load from other threads its own call would never return):
+    # it hands the connection to a queued thread once it has led for `timeout`. A scripted peer on a
+    # socketpair plays Redis, so the order of events is exact.
+    pipe, peer = scripted
+    results: dict[str, object] = {}
+
+    a, b, c = hand_over_to_c(pipe, peer, results)
+    a.join(5)
+    b.join(5)
+    assert (results.get("A"), results.get("B")) == (b":1\r\n", b":2\r\n")
+    assert "C" not in results
+    peer.sendall(b":3\r\n")  # only now: A did not wait for this
+    c.join(5)
+    assert results["C"] == b":3\r\n"
+    with pipe.lock:
+        assert not pipe.busy
+        assert pipe.error is None
+
+
+# ------------------------------------------------------------------------ polling or blocking for a reply
+
+
+#: a script that keeps Redis busy for ARGV[1] µs before it answers
+_SLOW = (
+    "local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] "
+    "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - s >= tonumber(ARGV[1]) return 1"
+)
+
+
+def _slow_request(us: int) -> bytes:
+    parts = [b"EVAL", _SLOW.encode(), b"0", str(us).encode()]
+    return b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def test_poll_or_block_learns_the_faster_mode_and_keeps_checking_the_other() -> None:
+    from bastion._redis_pipe import PollOrBlock
+
+    c = PollOrBlock()
+    assert c.choose(0.0) is True, "the first call polls"
+    c.record(True, 40e-6)
+    assert c.choose(0.001) is False, "then one blocks, so both modes are measured"
+    c.record(False, 100e-6)
+    assert c.prefers_polling()
+    # the first call after both are known explores the mode not preferred, then not again for EXPLORE_S
+    assert c.choose(1.0) is False
+    c.record(False, 100e-6)
+    assert [c.choose(1.0 + i * 0.001) for i in range(10)] == [True] * 10
+    assert c.choose(1.0 + PollOrBlock.EXPLORE_S) is False
+    # polling gets slower (a busy machine): blocking takes over once polling is no longer clearly faster
+    for _ in range(40):
+        c.record(True, 150e-6)
+    assert c.poll_s is not None
+    assert c.poll_s > 0.9 * 100e-6
+    assert not c.prefers_polling()
+    assert c.choose(1.0 + PollOrBlock.EXPLORE_S + 0.001) is False
+    assert c.choose(1.0 + 2 * PollOrBlock.EXPLORE_S + 0.001) is True, "polling is still tried now and then"
+    # about as fast is not enough: polling costs CPU, so it must beat blocking by the margin
+    c = PollOrBlock()
+    c.record(True, 95e-6)
+    c.record(False, 100e-6)
+    assert not c.prefers_polling()
+    # one stall moves the mean by at most ALPHA x 3 x the mean
+    c.record(False, 1.0)
+    assert c.block_s == pytest.approx(100e-6 * (1 + 3 * PollOrBlock.ALPHA))
+
+
+def test_a_lone_caller_measures_both_modes_and_blocks_when_polling_brings_nothing(
+    redis_server: RedisServer,
+) -> None:
+    lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0.005, timeout=5)
+    assert lim.check("k").source == "redis"
+    pipe = lim._sync_pipe()
+    assert pipe.spin == 0.005
+    for _ in range(50):
+        assert lim.check("k").allowed
+    c = pipe.chooser
+    assert c.poll_s is not None
+    assert c.block_s is not None
+    assert 0 < c.poll_s < 5
+    assert 0 < c.block_s < 5
+    # Redis now answers after 50 ms at the earliest, far beyond the 5 ms of polling: polling only adds
+    # CPU, and the caller settles on blocking (replies stay correct either way)
+    pipe.chooser = type(c)()
+    slow = _slow_request(50_000)
+    for _ in range(12):
+        assert pipe.call(slow) == b":1\r\n"
+    assert pipe.chooser.poll_s is not None
+    assert pipe.chooser.poll_s >= 0.05
+    assert not pipe.chooser.prefers_polling()
+
+
+def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
+    from bastion.redis_limiter import DEFAULT_SPIN
+
+    for timeout, spin in [(0.1, DEFAULT_SPIN), (50e-6, 50e-6)]:
+        lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, timeout=timeout)
+        assert lim._spin == spin
+
+
+def test_spin_zero_never_polls(redis_server: RedisServer) -> None:
+    lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, spin=0)
+    assert lim.check("k").source == "redis"
+    pipe = lim._sync_pipe()
+    assert pipe.spin == 0
+    for _ in range(3):
+        assert pipe.call(_slow_request(2_000)) == b":1\r\n"
+        assert lim.check("k").allowed
+    assert (pipe.chooser.poll_s, pipe.chooser.block_s) == (None, None), "no lone call went through the chooser"

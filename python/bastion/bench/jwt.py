@@ -1,4 +1,4 @@
-"""JWT cases for ``python -m bastion bench jwt`` (and the fixtures ``benches/bench_jwt.py`` times with
+"""JWT cases for ``python -m bastion bench jwt`` (``benches/bench_jwt.py`` times the same cases with
 pytest-benchmark): bastion and its peers verifying the same realistic access token, in one process.
 
 The token: header ``{"alg", "typ": "JWT", "kid"}``; claims iss, sub, aud, exp, iat, nbf, jti, scope, role.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bastion
-from bastion._benchutil import Case
+from bastion.bench import NOT_INSTALLED, Case
 
 ALGS = ("HS256", "RS256", "ES256", "EdDSA")
 ISSUER = "https://auth.example.com"
@@ -95,7 +95,7 @@ def peer_calls(fx: Fixture) -> dict[str, tuple[Callable[[], object] | None, str]
 
         calls["PyJWT"] = (pyjwt_call, "")
     except ImportError:
-        calls["PyJWT"] = (None, "not installed")
+        calls["PyJWT"] = (None, NOT_INSTALLED)
     try:
         from joserfc import jwt as jose_jwt
         from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
@@ -115,7 +115,7 @@ def peer_calls(fx: Fixture) -> dict[str, tuple[Callable[[], object] | None, str]
 
         calls["joserfc"] = (joserfc_call, "")
     except ImportError:
-        calls["joserfc"] = (None, "not installed")
+        calls["joserfc"] = (None, NOT_INSTALLED)
     try:
         import oxyjwt
 
@@ -131,7 +131,7 @@ def peer_calls(fx: Fixture) -> dict[str, tuple[Callable[[], object] | None, str]
 
         calls["oxyjwt"] = (oxy_call, "")
     except ImportError:
-        calls["oxyjwt"] = (None, "not installed")
+        calls["oxyjwt"] = (None, NOT_INSTALLED)
     try:
         import ryjwt  # type: ignore[import-not-found, unused-ignore]
 
@@ -176,7 +176,17 @@ def threaded_batch(verifier: bastion.JWTVerifier, token: str, threads: int) -> C
     return batch
 
 
-def cases() -> list[Case]:
+def _claims_of(fx: Fixture) -> Callable[[Any], bool]:
+    """Whether a verify call returned the token's claims (every library here returns them as a dict)."""
+    return lambda result: {k: result[k] for k in fx.claims} == fx.claims
+
+
+def _whole_batch(verified: int) -> bool:
+    return verified == THREAD_BATCH
+
+
+def cases(quick: bool = False) -> list[Case]:
+    """The same cases whatever ``quick`` says: each is one call, and the fixtures take well under a second."""
     out: list[Case] = []
     fx = fixtures()
     for alg in ALGS:
@@ -184,84 +194,23 @@ def cases() -> list[Case]:
         verifier = bastion_verifier(f)
         assert verifier.verify(f.token) == f.claims
         group = f"{alg} verify -> dict"
-        out.append(Case(group, "bastion", _verify_call(verifier, f.token), is_bastion=True))
+        ok = _claims_of(f)
+        out.append(Case(group, "bastion", _verify_call(verifier, f.token), is_bastion=True, ok=ok))
         for name, (call, why) in peer_calls(f).items():
             if call is not None:
-                call()  # fail loudly here rather than inside the timing loop
-            out.append(Case(group, name, call, missing=why))
+                assert ok(call())  # fail loudly here rather than inside the timing loop
+            out.append(Case(group, name, call, missing=why, ok=ok))
     for alg in ("HS256", "RS256"):
         f = fx[alg]
         cached = bastion_verifier(f, cache_size=1024)
         cached.verify(f.token)
         group = f"{alg} repeated token (cache hit)"
-        out.append(Case(group, "bastion cache_size=1024", _verify_call(cached, f.token), is_bastion=True))
-        out.append(Case(group, "bastion, no cache", _verify_call(bastion_verifier(f), f.token)))
+        ok = _claims_of(f)
+        out.append(Case(group, "bastion cache_size=1024", _verify_call(cached, f.token), is_bastion=True, ok=ok))
+        out.append(Case(group, "bastion, no cache", _verify_call(bastion_verifier(f), f.token), ok=ok))
     rs = fx["RS256"]
     group = f"RS256 verify, {THREAD_BATCH} tokens per batch (GIL released)"
     shared = bastion_verifier(rs)
-    out.append(Case(group, "bastion, 2 threads", threaded_batch(shared, rs.token, 2), is_bastion=True))
-    out.append(Case(group, "bastion, 1 thread", threaded_batch(shared, rs.token, 1)))
+    out.append(Case(group, "bastion, 2 threads", threaded_batch(shared, rs.token, 2), is_bastion=True, ok=_whole_batch))
+    out.append(Case(group, "bastion, 1 thread", threaded_batch(shared, rs.token, 1), ok=_whole_batch))
     return out
-
-
-def interleaved(cases: list[Case], *, rounds: int = 21, round_s: float = 0.01) -> list[tuple[Case, float | None]]:
-    """Median seconds per call of each case, measured in interleaved rounds: every round times each case
-    of a group once, in a shuffled order, so load changes on a shared machine hit all of them alike."""
-    import random
-    import statistics
-    import time as _time
-
-    per_call: dict[int, int] = {}
-    for i, case in enumerate(cases):
-        if case.fn is None:
-            continue
-        case.fn()
-        n, elapsed = 1, 0.0
-        while elapsed < round_s / 4:
-            t0 = _time.perf_counter()
-            for _ in range(n):
-                case.fn()
-            elapsed = _time.perf_counter() - t0
-            n *= 2
-        per_call[i] = max(1, int(n * round_s / max(elapsed, 1e-9) / 2))
-    samples: dict[int, list[float]] = {i: [] for i in per_call}
-    order = list(per_call)
-    for _ in range(rounds):
-        random.shuffle(order)
-        for i in order:
-            fn, n = cases[i].fn, per_call[i]
-            assert fn is not None
-            t0 = _time.perf_counter()
-            for _ in range(n):
-                fn()
-            samples[i].append((_time.perf_counter() - t0) / n)
-    return [(c, statistics.median(samples[i]) if i in samples else None) for i, c in enumerate(cases)]
-
-
-def main() -> int:
-    """``python -m bastion._bench_jwt``: the JWT cases, interleaved, as a Markdown table."""
-    import platform
-    import sys
-
-    from bastion._benchutil import fmt_time
-
-    groups: dict[str, list[Case]] = {}
-    for case in cases():
-        groups.setdefault(case.group, []).append(case)
-    print(f"Python {platform.python_version()}")
-    print("| operation | library | median | vs bastion |\n|---|---|---:|---:|")
-    for group, members in groups.items():
-        results = interleaved(members)
-        base = next((t for c, t in results if c.is_bastion and t is not None), None)
-        for case, t in results:
-            if t is None:
-                print(f"| {group} | {case.name} | — | {case.missing} |")
-                continue
-            ratio = "1.0x" if case.is_bastion or base is None else f"{t / base:.1f}x"
-            print(f"| {group} | {case.name} | {fmt_time(t)} | {ratio} |")
-        sys.stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

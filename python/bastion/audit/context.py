@@ -1,0 +1,70 @@
+"""The request's identity for the application's own log records, carried by ``contextvars``.
+
+The middleware calls :func:`bind` when a request is authenticated and :func:`reset` when it ends; an
+:class:`AuditContextFilter` on a handler (or logger) then stamps every record logged in between with the
+subject, scopes and request id — like Elixir's ``Logger.metadata(user_id: …)``. ``contextvars`` follow asyncio
+tasks and threads, so concurrent requests never see each other's identity.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from bastion._core import Principal
+
+__all__ = ["AuditContext", "AuditContextFilter", "bind", "current", "reset"]
+
+
+class AuditContext(NamedTuple):
+    """The identity bound to the current request: subject (None when anonymous), scopes, request id."""
+
+    enduser_id: str | None
+    scopes: frozenset[str]
+    request_id: str | None
+
+
+_NO_SCOPES: frozenset[str] = frozenset()
+_CURRENT: ContextVar[AuditContext | None] = ContextVar("bastion_audit_context", default=None)
+
+
+def bind(principal: Principal | None, request_id: str | None) -> Token[AuditContext | None]:
+    """Bind ``principal`` (None for an anonymous request) and ``request_id`` to the current context; give the
+    token to :func:`reset` when the request ends."""
+    if principal is None:
+        return _CURRENT.set(AuditContext(None, _NO_SCOPES, request_id))
+    return _CURRENT.set(AuditContext(principal.subject, principal.scopes, request_id))
+
+
+def reset(token: Token[AuditContext | None]) -> None:
+    """Restore the context :func:`bind` replaced."""
+    _CURRENT.reset(token)
+
+
+def current() -> AuditContext | None:
+    """The identity bound to the current context, or None outside a request."""
+    return _CURRENT.get()
+
+
+class AuditContextFilter(logging.Filter):
+    """Adds ``enduser_id``, ``enduser_scopes`` (space-separated, sorted; ``""`` when none) and ``request_id`` to
+    every record (None, None, None outside a bound request), so that ``%(enduser_id)s`` works in any format and
+    :class:`~bastion.audit.writer.JSONFormatter` writes them as ``enduser.id``, ``bastion.auth.scopes`` and
+    ``request.id``. Attributes a record already has (from ``extra=``) are kept. Never filters a record out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Stamp ``record``; always True."""
+        ctx = _CURRENT.get()
+        attrs = record.__dict__
+        if ctx is None:
+            attrs.setdefault("enduser_id", None)
+            attrs.setdefault("enduser_scopes", None)
+            attrs.setdefault("request_id", None)
+        else:
+            attrs.setdefault("enduser_id", ctx.enduser_id)
+            if "enduser_scopes" not in attrs:
+                attrs["enduser_scopes"] = " ".join(sorted(ctx.scopes))
+            attrs.setdefault("request_id", ctx.request_id)
+        return True
