@@ -157,6 +157,11 @@ class Gate:
     def context(self, outcome: Outcome, request_id: str, client_address: str | None) -> AuthContext:
         return AuthContext(outcome.principal, outcome.decision, request_id, client_address, self.rule(outcome.rule))
 
+    def identify(self, peer: str | None, headers: Any) -> tuple[str, str | None]:
+        """The request id and the client address (trusted proxies only; by default the peer itself)."""
+        address, request_id = self.resolver.resolve(peer, headers, self.request_id_header)
+        return request_id, address
+
     def audit(
         self,
         outcome: Outcome | None,
@@ -166,35 +171,39 @@ class Gate:
         request_id: str,
         client_address: str | None,
         started: float,
+        reason: str | None = None,
     ) -> None:
-        """One audit record for the request, admitted or refused; nothing when the Authenticator has no audit."""
+        """One audit record for the request, admitted or refused; nothing when the Authenticator has no audit.
+
+        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight)."""
         log = self.auth.audit
         if log is None:
             return
-        principal = outcome.principal if outcome is not None else None
-        decision = outcome.decision if outcome is not None else None
-        error = outcome.error if outcome is not None else None
-        rule = self.rule(outcome.rule) if outcome is not None else None
-        log.emit(
-            AuditRecord(
-                method=method,
-                path=path,
-                route=rule.path if rule is not None else None,
-                status=status,
-                client_address=client_address,
-                request_id=request_id,
-                subject=principal.subject if principal is not None else None,
-                roles=principal.roles if principal is not None else None,
-                scopes=principal.scopes if principal is not None else None,
-                token_type=principal.token_type if principal is not None else None,
-                token_id=principal.token_id if principal is not None else None,
-                error=error.code if error is not None else None,
-                reason=error.message if error is not None else None,
-                tier=decision.tier if decision is not None else None,
-                remaining=decision.remaining if decision is not None and not decision.unlimited else None,
-                duration_ms=(time.perf_counter() - started) * 1000.0,
-            )
-        )
+        record = AuditRecord(request_id, method, path, client_address)
+        record.status = status
+        record.duration_ms = (time.perf_counter() - started) * 1000.0
+        if outcome is None:
+            record.reason = reason or "preflight"
+        else:
+            rule = self.rule(outcome.rule)
+            if rule is not None:
+                record.route = rule.path
+            principal = outcome.principal
+            if principal is not None:
+                record.set_principal(principal)
+            decision = outcome.decision
+            if decision is not None:
+                record.set_decision(decision)
+            error = outcome.error
+            if error is not None:
+                record.reason = record.error_type = error.code
+            elif principal is not None:
+                record.reason = "authenticated"
+            else:
+                record.reason = "exempt" if rule is not None and rule.auth == "none" else "anonymous"
+            if reason is not None:
+                record.error_type = reason
+        log.emit(record)
 
 
 def is_preflight(method: str, headers: Any) -> bool:

@@ -100,7 +100,7 @@ class AuthMiddleware:
         method: str = scope["method"]
         headers = scope["headers"]
         client = scope.get("client")
-        request_id, address = gate.resolver.identify(client[0] if client else None, headers)
+        request_id, address = gate.identify(client[0] if client else None, headers)
         status = [500]
         extra: list[tuple[bytes, bytes]] = []
 
@@ -140,7 +140,7 @@ class AuthMiddleware:
         started = time.perf_counter()
         gate = self._gate
         client = scope.get("client")
-        request_id, address = gate.resolver.identify(client[0] if client else None, scope["headers"])
+        request_id, address = gate.identify(client[0] if client else None, scope["headers"])
         outcome = await self._decide(scope, "GET")
         if outcome.error is not None:
             # close before accept: the server answers the handshake with 403 and no connection is opened

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from bastion import _core
+from bastion._http import check_realm
 from bastion.errors import AuthError, AuthUnavailable, ConfigurationError
 from bastion.rules import Rule, compile_rules
 
@@ -75,8 +76,7 @@ class Authenticator:
             raise ConfigurationError("an Authenticator needs jwt=, tokens= or both: there is nothing to verify with")
         if tier_of is not None and not callable(tier_of):
             raise ConfigurationError("tier_of must be a callable Principal -> str | None")
-        if not isinstance(realm, str) or not realm or not all(" " <= c <= "~" and c not in '"\\' for c in realm):
-            raise ConfigurationError('realm must be a non-empty printable ASCII str without " or \\')
+        realm = check_realm(realm)
         if api_key_header is not None and (
             not isinstance(api_key_header, str)
             or not api_key_header

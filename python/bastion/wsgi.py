@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
@@ -32,30 +31,8 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Error"
-
-
 def _environ_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
-
-
-class _Pairs:
-    """The environ's request headers as ASGI-style ``(lowercase name, value)`` byte pairs, built on demand
-    (only a CORS preflight or a trusted proxy needs them)."""
-
-    __slots__ = ("_environ",)
-
-    def __init__(self, environ: Environ) -> None:
-        self._environ = environ
-
-    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        for key, value in self._environ.items():
-            if key.startswith("HTTP_") and isinstance(value, str):
-                yield key[5:].replace("_", "-").lower().encode("latin-1"), value.encode("latin-1")
 
 
 class AuthMiddleware:
@@ -95,8 +72,7 @@ class AuthMiddleware:
         gate = self._gate
         method: str = environ.get("REQUEST_METHOD", "GET")
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        pairs = _Pairs(environ)
-        request_id, address = gate.resolver.identify(environ.get("REMOTE_ADDR"), pairs)
+        request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
         status = [500]
         extra: list[tuple[str, str]] = []
 
@@ -118,7 +94,7 @@ class AuthMiddleware:
         )
         if outcome.error is not None:
             refusal = gate.refusal(outcome)
-            start_response(_status_line(refusal.status), refusal.headers)
+            start_response(refusal.status_line, refusal.headers)
             gate.audit(outcome, method, path, refusal.status, request_id, address, started)
             return [refusal.body]
 
