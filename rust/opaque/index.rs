@@ -11,7 +11,8 @@
 //!
 //! The mechanisms the index consults live beside it: the negative cache (`negative.rs`), subject
 //! cut-offs (`cutoff.rs`), the constant-time digest comparison (`digest.rs`) and the name interner
-//! (`crate::principal`).
+//! (`crate::principal`). What remains (over 400 lines with its tests) is one protocol: probe, admit,
+//! evict and clear share the tables' lock and the epoch, so they stay in one file.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
