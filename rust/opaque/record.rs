@@ -108,7 +108,7 @@ impl<S: Slot> Entry<S> {
         if self.revoked_at <= now {
             return Err(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"));
         }
-        if subject_valid_after.is_some_and(|cut| self.created_at <= cut) {
+        if super::cutoff::revoked_by(self.created_at, subject_valid_after) {
             return Err(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"));
         }
         if self.principal.expires_at <= now {

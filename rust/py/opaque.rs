@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
 use super::principal::{PyPrincipal, Source};
 use crate::error::{Error, ErrorKind};
@@ -106,58 +106,71 @@ fn store_error() -> PyErr {
     Error::new(ErrorKind::AuthUnavailable, "the token store returned an invalid record").into()
 }
 
-fn extract_opt_string(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-    if v.is_none() {
-        Ok(None)
-    } else {
-        v.extract::<String>().map(Some)
-    }
+/// A backend row, `bastion.tokens.ops.RecordRow`: every field is read by its name, so a row of
+/// another shape fails on the field it lacks instead of shifting the others.
+#[derive(FromPyObject)]
+struct RecordRow {
+    #[pyo3(attribute)]
+    id: String,
+    #[pyo3(attribute)]
+    kind: String,
+    #[pyo3(attribute)]
+    subject: String,
+    #[pyo3(attribute)]
+    client_id: Option<String>,
+    #[pyo3(attribute)]
+    scopes: Vec<String>,
+    #[pyo3(attribute)]
+    roles: Vec<String>,
+    #[pyo3(attribute)]
+    tier: Option<String>,
+    #[pyo3(attribute)]
+    created_at: f64,
+    #[pyo3(attribute)]
+    expires_at: f64,
+    #[pyo3(attribute)]
+    revoked_at: Option<f64>,
+    #[pyo3(attribute)]
+    subject_valid_after: Option<f64>,
+    /// A JSON object as text.
+    #[pyo3(attribute)]
+    metadata: Option<String>,
 }
 
-fn extract_opt_f64(v: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
-    if v.is_none() {
-        Ok(None)
-    } else {
-        v.extract::<f64>().map(Some)
-    }
-}
-
-/// A backend row: `(id, kind, subject, client_id, scopes, roles, tier, created_at, expires_at,
-/// revoked_at, subject_valid_after, metadata_json)`.
+/// The record in a backend row (`None` for no row). A row that is not a `RecordRow` is
+/// `auth_unavailable`, naming the field that failed (never a value: the message is PyO3's type error).
 fn record_from_py(row: &Bound<'_, PyAny>) -> PyResult<Option<Record>> {
     if row.is_none() {
         return Ok(None);
     }
-    let parse = || -> PyResult<Record> {
-        let t = row.cast::<PyTuple>()?;
-        if t.len() != 12 {
-            return Err(store_error());
-        }
-        let kind: String = t.get_item(1)?.extract()?;
-        let metadata = match extract_opt_string(&t.get_item(11)?)? {
-            None => None,
-            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Object(map)) => Some(map),
-                Ok(serde_json::Value::Null) => None,
-                _ => return Err(store_error()),
-            },
-        };
-        Ok(Record {
-            id: t.get_item(0)?.extract()?,
-            kind: *kind.as_bytes().first().ok_or_else(store_error)?,
-            subject: t.get_item(2)?.extract()?,
-            client_id: extract_opt_string(&t.get_item(3)?)?,
-            scopes: t.get_item(4)?.extract()?,
-            roles: t.get_item(5)?.extract()?,
-            tier: extract_opt_string(&t.get_item(6)?)?,
-            created_at: t.get_item(7)?.extract()?,
-            expires_at: t.get_item(8)?.extract()?,
-            revoked_at: extract_opt_f64(&t.get_item(9)?)?,
-            subject_valid_after: extract_opt_f64(&t.get_item(10)?)?,
-            metadata,
-        })
+    let r: RecordRow = row.extract().map_err(|e| {
+        Error::new(
+            ErrorKind::AuthUnavailable,
+            format!("the token store returned an invalid record: {e}"),
+        )
+    })?;
+    let metadata = match r.metadata.as_deref() {
+        None => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            Ok(serde_json::Value::Null) => None,
+            _ => return Err(store_error()),
+        },
     };
-    parse().map(Some).map_err(|_| store_error())
+    Ok(Some(Record {
+        kind: *r.kind.as_bytes().first().ok_or_else(store_error)?,
+        id: r.id,
+        subject: r.subject,
+        client_id: r.client_id,
+        scopes: r.scopes,
+        roles: r.roles,
+        tier: r.tier,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+        subject_valid_after: r.subject_valid_after,
+        metadata,
+    }))
 }
 
 fn digest_arg(digest: &[u8]) -> PyResult<Digest> {

@@ -18,6 +18,10 @@ use crate::error::{Error, ErrorKind, Result};
 /// `tau` strictly below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
 
+/// The most rates one tier may combine (e.g. 10/s and 1000/day): a fixed bound keeps the
+/// per-request state on the stack ([`check_many`]'s arrays, a decision's outcomes).
+pub const MAX_RATES: usize = 4;
+
 /// One rate in GCRA form: an emission interval and a burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {
@@ -66,6 +70,19 @@ impl Gcra {
             interval_ns,
             burst,
             tau_ns,
+        })
+    }
+
+    /// A rate held elsewhere as its interval and tau (the Redis script's, in µs), for
+    /// [`Gcra::decide`] only: nothing is validated but a non-zero interval, as no cell is kept.
+    pub const fn from_parts(interval: u64, tau: u64) -> Option<Self> {
+        if interval == 0 {
+            return None;
+        }
+        Some(Gcra {
+            interval_ns: interval,
+            burst: tau / interval,
+            tau_ns: tau,
         })
     }
 
@@ -175,8 +192,8 @@ const LOCK: u64 = 1 << 63;
 pub fn check_many(rates: &[Gcra], cells: &[AtomicU64], now: u64, cost: u64, out: &mut [Outcome]) -> bool {
     debug_assert!(rates.len() == cells.len() && rates.len() <= out.len() && !rates.is_empty());
     let first = lock(&cells[0]);
-    let mut tats = [0u64; super::policy::MAX_RATES];
-    let mut news = [0u64; super::policy::MAX_RATES];
+    let mut tats = [0u64; MAX_RATES];
+    let mut news = [0u64; MAX_RATES];
     let mut all = true;
     for (i, rate) in rates.iter().enumerate() {
         let tat = if i == 0 {

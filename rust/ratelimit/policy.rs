@@ -4,11 +4,9 @@ use std::collections::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
 
+use super::decision::Quota;
 use super::gcra::Gcra;
-
-/// The most rates one tier may combine (e.g. 10/s and 1000/day): a fixed bound keeps the
-/// per-request state on the stack.
-pub const MAX_RATES: usize = 4;
+pub use super::gcra::MAX_RATES;
 
 /// The longest tier name accepted.
 pub const MAX_TIER_NAME: usize = 64;
@@ -45,6 +43,14 @@ impl Rate {
         let ns = u128::from(self.period_ns) * u128::from(self.burst) / u128::from(self.count);
         let s = (ns + 500_000_000) / 1_000_000_000;
         u64::try_from(s).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The quota and window the rate-limit headers state for this rate.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            limit: self.burst,
+            window_s: self.window_s(),
+        }
     }
 }
 

@@ -521,19 +521,19 @@ class TokenStore(OpaqueIndex):
     def _issued(self, values: dict[str, Any], token: str, digest: bytes) -> IssuedToken:
         self._insert(
             digest,
-            (
-                values["id"],
-                values["kind"],
-                values["subject"],
-                values["client_id"],
-                json.loads(values["scopes"]),
-                json.loads(values["roles"]),
-                values["tier"],
-                values["created_at"],
-                values["expires_at"],
-                None,
-                None,
-                values["metadata"],
+            ops.RecordRow(
+                id=values["id"],
+                kind=values["kind"],
+                subject=values["subject"],
+                client_id=values["client_id"],
+                scopes=json.loads(values["scopes"]),
+                roles=json.loads(values["roles"]),
+                tier=values["tier"],
+                created_at=values["created_at"],
+                expires_at=values["expires_at"],
+                revoked_at=None,
+                subject_valid_after=None,
+                metadata=values["metadata"],
             ),
         )
         return IssuedToken(
