@@ -136,7 +136,7 @@ def test_bench_cli_prints_tables_and_writes_json(tmp_path: Path, capsys: pytest.
     [group] = section["groups"]
     assert {c["name"] for c in group["cases"]} >= {"bastion TokenStore.verify (index hit)"}
     for case in group["cases"]:
-        assert set(case) == {"name", "median_s", "ratio", "is_bastion", "missing"}
+        assert set(case) == {"name", "median_s", "ratio", "is_bastion", "missing", "overhead_s", "is_baseline"}
         assert case["median_s"] > 0
         assert case["ratio"] > 0
     assert [c["ratio"] for c in group["cases"] if c["is_bastion"]] == [1.0]
