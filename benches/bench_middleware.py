@@ -17,6 +17,7 @@ SECTION = "middleware"
 
 def test_case(benchmark: Any, case: Case) -> None:
     benchmark.group = case.group
+    benchmark.extra_info["requests per call"] = case.per_call
     assert case.fn is not None
     assert case.ok(benchmark(case.fn))
 

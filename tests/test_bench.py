@@ -308,15 +308,16 @@ def test_middleware_cases_list_bastion_as_not_built_until_the_authenticator_exis
 
 def test_the_drivers_count_admitted_requests_so_a_benchmark_of_refusals_fails_its_check() -> None:
     from bastion.bench import middleware as mw
+    from bastion.bench import webapps as web
 
     tokens = mw.mint_tokens()
-    asgi = mw.PyJWTMiddleware(mw.bare_asgi, mw.SECRET)
-    assert mw.asgi_batch(asgi, tokens.jwt)() == mw.REQUESTS_PER_CALL
-    assert mw.asgi_batch(asgi, tokens.bad_jwt)() == 0
-    assert mw.asgi_status(asgi, tokens.bad_jwt) == 401
-    wsgi = mw.PyJWTWSGIMiddleware(mw.bare_wsgi, mw.SECRET)
-    assert mw.wsgi_call(wsgi, tokens.jwt)() == 200
-    assert mw.wsgi_call(wsgi, tokens.bad_jwt)() == 401
+    asgi = web.PyJWTMiddleware(web.bare_asgi, mw.SECRET)
+    assert web.asgi_batch(asgi, tokens.jwt)() == web.REQUESTS_PER_CALL
+    assert web.asgi_batch(asgi, tokens.bad_jwt)() == 0
+    assert web.asgi_status(asgi, tokens.bad_jwt) == 401
+    wsgi = web.PyJWTWSGIMiddleware(web.bare_wsgi, mw.SECRET)
+    assert web.wsgi_call(wsgi, tokens.jwt)() == 200
+    assert web.wsgi_call(wsgi, tokens.bad_jwt)() == 401
     bad = mw.Stack(mw.ASGI_RAW, "refuses everything", "asgi", asgi, tokens.bad_jwt, tokens.bad_jwt)
     with pytest.raises(AssertionError, match="refuses everything: the benchmark's token got 401, not 200"):
         mw.check(bad)
