@@ -306,6 +306,20 @@ def test_middleware_cases_list_bastion_as_not_built_until_the_authenticator_exis
         assert case.ok(case.fn()), case.name
 
 
+def test_an_authenticator_without_its_middleware_modules_is_listed_as_not_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bastion
+    from bastion.bench import middleware as mw
+
+    monkeypatch.setattr(bastion, "Authenticator", object, raising=False)
+    monkeypatch.setitem(sys.modules, "bastion.asgi", None)  # importing it now raises ImportError
+    ours = [c for c in mw.cases(quick=True) if c.name.startswith("bastion")]
+    assert len(ours) == 8
+    assert all(c.fn is None and c.missing.startswith("not built in this tree: ") for c in ours)
+    assert all("bastion.asgi" in c.missing for c in ours)
+
+
 def test_the_drivers_count_admitted_requests_so_a_benchmark_of_refusals_fails_its_check() -> None:
     from bastion.bench import middleware as mw
     from bastion.bench import webapps as web

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bastion
+from bastion.audit import AuditLog, JSONFormatter
 from bastion.bench import NOT_INSTALLED, Case, Group, Row, fmt_ratio, fmt_time
 from bastion.bench.webapps import (
     REQUESTS_PER_CALL,
@@ -147,12 +148,13 @@ def mint_tokens() -> Tokens:
     return Tokens(jwt.encode(claims, SECRET, algorithm="HS256"), jwt.encode(claims, WRONG_SECRET, algorithm="HS256"))
 
 
-def audit_log(folder: str) -> Any:
-    """An AuditLog whose logger writes JSON lines to a file in ``folder`` (a real handler, not a null one)."""
-    from bastion.audit import AuditLog, JSONFormatter
-
+def audit_log(folder: str) -> AuditLog:
+    """An AuditLog whose logger writes JSON lines to a file in ``folder`` (a real handler, not a null one);
+    the logger's earlier handler (an earlier set of stacks) is closed."""
     logger = logging.getLogger("bastion.bench.middleware.audit")
-    logger.handlers.clear()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     handler = logging.FileHandler(f"{folder}/audit.jsonl", encoding="utf-8")
     handler.setFormatter(JSONFormatter())
     logger.addHandler(handler)
@@ -162,30 +164,39 @@ def audit_log(folder: str) -> Any:
 
 
 class _Bastion:
-    """Bastion's pieces, built against the ``Authenticator`` API; None where it is not in this tree."""
+    """Bastion's pieces, built against the ``Authenticator`` API (looked up, not imported, so that this module
+    runs in a tree without it); ``missing`` says why they could not be built, or is empty."""
 
     def __init__(self, tokens: Tokens) -> None:
-        self.authenticator = getattr(bastion, "Authenticator", None)
-        if self.authenticator is None:
+        self.missing = ""
+        authenticator: Any = getattr(bastion, "Authenticator", None)
+        if authenticator is None:
+            self.missing = NOT_BUILT
             return
+        try:
+            self.asgi: Any = importlib.import_module("bastion.asgi")
+            self.wsgi: Any = importlib.import_module("bastion.wsgi")
+            rule: Any = importlib.import_module("bastion.rules").Rule
+        except ImportError as exc:
+            self.missing = f"not built in this tree: {exc}"
+            return
+        self.rules = [rule("/api/*", scopes=["read"])]
         # lives as long as this object, which every bastion stack holds through its ``settle``
         self.folder = tempfile.TemporaryDirectory(prefix="bastion-bench-audit-")
-        self.asgi: Any = importlib.import_module("bastion.asgi")
-        self.wsgi: Any = importlib.import_module("bastion.wsgi")
-        self.rules = [bastion.Rule("/api/*", scopes=["read"])]  # type: ignore[attr-defined, unused-ignore]
         store = bastion.TokenStore(None)
         tokens.opaque = store.issue(SUBJECT, scopes=["read"]).token
-        tokens.bad_opaque = bastion.TokenStore(None).issue(SUBJECT, scopes=["read"]).token  # another store's
+        # well-formed, but from another store: unknown to this one
+        tokens.bad_opaque = bastion.TokenStore(None, background=False).issue(SUBJECT, scopes=["read"]).token
         limiter = bastion.RateLimiter({"default": bastion.Rate(10**9, per=1)}, default="default")
         self.audit = audit_log(self.folder.name)
         key = bastion.Key.hmac(SECRET)
-        self.plain = self.authenticator(
+        self.plain = authenticator(
             jwt=bastion.JWTVerifier(key, algorithms=["HS256"], cache_size=0),
             tokens=store,
             limiter=limiter,
             audit=self.audit,
         )
-        self.cached = self.authenticator(
+        self.cached = authenticator(
             jwt=bastion.JWTVerifier(key, algorithms=["HS256"], cache_size=1024),
             tokens=store,
             limiter=limiter,
@@ -200,8 +211,8 @@ class _Bastion:
         """Bastion's middleware around ``app``: the HS256 row (the group's reference) and, with
         ``all_tokens``, the opaque and the cached rows."""
         names = [BASTION_HS256, BASTION_OPAQUE, BASTION_CACHED] if all_tokens else [BASTION_HS256]
-        if self.authenticator is None or app is None:
-            why = NOT_BUILT if self.authenticator is None else NOT_INSTALLED
+        if self.missing or app is None:
+            why = self.missing or NOT_INSTALLED
             return [Stack(group, name, kind, None, missing=why, is_bastion=name == BASTION_HS256) for name in names]
         middleware = (self.asgi if kind == "asgi" else self.wsgi).AuthMiddleware
         plain = middleware(app, self.plain, rules=self.rules)
