@@ -320,6 +320,20 @@ def test_an_authenticator_without_its_middleware_modules_is_listed_as_not_built(
     assert all("bastion.asgi" in c.missing for c in ours)
 
 
+def test_a_missing_web_framework_lists_its_group_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.bench import middleware as mw
+
+    monkeypatch.setitem(sys.modules, "starlette.applications", None)
+    monkeypatch.setitem(sys.modules, "flask_jwt_extended", None)
+    cases = mw.cases(quick=True)
+    for group in (mw.ASGI_STARLETTE, mw.WSGI_FLASK):
+        members = [c for c in cases if c.group == group]
+        assert len(members) == 3
+        assert all(c.fn is None and c.missing for c in members)
+        assert [c.missing for c in members if not c.name.startswith("bastion")] == [bench.NOT_INSTALLED] * 2
+    assert any(c.fn is not None for c in cases if c.group == mw.ASGI_RAW)
+
+
 def test_the_drivers_count_admitted_requests_so_a_benchmark_of_refusals_fails_its_check() -> None:
     from bastion.bench import middleware as mw
     from bastion.bench import webapps as web

@@ -69,8 +69,8 @@ FLASK_JWT = "flask-jwt-extended @jwt_required"
 
 @dataclass
 class Stack:
-    """One app as a request reaches it: ``run`` times it (``per_call`` requests), ``status(token)`` answers
-    one request. ``app`` is None when the stack cannot be built here (``missing`` says why)."""
+    """One app as a request reaches it, middleware included: :meth:`case` is its timed case, :meth:`status`
+    answers one request. ``app`` is None when the stack cannot be built here (``missing`` says why)."""
 
     group: str
     name: str
@@ -123,6 +123,9 @@ def _admitted(status: int) -> bool:
 
 @dataclass
 class Tokens:
+    """The benchmark's tokens and, for each, a well-formed one every stack must refuse (the opaque pair is
+    issued once bastion's token store is built)."""
+
     jwt: str
     bad_jwt: str
     opaque: str = ""
