@@ -17,7 +17,7 @@ from pathlib import Path
 import bastion
 import pytest
 import redis
-from bastion._redis_pipe import SyncPipe
+from bastion.ratelimit._pipe import SyncPipe
 
 from tests.pipe_support import expect, hand_over_to_c, queued, start_call
 from tests.servers import RedisServer, free_port, start_redis

@@ -17,7 +17,7 @@ from typing import Any
 import bastion
 import pytest
 import redis
-from bastion._redis_pipe import SyncPipe
+from bastion.ratelimit._pipe import SyncPipe
 
 from tests.pipe_support import hand_over_to_c
 from tests.servers import RedisServer, start_redis

@@ -15,7 +15,7 @@ import bastion
 import pytest
 import redis
 from bastion.ratelimit import FailureMode
-from bastion.redis_limiter import SCRIPT_SHA
+from bastion.ratelimit._script import SCRIPT_SHA
 
 from tests.servers import RedisServer, start_redis
 
@@ -323,7 +323,7 @@ def test_unreachable_from_the_start() -> None:
 
 
 def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
-    from bastion.redis_limiter import SCRIPT
+    from bastion.ratelimit._script import SCRIPT
 
     r.script_load(SCRIPT)  # type: ignore[no-untyped-call]
     # a generous timeout: a thousand calls queue behind each other in this process before they are sent
@@ -444,7 +444,7 @@ def _slow_request(us: int) -> bytes:
 
 
 def test_poll_or_block_learns_the_faster_mode_and_keeps_checking_the_other() -> None:
-    from bastion._redis_pipe import PollOrBlock
+    from bastion.ratelimit._pipe import PollOrBlock
 
     c = PollOrBlock()
     assert c.choose(0.0) is True, "the first call polls"
@@ -501,7 +501,7 @@ def test_a_lone_caller_measures_both_modes_and_blocks_when_polling_brings_nothin
 
 
 def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
-    from bastion.redis_limiter import DEFAULT_SPIN
+    from bastion.ratelimit.redis import DEFAULT_SPIN
 
     for timeout, spin in [(0.1, DEFAULT_SPIN), (50e-6, 50e-6)]:
         lim = make(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, timeout=timeout)

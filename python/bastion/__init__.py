@@ -50,7 +50,7 @@ from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 # -- ratelimit (issue 4) --
 # isort: split
 from bastion._core import Decision, Rate, RateLimiter
-from bastion.redis_limiter import RedisRateLimiter
+from bastion.ratelimit.redis import RedisRateLimiter
 
 __all__ = [  # noqa: RUF022 - one sorted section per domain, so that merges stay trivial
     "AuthError",
