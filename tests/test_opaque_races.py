@@ -8,7 +8,6 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import bastion
 import psycopg
