@@ -247,10 +247,11 @@ class TokenStore(OpaqueIndex):
         yield _Sql(ops.insert_token(values), write=True)
         return self._issued(values, token, digest)
 
-    def _verified(self, token: str | bytes, now: float | None) -> Flow[Principal]:
-        """The Rust ``verify`` as a flow: an index hit returns at once; a miss yields the backend lookup."""
-        for _ in range(8):
-            probed = self._probe(token, now)
+    def _verified(self, token: str | bytes, now: float | None, probed: Principal | _Miss) -> Flow[Principal]:
+        """The Rust ``verify`` as a flow, from a first ``_probe``: a miss yields the backend lookup."""
+        for attempt in range(8):
+            if attempt:
+                probed = self._probe(token, now)
             if not isinstance(probed, _Miss):
                 return probed
             row = yield _Sql(ops.fetch(probed.candidates, probed.digest, self.pepper_id))
@@ -456,7 +457,10 @@ class TokenStore(OpaqueIndex):
 
     async def averify(self, token: str | bytes, *, now: float | None = None) -> Principal:
         """Async :meth:`verify`: an index hit returns at once; a miss awaits the backend."""
-        return await self._arun(self._verified(token, now))
+        probed = self._probe(token, now)
+        if not isinstance(probed, _Miss):
+            return probed  # an index hit, without a flow
+        return await self._arun(self._verified(token, now, probed))
 
     def revoke(self, token_or_id: str | bytes, *, reason: str | None = None) -> bool:
         """Revoke a token (given itself or its id). True if this call revoked it; False if it was unknown or
