@@ -34,9 +34,6 @@ LOADED = _bulk(SCRIPT_SHA.encode())
 
 @dataclass(frozen=True)
 class Tier:
-    name: str
-    #: (quota, window) per rate, for the Decision
-    shape: tuple[tuple[int, int], ...]
     #: per rate: limit, window (s), interval, tau (µs) as little-endian u64, for ``Decision._from_resp``
     packed: bytes
     max_cost: int
@@ -77,8 +74,6 @@ def tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> Tier | N
     key_prefix = b"$%d\r\n" % key_len + tag
     tail1 = _bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in args)
     return Tier(
-        name=name,
-        shape=tuple((int(r.burst), int(r.window)) for r in rates),
         packed=b"".join(
             struct.pack("<4Q", int(r.burst), int(r.window), args[2 * i], args[2 * i + 1]) for i, r in enumerate(rates)
         ),
@@ -111,7 +106,7 @@ def request(spec: Tier, digest: bytes, cost: int) -> bytes:
 def argv(spec: Tier, digest: bytes, cost: int) -> list[Any]:
     """The arguments of ``evalsha(SCRIPT_SHA, *argv)`` for a caller's redis-py client."""
     tag = spec.tag + digest + b"}:"
-    keys = [tag + b"%d" % i for i in range(len(spec.shape))]
+    keys = [tag + b"%d" % i for i in range(len(spec.key_suffixes))]
     return [len(keys), *keys, cost, *spec.rate_argv]
 
 

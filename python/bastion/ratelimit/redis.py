@@ -268,7 +268,7 @@ class RedisRateLimiter:
         if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
             cost = self._cost(spec, cost)  # raises, or converts an int subclass
         digest = _digest(key)
-        if self._down_until != 0.0 and self._is_down():
+        if self._down_until != 0.0 and time.monotonic() < self._down_until:  # Redis failed a moment ago
             return self._degraded(name, spec, key, cost)
         return name, spec, key, digest, cost
 
@@ -300,9 +300,6 @@ class RedisRateLimiter:
         if type(exc) is self._redis_py.ResponseError and not str(exc).startswith(_SERVER_STATE_ERRORS):
             return
         self._down_until = time.monotonic() + self._retry_interval
-
-    def _is_down(self) -> bool:
-        return self._down_until != 0.0 and time.monotonic() < self._down_until
 
     @staticmethod
     def _raise_if_refused(d: Decision) -> Decision:
