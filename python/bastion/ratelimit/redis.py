@@ -22,7 +22,7 @@ from bastion._core import Decision, RateLimiter, _redis_key_digest
 from bastion.errors import AuthUnavailable, ConfigurationError, RateLimited
 from bastion.ratelimit import FailureMode, Policies, _script
 from bastion.ratelimit._pipe import AsyncPipe, ErrorReply, ProtocolError, SyncPipe
-from bastion.ratelimit._script import SCRIPT, SCRIPT_SHA, Tier
+from bastion.ratelimit._script import LOAD, SCRIPT, SCRIPT_SHA, Tier, aevaluate, argv, evaluate, request
 
 __all__ = ["DEFAULT_SPIN", "RedisRateLimiter"]
 
@@ -241,15 +241,6 @@ class RedisRateLimiter:
 
     # ----------------------------------------------------------------------------------------- helpers
 
-    def _spec(self, tier: object) -> tuple[str, Tier | None]:
-        if tier is None:
-            name = self._default_name
-        elif isinstance(tier, str):
-            name = tier if tier in self._tiers else self._default_name
-        else:
-            raise ConfigurationError("tier must be a str or None")
-        return name, self._tiers[name]
-
     @staticmethod
     def _cost(spec: Tier, cost: object) -> int:
         # any int but a bool, as RateLimiter takes it (an IntEnum member too)
@@ -262,7 +253,13 @@ class RedisRateLimiter:
     def _begin(self, key: str | bytes, tier: str | None, cost: int) -> Decision | _Call:
         """Everything a check decides before Redis: the answer itself (an unlimited tier, Redis known to be
         down) or what to ask Redis."""
-        name, spec = self._spec(tier)
+        if tier is None:
+            name = self._default_name
+        elif isinstance(tier, str):
+            name = tier if tier in self._tiers else self._default_name  # an unknown tier: the default
+        else:
+            raise ConfigurationError("tier must be a str or None")
+        spec = self._tiers[name]
         if spec is None:
             return self._local.check(key, name, cost)
         if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
@@ -335,13 +332,11 @@ class RedisRateLimiter:
                 client = self._generic
                 if client is None:
                     raise ConfigurationError("this limiter was given an asyncio client: use acheck/aallow/aacquire")
-                return _script.evaluate(
-                    _script.argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._send, client)
+                return evaluate(
+                    argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._send, client)
                 )
             pipe = self._sync_pipe()
-        return _script.evaluate(
-            _script.request(spec, digest, cost), _script.LOAD, self._redis_py.ResponseError, pipe.call
-        )
+        return evaluate(request(spec, digest, cost), LOAD, self._redis_py.ResponseError, pipe.call)
 
     def _send(self, client: Any, message: Any) -> object:
         """One message of the script's exchange through a caller's client (which has its own ``evalsha``)."""
@@ -419,16 +414,14 @@ class RedisRateLimiter:
         if self._aclient is not None:
             # a caller's client (e.g. a cluster): its own evalsha, no pipelining of ours
             async with asyncio.timeout(self._timeout):
-                return await _script.aevaluate(
-                    _script.argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._asend, client)
+                return await aevaluate(
+                    argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._asend, client)
                 )
         pipe: AsyncPipe | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 pipe = await self._pipe()
-                return await _script.aevaluate(
-                    _script.request(spec, digest, cost), _script.LOAD, self._redis_py.ResponseError, pipe.submit
-                )
+                return await aevaluate(request(spec, digest, cost), LOAD, self._redis_py.ResponseError, pipe.submit)
         except TimeoutError:
             if pipe is not None:
                 pipe.fail(TimeoutError("Redis did not answer in time"))
