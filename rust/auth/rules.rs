@@ -253,6 +253,9 @@ impl Rule {
         };
         let head = methods.as_deref().is_some_and(|ms| ms.iter().any(|m| &**m == "GET"));
         for s in scopes.iter().map(AsRef::as_ref) {
+            if s.is_empty() {
+                return Err(fail("an empty scope string; remove it or name the scope".into()));
+            }
             if !is_scope_token(s) {
                 return Err(fail(format!(
                     "scope {s:?} is not one scope token (no spaces, quotes, backslashes or non-ASCII); \
@@ -490,7 +493,7 @@ mod tests {
         assert!(refused("/a", Some(&[]), NONE, NONE, any).contains("pass None"));
         assert!(refused("/a", Some(&["GE T"]), NONE, NONE, any).contains("HTTP method"));
         assert!(refused("/a", Some(&[""]), NONE, NONE, any).contains("HTTP method"));
-        assert!(refused("/a", None, &[""], NONE, any).contains("own string"));
+        assert!(refused("/a", None, &[""], NONE, any).contains("empty scope"));
         assert!(refused("/a", None, &["read write"], NONE, any).contains("own string"));
         assert!(refused("/a", None, &["a\"b"], NONE, any).contains("scope"));
         assert!(refused("/a", None, NONE, &[""], any).contains("role"));

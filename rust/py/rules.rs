@@ -35,7 +35,8 @@ fn texts(value: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> PyResult<Vec<St
     } else {
         return Err(config(format!("{} must be a list or tuple of str", what())));
     };
-    items.iter().map(|item| text(item, what)).collect()
+    let item_what = || format!("every item of {}", what());
+    items.iter().map(|item| text(item, &item_what)).collect()
 }
 
 fn rule_from_py(i: usize, item: &Bound<'_, PyAny>) -> PyResult<Rule> {
