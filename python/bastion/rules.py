@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from bastion import _core
 from bastion.errors import ConfigurationError
@@ -27,12 +27,12 @@ AuthMode = Literal["required", "optional", "none"]
 AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 
 
-def _names(value: object, field: str) -> tuple[str, ...]:
-    """Any iterable of names as a tuple; a lone string is refused (it would iterate as characters)."""
+def _names(value: object, field: str, items: str = "strings") -> tuple[Any, ...]:
+    """Any iterable as a tuple; a lone string is refused (it would iterate as characters)."""
     if isinstance(value, (str, bytes)):
-        raise ConfigurationError(f"{field} must be a list of strings, not one string: write {field}=[{value!r}]")
+        raise ConfigurationError(f"{field} must be a list of {items}, not one string: write {field}=[{value!r}]")
     if not isinstance(value, Iterable):
-        raise ConfigurationError(f"{field} must be a list of strings, not {type(value).__name__}")
+        raise ConfigurationError(f"{field} must be a list of {items}, not {type(value).__name__}")
     return tuple(value)
 
 
@@ -77,7 +77,7 @@ def compile(rules: Iterable[Rule], *, exempt: Iterable[str] = (), default: AuthM
     ``default`` (``"required"``): the mode for paths no rule matches.
     """
     ordered = [Rule(path, auth="none") for path in _names(exempt, "exempt")]
-    for rule in _names(rules, "rules"):
+    for rule in _names(rules, "rules", "bastion.Rule objects"):
         if not isinstance(rule, Rule):
             raise ConfigurationError(f"rules must be bastion.Rule objects, not {type(rule).__name__}")
         ordered.append(rule)
