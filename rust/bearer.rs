@@ -49,20 +49,24 @@ fn missing() -> Error {
 /// Errors: `missing_token` for no header, an empty one or another scheme; `invalid_request` for several
 /// headers, a value over `max_bytes`, a control byte, or a Bearer value that is not `1*SP b64token`.
 pub fn parse_authorization<'a>(values: &[&'a [u8]], max_bytes: usize) -> Result<&'a [u8]> {
-    let value = field_value(single(values, "send one Authorization header, not several")?, max_bytes)?;
+    let value = capped(single(values, "send one Authorization header, not several")?, max_bytes)?;
+    let value = trim_ows(value);
     let Some(rest) = strip_scheme(value) else {
+        // not ours to parse, but still not a header value if it holds control bytes
+        no_controls(value)?;
         return Err(missing());
     };
     // at least one SP, and only SP: HTAB between scheme and token is not in RFC 6750's grammar
-    let token = rest.trim_ascii_start();
-    if token.len() == rest.len() || rest[..rest.len() - token.len()].contains(&b'\t') {
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    if spaces == 0 {
         return Err(if rest.is_empty() {
             invalid("the Bearer scheme needs a token")
         } else {
             invalid("the Bearer scheme must be followed by one or more spaces and the token")
         });
     }
-    b64token(token)
+    // b64token admits no control byte, so this one pass is also the field-value check
+    b64token(&rest[spaces..])
 }
 
 /// The token carried bare (no scheme) in an API-key header such as `X-API-Key`, from all of that
@@ -72,8 +76,8 @@ pub fn parse_authorization<'a>(values: &[&'a [u8]], max_bytes: usize) -> Result<
 /// Errors: `missing_token` for no header; `invalid_request` for several headers, an empty value, a
 /// value over `max_bytes`, a control byte, or a value that is not one b64token.
 pub fn parse_api_key<'a>(values: &[&'a [u8]], max_bytes: usize) -> Result<&'a [u8]> {
-    let value = field_value(single(values, "send one API key header, not several")?, max_bytes)?;
-    b64token(value)
+    let value = capped(single(values, "send one API key header, not several")?, max_bytes)?;
+    b64token(trim_ows(value))
 }
 
 /// The one value of a header that may not repeat.
@@ -85,15 +89,28 @@ fn single<'a>(values: &[&'a [u8]], several: &'static str) -> Result<&'a [u8]> {
     }
 }
 
-/// A header value checked against the cap and the field-value byte rules, with surrounding OWS removed.
-fn field_value(value: &[u8], max_bytes: usize) -> Result<&[u8]> {
+/// A header value within the cap, checked before a single byte is looked at.
+fn capped(value: &[u8], max_bytes: usize) -> Result<&[u8]> {
     if value.len() > max_bytes {
         return Err(header_too_large());
     }
+    Ok(value)
+}
+
+/// No control byte other than HTAB (RFC 9110 §5.5 field-value).
+fn no_controls(value: &[u8]) -> Result<()> {
     if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Err(invalid("the header contains control characters"));
     }
-    Ok(value.trim_ascii())
+    Ok(())
+}
+
+/// `value` without surrounding OWS (SP / HTAB only: CR, LF and the like stay, and are refused).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// What follows the scheme when `value` uses the Bearer scheme (case-insensitive), else `None`.
@@ -112,7 +129,7 @@ fn b64token(token: &[u8]) -> Result<&[u8]> {
     if body == 0 {
         return Err(invalid("the token is empty"));
     }
-    if token[..body].iter().all(|&b| is_b64char(b)) {
+    if token[..body].iter().all(|&b| B64CHAR[usize::from(b)]) {
         Ok(token)
     } else {
         Err(invalid("the token contains characters a bearer token cannot hold"))
@@ -124,9 +141,17 @@ pub fn is_b64token(token: &[u8]) -> bool {
     b64token(token).is_ok()
 }
 
-fn is_b64char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-}
+/// The b64token characters, as a table: one load a byte on the request path.
+static B64CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 /// RFC 9110 §5.6.2 `tchar`.
 fn is_tchar(b: u8) -> bool {
@@ -259,6 +284,9 @@ mod tests {
             b"Bearer ",
             b"Bearer   ",
             b"Bearer\tabc",
+            b"Bearer\r\nabc",
+            b"Bearer \r\n abc",
+            b"Bearer\x0cabc",
             b"Bearer \tabc",
             b"Bearer,abc",
             b"Bearer=abc",
