@@ -21,11 +21,10 @@
 //!   something that is not `1*SP b64token`. An empty value has no scheme: `missing_token`.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::verify::DEFAULT_MAX_TOKEN_BYTES;
 
-/// The longest token accepted by default: the JWT verifier's default `max_token_bytes`.
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
-
-/// The default cap on one `Authorization` value: [`DEFAULT_MAX_TOKEN_BYTES`] plus `"Bearer "`.
+/// The default cap on one `Authorization` value: the JWT verifier's default `max_token_bytes` (the
+/// longest token worth reading) plus `"Bearer "`.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = DEFAULT_MAX_TOKEN_BYTES + SCHEME.len() + 1;
 
 const SCHEME: &[u8] = b"bearer";

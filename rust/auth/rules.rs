@@ -1,5 +1,7 @@
 //! Route rules: which authentication a request needs (`required`, `optional`, `none`) and which scopes
-//! and roles, chosen by path pattern and method; the first rule that matches wins.
+//! and roles, chosen by path pattern and method; the first rule that matches wins. (About 400 lines
+//! of code and 200 of tests: validation, compilation, matching and `authorize` all read the one
+//! compiled `Rule`, and splitting them would spread its invariants over several files.)
 //!
 //! Patterns (`/api/v1/reports/{id}`, `/reports*`, `/public/*`) are compiled once: a literal-only
 //! pattern is one slice comparison, a literal prefix followed by `*` one `starts_with`, anything with a
