@@ -4,6 +4,8 @@
 //! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
 //! wiring only.
 
+pub mod auth;
+pub mod bearer;
 pub mod error;
 // -- jwt (issue 2) --
 pub mod jwt;

@@ -2,7 +2,9 @@
 
 use pyo3::prelude::*;
 
+mod bearer;
 mod errors;
+mod rules;
 // -- jwt (issue 2) --
 mod jwt;
 mod text;
@@ -24,5 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     opaque::register(m)?;
     // -- ratelimit (issue 4) --
     ratelimit::register(m)?;
+    bearer::register(m)?;
+    rules::register(m)?;
     Ok(())
 }
