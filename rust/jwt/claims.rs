@@ -69,13 +69,10 @@ impl Default for Policy {
 /// The registered claim named `name`, as a `&'static str` (for error details).
 pub fn registered(name: &str) -> Result<&'static str> {
     REGISTERED.iter().copied().find(|r| *r == name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!(
-                "require= names registered claims only ({}), not {name:?}",
-                REGISTERED.join(", ")
-            ),
-        )
+        Error::config(format!(
+            "require= names registered claims only ({}), not {name:?}",
+            REGISTERED.join(", ")
+        ))
     })
 }
 
