@@ -8,10 +8,10 @@ use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKeyPair};
 
 use crate::error::{Error, Result};
+use crate::json::{self, Value};
 use crate::jwt::alg::{Alg, Curve};
 use crate::jwt::b64;
 use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg};
-use crate::jwt::json::{self, Value};
 use crate::jwt::keys::{check_rsa, ec_private, ed_private, rsa_private, strip_zeros, Key, Material};
 
 impl Key {

@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::Sink;
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
 use crate::jwt::claims::{self, Policy, Registered, Times};
 use crate::jwt::crypto::Verifying;
 use crate::jwt::header::{self, Header};
-use crate::jwt::json::{self, Sink};
 use crate::jwt::keys::Key;
+use crate::jwt::watched;
 
 /// Default `max_token_bytes`: 8 KiB, larger than any sane access token.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
@@ -342,13 +343,13 @@ impl Verifier {
 
 /// Strict JSON payload into `sink`, with the registered claims seen on the side.
 pub fn parse_payload<'a, S: Sink>(payload: &'a [u8], sink: &mut S) -> Result<(S::Value, Registered<'a>)> {
-    json::parse_object_watching(payload, sink, claims::slot)
+    watched::parse_object_watching(payload, sink, claims::slot)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::json::{Value, ValueSink};
+    use crate::json::{Value, ValueSink};
     use crate::jwt::sign::Signer;
 
     fn hkey(kid: Option<&str>, byte: u8) -> Arc<Key> {

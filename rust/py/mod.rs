@@ -2,14 +2,14 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod errors;
-// -- jwt (issue 2) --
-mod jwt;
+mod json;
 mod text;
-// -- opaque (issue 3) --
+
+mod jwt;
 pub mod opaque;
 pub mod principal;
-// -- ratelimit (issue 4) --
 mod ratelimit;
 
 /// `bastion._core`: the Rust extension module.
@@ -17,12 +17,9 @@ mod ratelimit;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ERROR_CODES", errors::error_codes())?;
-    // -- jwt (issue 2) --
     jwt::register(m)?;
-    // -- opaque (issue 3) --
     principal::register(m)?;
     opaque::register(m)?;
-    // -- ratelimit (issue 4) --
     ratelimit::register(m)?;
     Ok(())
 }
