@@ -313,6 +313,25 @@ impl Verifier {
     /// by `run_sig`. A caller decides only *where* the signature runs (a binding detaches from its
     /// interpreter for asymmetric algorithms), never whether or when: `run_sig` must call
     /// [`SignatureCheck::check`] (or verify the same inputs itself) and return its result.
+    ///
+    /// The sink decides what the claims become: a binding's sink builds its own objects, and
+    /// [`DocumentSink`](crate::json::DocumentSink) builds the members that
+    /// [`Principal::claims`](crate::principal::Principal::claims) holds, with no conversion:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use _core::json::{DocumentSink, Value};
+    /// use _core::jwt::{Alg, Key, Policy, Signer, Verifier};
+    ///
+    /// let key = Arc::new(Key::hmac(&[7; 32], None, None)?);
+    /// let token = Signer::new(&key, Alg::HS256)?.sign_json(&[], br#"{"sub":"u","exp":100}"#)?;
+    /// let verifier = Verifier::new(&[key], &[Alg::HS256], Policy::default(), 8192)?;
+    /// let (claims, times) = verifier.verify_with(token.as_bytes(), 50.0, &mut DocumentSink, |sig| sig.check())?;
+    /// let Value::Object(members) = claims else { unreachable!("a payload is an object") };
+    /// assert_eq!(members[0], ("sub".to_owned(), Value::String("u".into())));
+    /// assert_eq!(times.exp, Some(100.0));
+    /// # Ok::<(), _core::Error>(())
+    /// ```
     pub fn verify_with<S: Sink>(
         &self,
         token: &[u8],
