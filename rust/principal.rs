@@ -10,6 +10,8 @@ use compact_str::CompactString;
 use hashbrown::HashMap;
 use parking_lot::Mutex;
 
+use crate::json;
+
 /// A set of names (scopes or roles), sorted and deduplicated, shared between principals. A thin
 /// pointer (`Arc<Vec<_>>`, not `Arc<[_]>`): it sits in every index record.
 pub type NameSet = Arc<Vec<Box<str>>>;
@@ -69,8 +71,8 @@ pub struct Principal {
     /// True for machine clients (client-credential tokens, or subject equal to client id): their rate
     /// limit key is the client id.
     pub machine: bool,
-    /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object.
-    pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object's members.
+    pub claims: Option<Arc<json::Object>>,
 }
 
 impl AsRef<Principal> for Principal {

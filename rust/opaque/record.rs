@@ -34,7 +34,7 @@ pub struct Record {
     /// The subject's "valid after" time: tokens created at or before it are revoked.
     pub subject_valid_after: Option<f64>,
     /// Metadata (a JSON object), exposed as the principal's claims.
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<crate::json::Object>,
 }
 
 /// Per-entry storage the binding layer attaches to an index entry (the cached Python `Principal`).

@@ -6,15 +6,16 @@
 //! settles the miss with the result. The async path uses `_probe` / `_settle` around an awaited fetch.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use super::args::{self, config_err, resolve_now};
 use super::principal::{PyPrincipal, Source};
 use crate::error::{Error, ErrorKind};
+use crate::json::Value;
 use crate::opaque::format::{self, encode_fixed};
 use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Fast, Index, Miss, Probe, Record, Slot};
 
@@ -51,51 +52,11 @@ fn principal_of(py: Python<'_>, entry: &Arc<SlotEntry>) -> PyResult<Py<PyPrincip
     Ok(obj)
 }
 
-fn wall_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn config_error(msg: &'static str) -> PyErr {
-    Error::new(ErrorKind::InvalidConfiguration, msg).into()
-}
-
-fn resolve_now(now: Option<f64>) -> PyResult<f64> {
-    match now {
-        None => Ok(wall_now()),
-        Some(t) if t.is_finite() => Ok(t),
-        Some(_) => Err(config_error("now must be a finite number of epoch seconds")),
-    }
-}
-
-fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
-    match now {
-        None => resolve_now(None),
-        Some(v) if v.is_none() => resolve_now(None),
-        // True is an int to Python, never a time
-        Some(v) if v.is_instance_of::<PyBool>() => Err(config_error("now must be a number")),
-        Some(v) => resolve_now(Some(
-            v.extract::<f64>().map_err(|_| config_error("now must be a number"))?,
-        )),
-    }
-}
-
-/// The token's bytes: `str` (UTF-8) or `bytes`; anything else is malformed. A `str` longer in code
-/// points than the longest token the store can accept (`max_len` bytes) is malformed at once, before
-/// CPython encodes (and caches) a UTF-8 copy of it.
+/// The token's bytes for the store (see [`args::token_bytes`]): anything that cannot be a token,
+/// including a `str` longer in code points than the longest token the store accepts (`max_len`
+/// bytes), is malformed at once.
 fn with_token<R>(token: &Bound<'_, PyAny>, max_len: usize, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
-    if let Ok(s) = token.cast::<PyString>() {
-        if super::text::code_points(s).map_err(|_| malformed())? > max_len {
-            return Err(malformed());
-        }
-        let text = s.to_str().map_err(|_| malformed())?;
-        return f(text.as_bytes());
-    }
-    if let Ok(b) = token.cast::<PyBytes>() {
-        return f(b.as_bytes());
-    }
-    Err(malformed())
+    f(args::token_bytes(token, max_len).map_err(|_| malformed())?)
 }
 
 fn malformed() -> PyErr {
@@ -151,9 +112,9 @@ fn record_from_py(row: &Bound<'_, PyAny>) -> PyResult<Option<Record>> {
     })?;
     let metadata = match r.metadata.as_deref() {
         None => None,
-        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(map)) => Some(map),
-            Ok(serde_json::Value::Null) => None,
+        Some(text) => match crate::json::parse_document(text.as_bytes()) {
+            Ok(Value::Object(members)) => Some(members),
+            Ok(Value::Null) => None,
             _ => return Err(store_error()),
         },
     };
@@ -174,7 +135,7 @@ fn record_from_py(row: &Bound<'_, PyAny>) -> PyResult<Option<Record>> {
 }
 
 fn digest_arg(digest: &[u8]) -> PyResult<Digest> {
-    digest.try_into().map_err(|_| config_error("a digest is 32 bytes"))
+    digest.try_into().map_err(|_| config_err("a digest is 32 bytes"))
 }
 
 /// A miss, handed to the async shell: look `candidates` up, then call `_settle`.
@@ -249,17 +210,15 @@ impl PyOpaqueIndex {
         negative_capacity: usize,
         negative_ttl: f64,
     ) -> PyResult<Self> {
-        let prefix: String = prefix.extract().map_err(|_| config_error("prefix must be a str"))?;
-        let pepper_id: String = pepper_id
-            .extract()
-            .map_err(|_| config_error("pepper_id must be a str"))?;
+        let prefix: String = prefix.extract().map_err(|_| config_err("prefix must be a str"))?;
+        let pepper_id: String = pepper_id.extract().map_err(|_| config_err("pepper_id must be a str"))?;
         let dict = peppers
             .cast::<PyDict>()
-            .map_err(|_| config_error("peppers must be a dict of id -> bytes"))?;
+            .map_err(|_| config_err("peppers must be a dict of id -> bytes"))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
-            let id: String = k.extract().map_err(|_| config_error("pepper ids must be str"))?;
-            let secret = v.cast::<PyBytes>().map_err(|_| config_error("peppers must be bytes"))?;
+            let id: String = k.extract().map_err(|_| config_err("pepper ids must be str"))?;
+            let secret = v.cast::<PyBytes>().map_err(|_| config_err("peppers must be bytes"))?;
             pairs.push((id, secret.as_bytes().to_vec()));
         }
         let digester = Digester::new(&pairs, &pepper_id)?;
@@ -285,7 +244,7 @@ impl PyOpaqueIndex {
     ) -> PyResult<Py<PyPrincipal>> {
         let py = slf.py();
         let this = slf.get();
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         with_token(token, this.index.max_token_len(), |bytes| {
             for _ in 0..STALE_RETRIES {
                 // the common case: a hit whose Principal is already built, answered under the read lock
@@ -319,7 +278,7 @@ impl PyOpaqueIndex {
     /// The index half of a verify: a `Principal` (hit), or a `_Miss` to fetch and `_settle`.
     #[pyo3(signature = (token, now=None))]
     fn _probe(&self, py: Python<'_>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         with_token(token, self.index.max_token_len(), |bytes| {
             match self.index.probe(bytes, now)? {
                 Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
@@ -337,7 +296,7 @@ impl PyOpaqueIndex {
         row: &Bound<'_, PyAny>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<Py<PyPrincipal>>> {
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         self.settle(py, &miss.get().miss, row, now)
     }
 

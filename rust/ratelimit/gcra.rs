@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// The largest `now` the limiter handles (2^62 ns ≈ 146 years after the limiter's start).
 /// Bit 63 of the first cell of a multi-rate key is its update lock (see [`check_many`]), so a stored
@@ -48,16 +48,16 @@ impl Gcra {
     /// whole nanoseconds, so bastion never admits faster than the stated rate.
     pub fn new(count: u64, period_ns: u64, burst: u64) -> Result<Self> {
         if count == 0 {
-            return Err(cfg("a rate must allow at least one request per period"));
+            return Err(Error::config("a rate must allow at least one request per period"));
         }
         if period_ns == 0 {
-            return Err(cfg("a rate's period must be positive"));
+            return Err(Error::config("a rate's period must be positive"));
         }
         if burst == 0 {
-            return Err(cfg("a rate's burst must be at least 1"));
+            return Err(Error::config("a rate's burst must be at least 1"));
         }
         if count > period_ns {
-            return Err(cfg(
+            return Err(Error::config(
                 "a rate faster than one request per nanosecond cannot be represented",
             ));
         }
@@ -65,7 +65,7 @@ impl Gcra {
         let tau_ns = burst
             .checked_mul(interval_ns)
             .filter(|&t| t < MAX_TIME_NS)
-            .ok_or_else(|| cfg("burst × interval exceeds 146 years"))?;
+            .ok_or_else(|| Error::config("burst × interval exceeds 146 years"))?;
         Ok(Gcra {
             interval_ns,
             burst,
@@ -174,10 +174,6 @@ impl Gcra {
             }
         }
     }
-}
-
-fn cfg(msg: &'static str) -> Error {
-    Error::new(ErrorKind::InvalidConfiguration, msg)
 }
 
 const LOCK: u64 = 1 << 63;
