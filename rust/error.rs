@@ -129,6 +129,22 @@ impl Error {
         }
     }
 
+    /// A configuration error (`invalid_configuration`): bad arguments to a constructor or call,
+    /// raised as `bastion.ConfigurationError`. The one constructor every module uses.
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::InvalidConfiguration, message)
+    }
+
+    /// A key that cannot be used (`invalid_key`): malformed, of the wrong type, or unusable for the alg.
+    pub fn invalid_key(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::InvalidKey, message)
+    }
+
+    /// A key too weak to be used (`weak_key`): a short HMAC secret, a small RSA modulus or exponent.
+    pub fn weak_key(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::WeakKey, message)
+    }
+
     /// An error about one claim.
     pub fn claim(kind: ErrorKind, claim: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Error {

@@ -4,15 +4,15 @@
 //! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
 //! wiring only.
 
-pub mod auth;
-pub mod error;
-// -- jwt (issue 2) --
-pub mod jwt;
-// -- opaque (issue 3) --
-pub mod opaque;
-pub mod principal;
-// -- ratelimit (issue 4) --
 pub mod clock;
+pub mod error;
+pub mod json;
+pub mod principal;
+
+pub mod auth;
+pub mod bearer;
+pub mod jwt;
+pub mod opaque;
 pub mod ratelimit;
 
 #[cfg(feature = "python")]

@@ -7,6 +7,10 @@
 use std::sync::Arc;
 
 use compact_str::CompactString;
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+
+use crate::json;
 
 /// A set of names (scopes or roles), sorted and deduplicated, shared between principals. A thin
 /// pointer (`Arc<Vec<_>>`, not `Arc<[_]>`): it sits in every index record.
@@ -67,8 +71,8 @@ pub struct Principal {
     /// True for machine clients (client-credential tokens, or subject equal to client id): their rate
     /// limit key is the client id.
     pub machine: bool,
-    /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object.
-    pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object's members.
+    pub claims: Option<Arc<json::Object>>,
 }
 
 impl AsRef<Principal> for Principal {
@@ -123,6 +127,69 @@ pub fn is_machine(subject: &str, client_id: Option<&str>, client_credential: boo
     client_id.is_some_and(|c| client_credential || c == subject)
 }
 
+/// Distinct scope/role sets and strings an [`Interner`] keeps by default.
+pub const INTERN_MAX: usize = 4096;
+
+#[derive(Default)]
+struct Interned {
+    sets: HashMap<Vec<Box<str>>, NameSet>,
+    strings: HashMap<String, Shared>,
+}
+
+/// Shares equal [`NameSet`]s and [`Shared`] strings between principals (a million tokens carry a
+/// handful of distinct scope sets and tiers). Bounded: beyond `max` distinct values of a kind, new
+/// ones are returned unshared, so hostile variety costs memory per principal, never an unbounded map.
+pub struct Interner {
+    max: usize,
+    interned: Mutex<Interned>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::new(INTERN_MAX)
+    }
+}
+
+impl Interner {
+    /// An interner keeping at most `max` distinct sets and `max` distinct strings.
+    pub fn new(max: usize) -> Self {
+        Interner {
+            max,
+            interned: Mutex::new(Interned::default()),
+        }
+    }
+
+    /// `names` as a sorted, deduplicated set, shared with every equal set interned before.
+    pub fn set<I, S>(&self, names: I) -> NameSet
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        let set = name_set(names);
+        let mut interned = self.interned.lock();
+        if let Some(shared) = interned.sets.get(&set[..]) {
+            return Arc::clone(shared);
+        }
+        if interned.sets.len() < self.max {
+            interned.sets.insert(set.to_vec(), Arc::clone(&set));
+        }
+        set
+    }
+
+    /// `s`, shared with every equal string interned before.
+    pub fn string(&self, s: String) -> Shared {
+        let mut interned = self.interned.lock();
+        if let Some(shared) = interned.strings.get(&s) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(s);
+        if interned.strings.len() < self.max {
+            interned.strings.insert((*shared).clone(), Arc::clone(&shared));
+        }
+        shared
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +230,19 @@ mod tests {
             assert_eq!(TokenType::from_name(t.name()), Some(t));
         }
         assert_eq!(TokenType::from_name("x"), None);
+    }
+
+    #[test]
+    fn the_interner_shares_equal_values_up_to_its_bound() {
+        let i = Interner::new(2);
+        let a = i.set(["b", "a"]);
+        assert!(Arc::ptr_eq(&a, &i.set(["a", "b", "a"])));
+        assert_eq!(&a[..], &["a".into(), "b".into()] as &[Box<str>]);
+        let _c = i.set(["c"]);
+        let d1 = i.set(["d"]);
+        assert!(!Arc::ptr_eq(&d1, &i.set(["d"])), "beyond the bound: unshared");
+        assert_eq!(d1, i.set(["d"]));
+        let t = i.string("free".into());
+        assert!(Arc::ptr_eq(&t, &i.string("free".into())));
     }
 }

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from bastion._redis_pipe import SyncPipe
+from bastion.ratelimit._pipe import SyncPipe
 
 from tests.pipe_support import Conn
 from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis, unavailable

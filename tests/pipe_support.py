@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from bastion._redis_pipe import SyncPipe
+from bastion.ratelimit._pipe import SyncPipe
 
 
 class Conn:

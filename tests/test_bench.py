@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -136,7 +137,7 @@ def test_bench_cli_prints_tables_and_writes_json(tmp_path: Path, capsys: pytest.
     [group] = section["groups"]
     assert {c["name"] for c in group["cases"]} >= {"bastion TokenStore.verify (index hit)"}
     for case in group["cases"]:
-        assert set(case) == {"name", "median_s", "ratio", "is_bastion", "missing"}
+        assert set(case) == {"name", "median_s", "ratio", "is_bastion", "missing", "overhead_s", "is_baseline"}
         assert case["median_s"] > 0
         assert case["ratio"] > 0
     assert [c["ratio"] for c in group["cases"] if c["is_bastion"]] == [1.0]
@@ -181,3 +182,192 @@ def test_plot_writes_a_png_when_matplotlib_is_installed(tmp_path: Path) -> None:
     bench.plot(_report(), str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 1000
+
+
+def _sleep(seconds: float) -> Callable[[], None]:
+    return lambda: time.sleep(seconds)
+
+
+def test_interleave_settles_a_case_after_each_of_its_batches_untimed() -> None:
+    settled: list[int] = []
+
+    def settle() -> None:
+        settled.append(0)
+        time.sleep(0.01)
+
+    samples = bench.interleave([_fast, _fast], target_s=0.002, repeats=3, settle=[settle, None])
+    assert settled == [0] * 4  # after calibration, then after each of the three rounds
+    assert max(samples[0]) < 0.01  # the settle step's sleep is not in the timings
+
+
+def test_a_group_with_a_baseline_reports_overheads_over_it_and_their_ratio() -> None:
+    cases = [
+        # sleeps far apart, so that a loaded machine's oversleeping cannot reorder them
+        Case("g", "bare", lambda: None, is_baseline=True),
+        Case("g", "bastion", _sleep(0.002), is_bastion=True),
+        Case("g", "peer, 4 per call", _sleep(0.032), per_call=4),  # 8 ms per operation
+        Case("g", "absent", None, missing="not built"),
+    ]
+    bare, ours, peer, absent = bench.time_group("s", "g", cases, Timing(target_s=0.05, repeats=5)).rows
+    assert bare.is_baseline
+    assert (bare.overhead_s, bare.ratio) == (None, None)
+    assert ours.overhead_s is not None
+    assert peer.overhead_s is not None
+    assert peer.median_s is not None
+    assert 0.007 < peer.median_s < 0.02  # divided by per_call
+    assert 0.001 < ours.overhead_s < peer.overhead_s
+    assert ours.ratio == 1.0
+    assert peer.ratio is not None
+    assert peer.ratio == pytest.approx(peer.overhead_s / ours.overhead_s)
+    assert peer.ratio > 1.5
+    assert (absent.median_s, absent.overhead_s, absent.missing) == (None, None, "not built")
+
+
+def test_without_bastion_a_baseline_group_still_reports_overheads_but_no_ratio() -> None:
+    cases = [Case("g", "bare", _fast, is_baseline=True), Case("g", "peer", _sleep(0.0002))]
+    _, peer = bench.time_group("s", "g", cases, Timing(target_s=0.02, repeats=3)).rows
+    assert peer.overhead_s is not None
+    assert peer.overhead_s >= 0.0002
+    assert peer.ratio is None
+
+
+def test_the_overhead_table_shows_the_baseline_the_overheads_and_why_a_row_is_missing() -> None:
+    rows = [
+        Row("bare app", 1e-6, None, False, is_baseline=True),
+        Row("bastion", 3.5e-6, 1.0, True, overhead_s=2.5e-6),
+        Row("peer", 4.1e-5, 16.0, False, overhead_s=4e-5),
+        Row("gone", None, None, False, "not built in this tree"),
+    ]
+    lines = bench.format_group(Group("s", "ASGI", rows)).splitlines()
+    assert lines[1].split() == ["case", "median", "over", "bare", "vs", "bastion"]
+    assert lines[2].split()[-1] == "baseline"
+    assert lines[3].split()[-3:] == ["2.50", "µs", "1×"]
+    assert lines[4].split()[-3:] == ["40.00", "µs", "16.0×"]
+    assert lines[5].endswith("—  not built in this tree")
+
+
+def _middleware_groups(hs256: float | None, pyjwt_ratio: float | None) -> list[Group]:
+    from bastion.bench import middleware as mw
+
+    missing = "" if hs256 is not None else mw.NOT_BUILT
+    median = None if hs256 is None else 2e-6 + hs256
+    rows = [
+        Row("bare ASGI app", 2e-6, None, False, is_baseline=True),
+        Row(mw.BASTION_HS256, median, 1.0 if hs256 else None, True, missing, hs256),
+        Row(mw.BASTION_OPAQUE, median, None, False, missing, hs256),
+        Row(mw.PYJWT, 1e-4, pyjwt_ratio, False, overhead_s=9.8e-5),
+    ]
+    return [Group("middleware", mw.ASGI_RAW, rows)]
+
+
+def test_the_budgets_are_judged_from_the_run() -> None:
+    from bastion.bench import middleware as mw
+
+    met = mw.footer(_middleware_groups(2.5e-6, 39.2))
+    assert "  ASGI bastion HS256, limiter + audit: ≤ 3.00 µs: 2.50 µs over the bare app — met" in met
+    assert "  ASGI bastion opaque token: ≤ 2.00 µs: 2.50 µs over the bare app — NOT MET" in met
+    assert "  ASGI bastion HS256 ≥ 15× less than PyJWT middleware (hand-written): 39.2× — met" in met
+    slow = mw.footer(_middleware_groups(9e-6, 10.9))
+    assert "  ASGI bastion HS256, limiter + audit: ≤ 3.00 µs: 9.00 µs over the bare app — NOT MET" in slow
+    assert "  ASGI bastion HS256 ≥ 15× less than PyJWT middleware (hand-written): 10.9× — NOT MET" in slow
+    # the cache row and the WSGI group are not in these groups: listed, not judged
+    assert any(line.startswith("  WSGI bastion HS256, limiter + audit: ≤ 3.00 µs: not measured") for line in met)
+    assert [line.endswith("— met") for line in met].count(True) == 2
+    assert [line.endswith("— NOT MET") for line in met].count(True) == 1
+
+
+def test_budgets_without_bastion_say_why_they_are_not_measured() -> None:
+    from bastion.bench import middleware as mw
+
+    lines = mw.footer(_middleware_groups(None, None))
+    assert f"  ASGI bastion HS256, limiter + audit: ≤ 3.00 µs: not measured ({mw.NOT_BUILT})" in lines
+    assert (
+        f"  ASGI bastion HS256 ≥ 15× less than PyJWT middleware (hand-written): not measured (bastion: {mw.NOT_BUILT})"
+        in lines
+    )
+
+
+def test_middleware_cases_list_bastion_as_not_built_until_the_authenticator_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bastion
+    from bastion.bench import middleware as mw
+
+    monkeypatch.delattr(bastion, "Authenticator", raising=False)
+    cases = mw.cases(quick=True)
+    ours = [c for c in cases if c.name.startswith("bastion")]
+    assert len(ours) == 8  # three rows in each raw group, one in each framework group
+    assert all(c.fn is None and c.missing == mw.NOT_BUILT for c in ours)
+    assert sum(c.is_bastion for c in ours) == 4  # every group keeps its reference row
+    runnable = [c for c in cases if c.fn is not None]
+    assert {c.group for c in runnable} == {mw.ASGI_RAW, mw.ASGI_STARLETTE, mw.WSGI_RAW, mw.WSGI_FLASK}
+    assert sum(c.is_baseline for c in runnable) == 4
+    for case in runnable:
+        assert case.fn is not None
+        assert case.ok(case.fn()), case.name
+
+
+def test_an_authenticator_without_its_middleware_modules_is_listed_as_not_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bastion
+    from bastion.bench import middleware as mw
+
+    monkeypatch.setattr(bastion, "Authenticator", object, raising=False)
+    monkeypatch.setitem(sys.modules, "bastion.asgi", None)  # importing it now raises ImportError
+    ours = [c for c in mw.cases(quick=True) if c.name.startswith("bastion")]
+    assert len(ours) == 8
+    assert all(c.fn is None and c.missing.startswith("not built in this tree: ") for c in ours)
+    assert all("bastion.asgi" in c.missing for c in ours)
+
+
+def test_a_missing_web_framework_lists_its_group_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.bench import middleware as mw
+
+    monkeypatch.setitem(sys.modules, "starlette.applications", None)
+    monkeypatch.setitem(sys.modules, "flask_jwt_extended", None)
+    cases = mw.cases(quick=True)
+    for group in (mw.ASGI_STARLETTE, mw.WSGI_FLASK):
+        members = [c for c in cases if c.group == group]
+        assert len(members) == 3
+        assert all(c.fn is None and c.missing for c in members)
+        assert [c.missing for c in members if not c.name.startswith("bastion")] == [bench.NOT_INSTALLED] * 2
+    assert any(c.fn is not None for c in cases if c.group == mw.ASGI_RAW)
+
+
+def test_the_drivers_count_admitted_requests_so_a_benchmark_of_refusals_fails_its_check() -> None:
+    from bastion.bench import middleware as mw
+    from bastion.bench import webapps as web
+
+    tokens = mw.mint_tokens()
+    asgi = web.PyJWTMiddleware(web.bare_asgi, mw.SECRET)
+    assert web.asgi_batch(asgi, tokens.jwt)() == web.REQUESTS_PER_CALL
+    assert web.asgi_batch(asgi, tokens.bad_jwt)() == 0
+    assert web.asgi_status(asgi, tokens.bad_jwt) == 401
+    wsgi = web.PyJWTWSGIMiddleware(web.bare_wsgi, mw.SECRET)
+    assert web.wsgi_call(wsgi, tokens.jwt)() == 200
+    assert web.wsgi_call(wsgi, tokens.bad_jwt)() == 401
+    bad = mw.Stack(mw.ASGI_RAW, "refuses everything", "asgi", asgi, tokens.bad_jwt, tokens.bad_jwt)
+    with pytest.raises(AssertionError, match="refuses everything: the benchmark's token got 401, not 200"):
+        mw.check(bad)
+
+
+def test_bench_middleware_cli_prints_overheads_and_budgets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bastion.bench import middleware as mw
+
+    out_json = tmp_path / "m.json"
+    assert main(["bench", "middleware", "--quick", "--seconds", "0.01", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "## middleware" in out
+    assert "over bare" in out
+    assert "budgets (this run):" in out
+    [section] = json.loads(out_json.read_text())["sections"]
+    assert section["name"] == "middleware"
+    assert [g["name"] for g in section["groups"]] == [mw.ASGI_RAW, mw.ASGI_STARLETTE, mw.WSGI_RAW, mw.WSGI_FLASK]
+    assert len([n for n in section["notes"] if "≤" in n or "≥" in n]) == len(mw.BUDGETS)
+    for group in section["groups"]:
+        [baseline] = [c for c in group["cases"] if c["is_baseline"]]
+        assert baseline["median_s"] > 0
+        peers = [c for c in group["cases"] if not c["is_baseline"] and not c["name"].startswith("bastion")]
+        assert peers
+        assert all(p["overhead_s"] > 0 for p in peers)  # JWT verification in Python is never free

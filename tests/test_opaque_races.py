@@ -8,7 +8,6 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import bastion
 import psycopg
@@ -162,7 +161,7 @@ class _Interleaved(TokenStore):
 
     between: Callable[[TokenStore, bastion.Principal], object] | None = None
 
-    def _rotation(self, grace: object, old: bastion.Principal) -> tuple[str, dict[str, Any], str, bytes, float]:
+    def _rotation(self, grace: object, old: bastion.Principal) -> store_module.Flow[store_module.Rotation]:
         out = super()._rotation(grace, old)
         if self.between is not None:
             self.between(self, old)
@@ -266,7 +265,7 @@ def test_revoke_subject_committing_inside_a_rotation_transaction(postgres_server
     try:
         old = store.issue("kim", kind="r")
         p = store.verify(old.token)
-        old_id, values, new_token, _digest, until = store._rotation(60, p)
+        old_id, values, new_token, _digest, until = store._run(store._rotation(60, p))
         first = [True]
 
         def execute(q: ops.Query) -> list[tuple[object, ...]]:

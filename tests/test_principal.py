@@ -145,3 +145,19 @@ def test_copy_and_pickle(store: TokenStore) -> None:
     machine = store.verify(store.issue("svc", client_id="billing", kind="c").token)
     assert pickle.loads(pickle.dumps(machine)).rate_limit_key == "billing"
     assert t.token not in str(pickle.dumps(p))
+
+
+def test_metadata_numbers_round_trip_exactly(store: TokenStore) -> None:
+    import pickle
+
+    floats = [0.1, 1 / 3, 1e300, 5e-324, -0.0, 2.5e-308, 123456789.12345678, 1e16, 5.0]
+    ints = [2**64 - 1, -(2**63), 2**63, 0]
+    many = {f"m{i}": i for i in range(300)}  # more members than a JWT header may have
+    t = store.issue("user_9", metadata={"f": floats, "i": ints, "many": many})
+    p = store.verify(t.token)
+    for q in (p, pickle.loads(pickle.dumps(p))):
+        assert [repr(f) for f in q.claims["f"]] == [repr(f) for f in floats]
+        assert all(type(f) is float for f in q.claims["f"])
+        assert list(q.claims["i"]) == ints
+        assert all(type(i) is int for i in q.claims["i"])
+        assert dict(q.claims["many"]) == many

@@ -16,7 +16,7 @@ import bastion
 import pytest
 import redis
 from bastion.ratelimit import FailureMode
-from bastion.redis_limiter import SCRIPT_SHA
+from bastion.ratelimit._script import SCRIPT_SHA
 
 from tests.servers import RedisServer, start_redis
 
@@ -324,7 +324,7 @@ def test_unreachable_from_the_start() -> None:
 
 
 def test_async_checks_are_pipelined_on_one_connection(redis_server: RedisServer, r: redis.Redis[bytes]) -> None:
-    from bastion.redis_limiter import SCRIPT
+    from bastion.ratelimit._script import SCRIPT
 
     r.script_load(SCRIPT)  # type: ignore[no-untyped-call]
     # a generous timeout: a thousand calls queue behind each other in this process before they are sent

@@ -16,7 +16,7 @@ from pathlib import Path
 import bastion
 import pytest
 import redis
-from bastion._redis_pipe import SyncPipe
+from bastion.ratelimit._pipe import SyncPipe
 
 from tests.pipe_support import expect, hand_over_to_c, queued, start_call
 from tests.servers import RedisServer, free_port
@@ -244,7 +244,7 @@ def _slow_request(us: int) -> bytes:
 
 
 def test_poll_or_block_learns_the_faster_mode_and_keeps_checking_the_other() -> None:
-    from bastion._redis_pipe import PollOrBlock
+    from bastion.ratelimit._pipe import PollOrBlock
 
     c = PollOrBlock()
     assert c.choose(0.0) is True, "the first call polls"
@@ -301,7 +301,7 @@ def test_a_lone_caller_measures_both_modes_and_blocks_when_polling_brings_nothin
 
 
 def test_the_default_spin_is_capped_by_the_timeout(redis_server: RedisServer) -> None:
-    from bastion.redis_limiter import DEFAULT_SPIN
+    from bastion.ratelimit.redis import DEFAULT_SPIN
 
     for timeout, spin in [(0.1, DEFAULT_SPIN), (50e-6, 50e-6)]:
         lim = bastion.RedisRateLimiter(redis_server.url, {"t": bastion.Rate(10**6, per=1)}, timeout=timeout)

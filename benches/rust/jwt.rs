@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use _core::json::{Sink, Value, ValueSink};
 use _core::jwt::header;
-use _core::jwt::json::{Sink, Value, ValueSink};
 use _core::jwt::verify::{parse_payload, split, DEFAULT_MAX_TOKEN_BYTES};
 use _core::jwt::{Alg, Key, Policy, Signer, Verifier};
 use _core::Result;

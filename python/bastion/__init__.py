@@ -38,7 +38,7 @@ from bastion.errors import (
     UnsupportedHeader,
     WeakKeyError,
 )
-from bastion.redis_limiter import RedisRateLimiter
+from bastion.ratelimit.redis import RedisRateLimiter
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
 __all__ = [

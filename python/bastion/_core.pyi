@@ -435,3 +435,63 @@ class RateLimiter:
 
 def _redis_key_digest(key: str | bytes) -> bytes:
     """BLAKE3-128 of a rate-limit key as 32 hex digits: how ``RedisRateLimiter`` names an identity."""
+
+# bearer credentials (RFC 6750)
+__all__ += ["DEFAULT_MAX_HEADER_BYTES", "bearer_challenge", "parse_api_key", "parse_authorization"]
+#: The default cap on one header value: 8192 bytes of token plus ``"Bearer "``.
+DEFAULT_MAX_HEADER_BYTES: int
+
+def parse_authorization(values: Sequence[bytes | str] | bytes | str | None, *, max_bytes: int = ...) -> bytes:
+    """The bearer token of a request's ``Authorization`` header values (RFC 6750 §2.1), borrowed from them.
+
+    ``values``: every value the request carries (``None`` or an empty list: no header); a ``str`` holds one
+    byte per code point, as WSGI gives headers. The scheme is case-insensitive and followed by one or more
+    spaces and exactly one b64token; surrounding SP/HTAB is ignored. ``max_bytes`` caps each value.
+    Raises ``bastion.MissingToken`` (no header, or another scheme) or ``bastion.InvalidRequest`` (several
+    headers, over the cap, control bytes, or a malformed Bearer value); ``ConfigurationError`` for a bad
+    ``max_bytes``.
+    """
+
+def parse_api_key(values: Sequence[bytes | str] | bytes | str | None, *, max_bytes: int = ...) -> bytes:
+    """The bare token of an API-key header (``X-API-Key``): one b64token, no scheme; same rules and errors
+    as :func:`parse_authorization` (an empty value is ``InvalidRequest``)."""
+
+def bearer_challenge(
+    realm: str, error: str | None = None, description: str | None = None, scope: str | None = None
+) -> str:
+    """The ``WWW-Authenticate`` value of RFC 6750 §3: ``Bearer realm="…", error="…", error_description="…",
+    scope="…"``, each attribute only when non-empty. Characters the RFC does not allow (quotes, backslashes,
+    control and non-ASCII characters) become ``?`` (the realm's quotes and backslashes are escaped), so no
+    input can leave its quoted string or the header. Raises ``ConfigurationError`` for a non-``str``."""
+
+# route rules
+__all__ += ["AUTH_MODES", "RuleSet"]
+#: The ``auth=`` modes a rule accepts.
+AUTH_MODES: list[str]
+
+@final
+class RuleSet:
+    """Compiled route rules, matched in order; the first whose method and path match applies.
+
+    ``rules``: ``(path, methods | None, scopes, roles, auth)`` tuples (see ``bastion.rules.Rule``);
+    ``default`` (``"required"`` unless given): the mode for paths no rule matches. Raises
+    ``ConfigurationError`` naming the rule and what to change.
+    """
+
+    #: The fields of a rule tuple, in order.
+    FIELDS: tuple[str, str, str, str, str]
+    def __new__(
+        cls,
+        rules: Sequence[tuple[str, Sequence[str] | None, Sequence[str], Sequence[str], str]],
+        default: str | None = None,
+    ) -> RuleSet: ...
+    def match(self, method: str | bytes, path: str | bytes) -> int | None:
+        """The index of the first rule matching ``method`` (case-insensitive; ``GET`` covers ``HEAD``) and the
+        decoded ``path``, or ``None`` when the default applies. A path with ``.``/``..`` segments or an empty
+        segment before the last raises ``bastion.InvalidRequest``."""
+    @property
+    def default(self) -> str:
+        """The mode for paths no rule matches."""
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int, /) -> tuple[str, tuple[str, ...] | None, tuple[str, ...], tuple[str, ...], str]:
+        """Rule ``i`` as compiled: methods upper-case, duplicates dropped."""

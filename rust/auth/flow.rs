@@ -1,5 +1,5 @@
 //! The per-request order, written once: the route's mode → the credential → JWT or opaque verification
-//! → revocation (JWTs) → the tier's rate limit → the route's scopes and roles.
+//! → revocation (JWTs) → the tier's rate limit → the route's roles and scopes.
 //!
 //! Sans-I/O like the rest of the core: the steps that may need the outside world (an opaque record not
 //! in the index, a shared limiter) are behind [`Backends`], and a step that cannot finish here returns a
@@ -7,30 +7,9 @@
 //! [`after_identity`] or [`finish`]. The binding implements [`Backends`] over its Python objects; the unit
 //! tests below over plain Rust values.
 
+use crate::auth::rules::{self, AuthMode, Rule, Verdict as Authorized};
 use crate::error::{Error, ErrorKind, Result};
 use crate::principal::Principal;
-
-/// How a route must be authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A valid token is required.
-    Required,
-    /// A request without a token passes as anonymous; a bad token is still refused.
-    Optional,
-    /// No authentication at all: the Authorization header is not read.
-    Open,
-}
-
-/// What the matched route asks of a request.
-#[derive(Debug, Clone, Copy)]
-pub struct Requirement<'r> {
-    /// Whether a token is needed.
-    pub mode: Mode,
-    /// Every one of these scopes is needed (`insufficient_scope` otherwise).
-    pub scopes: &'r [Box<str>],
-    /// One of these roles is needed, when not empty (`forbidden` otherwise).
-    pub roles: &'r [Box<str>],
-}
 
 /// The token a request carries, and where it was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +69,7 @@ pub trait Backends {
     fn opaque(&self, token: &[u8], now: f64) -> Result<Lookup<Self::Principal, Self::Miss>>;
     /// Whether a verified JWT was revoked since it was issued: its subject cut off at or after `iat`,
     /// or its jti on the deny-list.
-    fn jwt_revoked(&self, principal: &Principal, iat: Option<f64>) -> bool;
+    fn jwt_revoked(&self, principal: &Principal, iat: Option<f64>, now: f64) -> bool;
     /// The tier's rate decision for this principal.
     fn limit(&self, principal: &Self::Principal) -> Result<Limit<Self::Decision>>;
 }
@@ -120,20 +99,27 @@ impl<P, M, D> Step<P, M, D> {
             error,
         }
     }
+
+    fn anonymous() -> Self {
+        Step::Done {
+            principal: None,
+            decision: None,
+        }
+    }
 }
 
-/// The whole request, from its credential (as [`crate::bearer`] parsed it) to its answer.
+/// The whole request, from the rule that matched it (`None`: the default `mode` applies) and its
+/// credential (as [`crate::bearer`] parsed it) to its answer.
 pub fn step<B: Backends>(
     backends: &B,
-    requirement: &Requirement<'_>,
+    rule: Option<&Rule>,
+    default: AuthMode,
     credential: Result<Credential<'_>>,
     now: f64,
 ) -> Step<B::Principal, B::Miss, B::Decision> {
-    if requirement.mode == Mode::Open {
-        return Step::Done {
-            principal: None,
-            decision: None,
-        };
+    let mode = rule.map_or(default, Rule::auth);
+    if mode == AuthMode::None {
+        return Step::anonymous();
     }
     // a malformed header is refused even where a token is optional: the client meant to send one
     let credential = match credential {
@@ -141,12 +127,7 @@ pub fn step<B: Backends>(
         Err(e) => return Step::refused(e),
     };
     let principal = match credential {
-        Credential::Absent if requirement.mode == Mode::Optional => {
-            return Step::Done {
-                principal: None,
-                decision: None,
-            }
-        }
+        Credential::Absent if mode == AuthMode::Optional => return Step::anonymous(),
         Credential::Absent => {
             return Step::refused(Error::new(
                 ErrorKind::MissingToken,
@@ -167,14 +148,14 @@ pub fn step<B: Backends>(
             }
         }
         Credential::Bearer(token) => match backends.jwt(token, now) {
-            Ok((p, iat)) if backends.jwt_revoked(p.as_ref(), iat) => {
+            Ok((p, iat)) if backends.jwt_revoked(p.as_ref(), iat, now) => {
                 return Step::refused(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"))
             }
             Ok((p, _)) => p,
             Err(e) => return Step::refused(e),
         },
     };
-    after_identity(backends, requirement, principal)
+    after_identity(backends, rule, principal)
 }
 
 fn opaque<B: Backends>(backends: &B, token: &[u8], now: f64) -> Result<Lookup<B::Principal, B::Miss>> {
@@ -184,15 +165,15 @@ fn opaque<B: Backends>(backends: &B, token: &[u8], now: f64) -> Result<Lookup<B:
     backends.opaque(token, now)
 }
 
-/// The rate limit, then the route's scopes and roles: where a request resumes once its principal is known.
+/// The rate limit, then the rule's roles and scopes: where a request resumes once its principal is known.
 pub fn after_identity<B: Backends>(
     backends: &B,
-    requirement: &Requirement<'_>,
+    rule: Option<&Rule>,
     principal: B::Principal,
 ) -> Step<B::Principal, B::Miss, B::Decision> {
     match backends.limit(&principal) {
-        Ok(Limit::Decided(d)) => finish(requirement, principal, Some(d)),
-        Ok(Limit::Off) => finish(requirement, principal, None),
+        Ok(Limit::Decided(d)) => finish(rule, principal, Some(d)),
+        Ok(Limit::Off) => finish(rule, principal, None),
         Ok(Limit::Remote) => Step::NeedLimit(principal),
         Err(error) => Step::Refused {
             principal: Some(principal),
@@ -202,10 +183,10 @@ pub fn after_identity<B: Backends>(
     }
 }
 
-/// The rate decision, then the route's scopes and roles: where a request resumes once the shared limiter
+/// The rate decision, then the rule's roles and scopes: where a request resumes once the shared limiter
 /// answered. Rate limiting comes first, so a refused scope still spends the identity's budget.
 pub fn finish<P: AsRef<Principal>, M, D: Verdict>(
-    requirement: &Requirement<'_>,
+    rule: Option<&Rule>,
     principal: P,
     decision: Option<D>,
 ) -> Step<P, M, D> {
@@ -220,7 +201,7 @@ pub fn finish<P: AsRef<Principal>, M, D: Verdict>(
         Some(d) if !d.allowed() => {
             Some(Error::new(ErrorKind::RateLimited, "too many requests").with_retry_after(d.retry_after()))
         }
-        _ => authorize(requirement, principal.as_ref()).err(),
+        _ => authorize(rule, principal.as_ref()).err(),
     };
     match error {
         Some(error) => Step::Refused {
@@ -235,21 +216,21 @@ pub fn finish<P: AsRef<Principal>, M, D: Verdict>(
     }
 }
 
-/// The route's scopes (all of them) and roles (any of them).
-pub fn authorize(requirement: &Requirement<'_>, principal: &Principal) -> Result<()> {
-    if !principal.has_scopes(requirement.scopes.iter().map(AsRef::as_ref)) {
-        return Err(Error::new(
+/// The rule's roles (any of them) and scopes (all of them), as [`rules::authorize`] decides; without a
+/// rule (the default applies) neither is asked for.
+pub fn authorize(rule: Option<&Rule>, principal: &Principal) -> Result<()> {
+    let Some(rule) = rule else { return Ok(()) };
+    match rules::authorize(rule, &principal.scopes, &principal.roles) {
+        Authorized::Allowed => Ok(()),
+        Authorized::InsufficientScope(_) => Err(Error::new(
             ErrorKind::InsufficientScope,
             "the token does not carry the scopes this resource requires",
-        ));
-    }
-    if !requirement.roles.is_empty() && !requirement.roles.iter().any(|r| principal.has_role(r)) {
-        return Err(Error::new(
+        )),
+        Authorized::Forbidden => Err(Error::new(
             ErrorKind::Forbidden,
             "this identity is not allowed to use this resource",
-        ));
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -343,7 +324,7 @@ mod tests {
                 _ => Err(Error::new(ErrorKind::UnknownToken, "the token is not known")),
             }
         }
-        fn jwt_revoked(&self, _principal: &Principal, _iat: Option<f64>) -> bool {
+        fn jwt_revoked(&self, _principal: &Principal, _iat: Option<f64>, _now: f64) -> bool {
             self.revoked
         }
         fn limit(&self, _principal: &Arc<Principal>) -> Result<Limit<Verdicts>> {
@@ -355,14 +336,16 @@ mod tests {
         }
     }
 
-    const NONE: &[Box<str>] = &[];
+    fn rule(mode: AuthMode, scopes: &[&str], roles: &[&str]) -> Rule {
+        Rule::new("/x", None, scopes, roles, mode).unwrap()
+    }
 
-    fn req(mode: Mode) -> Requirement<'static> {
-        Requirement {
-            mode,
-            scopes: NONE,
-            roles: NONE,
-        }
+    fn run(
+        b: &Fake,
+        mode: AuthMode,
+        credential: Result<Credential<'_>>,
+    ) -> Step<Arc<Principal>, &'static str, Verdicts> {
+        step(b, Some(&rule(mode, &[], &[])), AuthMode::Required, credential, 0.0)
     }
 
     fn code<P, M, D>(step: &Step<P, M, D>) -> &'static str {
@@ -374,25 +357,42 @@ mod tests {
         }
     }
 
+    fn bearer(token: &[u8]) -> Result<Credential<'_>> {
+        Ok(Credential::Bearer(token))
+    }
+
     #[test]
     fn open_routes_read_nothing() {
         let b = Fake::new();
         let bad = Err(Error::new(ErrorKind::InvalidRequest, "bad"));
-        assert_eq!(code(&step(&b, &req(Mode::Open), bad, 0.0)), "done");
+        assert_eq!(code(&run(&b, AuthMode::None, bad)), "done");
         assert_eq!(b.jwt_calls.get() + b.opaque_calls.get(), 0);
     }
 
     #[test]
     fn optional_lets_absent_through_but_not_bad() {
         let b = Fake::new();
-        let s = step(&b, &req(Mode::Optional), Ok(Credential::Absent), 0.0);
-        assert!(matches!(s, Step::Done { principal: None, .. }));
+        assert!(matches!(
+            run(&b, AuthMode::Optional, Ok(Credential::Absent)),
+            Step::Done { principal: None, .. }
+        ));
         let bad = Err(Error::new(ErrorKind::InvalidRequest, "bad"));
-        assert_eq!(code(&step(&b, &req(Mode::Optional), bad, 0.0)), "invalid_request");
-        let forged = Ok(Credential::Bearer(&b"forged.jwt.sig"[..]));
-        assert_eq!(code(&step(&b, &req(Mode::Optional), forged, 0.0)), "invalid_signature");
+        assert_eq!(code(&run(&b, AuthMode::Optional, bad)), "invalid_request");
         assert_eq!(
-            code(&step(&b, &req(Mode::Required), Ok(Credential::Absent), 0.0)),
+            code(&run(&b, AuthMode::Optional, bearer(b"forged.jwt.sig"))),
+            "invalid_signature"
+        );
+        assert_eq!(
+            code(&run(&b, AuthMode::Required, Ok(Credential::Absent))),
+            "missing_token"
+        );
+        // no rule matched: the default mode applies
+        assert_eq!(
+            code(&step(&b, None, AuthMode::Optional, Ok(Credential::Absent), 0.0)),
+            "done"
+        );
+        assert_eq!(
+            code(&step(&b, None, AuthMode::Required, Ok(Credential::Absent), 0.0)),
             "missing_token"
         );
     }
@@ -400,29 +400,15 @@ mod tests {
     #[test]
     fn dots_choose_the_verifier() {
         let b = Fake::new();
-        assert_eq!(
-            code(&step(
-                &b,
-                &req(Mode::Required),
-                Ok(Credential::Bearer(b"good.jwt.sig")),
-                0.0
-            )),
-            "done"
-        );
+        assert_eq!(code(&run(&b, AuthMode::Required, bearer(b"good.jwt.sig"))), "done");
         assert_eq!((b.jwt_calls.get(), b.opaque_calls.get()), (1, 0));
-        assert_eq!(
-            code(&step(
-                &b,
-                &req(Mode::Required),
-                Ok(Credential::Bearer(b"bstk_hit")),
-                0.0
-            )),
-            "done"
-        );
+        assert_eq!(code(&run(&b, AuthMode::Required, bearer(b"bstk_hit"))), "done");
         assert_eq!((b.jwt_calls.get(), b.opaque_calls.get()), (1, 1));
         // an API key is never read as a JWT, even with dots
-        let s = step(&b, &req(Mode::Required), Ok(Credential::ApiKey(b"good.jwt.sig")), 0.0);
-        assert_eq!(code(&s), "unknown_token");
+        assert_eq!(
+            code(&run(&b, AuthMode::Required, Ok(Credential::ApiKey(b"good.jwt.sig")))),
+            "unknown_token"
+        );
         assert_eq!(b.jwt_calls.get(), 1);
         // without opaque tokens every bearer token is a JWT, and an API key is malformed
         let jwt_only = Fake {
@@ -430,32 +416,21 @@ mod tests {
             ..Fake::new()
         };
         assert_eq!(
-            code(&step(
-                &jwt_only,
-                &req(Mode::Required),
-                Ok(Credential::Bearer(b"bstk_hit")),
-                0.0
-            )),
+            code(&run(&jwt_only, AuthMode::Required, bearer(b"bstk_hit"))),
             "invalid_signature"
         );
-        assert_eq!(
-            code(&step(
-                &jwt_only,
-                &req(Mode::Required),
-                Ok(Credential::ApiKey(b"bstk_hit")),
-                0.0
-            )),
-            "token_malformed"
-        );
+        let key = Ok(Credential::ApiKey(&b"bstk_hit"[..]));
+        assert_eq!(code(&run(&jwt_only, AuthMode::Required, key)), "token_malformed");
     }
 
     #[test]
     fn a_miss_asks_for_the_record_then_resumes() {
         let b = Fake::new();
-        let s = step(&b, &req(Mode::Required), Ok(Credential::Bearer(b"bstk_miss")), 0.0);
-        assert!(matches!(s, Step::NeedRecord("digest")));
-        let resumed = after_identity(&b, &req(Mode::Required), principal("bob", &[], &[]));
-        assert_eq!(code(&resumed), "done");
+        assert!(matches!(
+            run(&b, AuthMode::Required, bearer(b"bstk_miss")),
+            Step::NeedRecord("digest")
+        ));
+        assert_eq!(code(&after_identity(&b, None, principal("bob", &[], &[]))), "done");
     }
 
     #[test]
@@ -465,30 +440,19 @@ mod tests {
             ..Fake::new()
         };
         assert_eq!(
-            code(&step(
-                &b,
-                &req(Mode::Required),
-                Ok(Credential::Bearer(b"good.jwt.sig")),
-                0.0
-            )),
+            code(&run(&b, AuthMode::Required, bearer(b"good.jwt.sig"))),
             "token_revoked"
         );
     }
 
     #[test]
     fn the_rate_limit_comes_before_the_scopes() {
-        let scopes: &[Box<str>] = &["admin:all".into()];
-        let r = Requirement {
-            mode: Mode::Required,
-            scopes,
-            roles: NONE,
-        };
+        let r = rule(AuthMode::Required, &["admin:all"], &[]);
         let b = Fake {
             allowed: false,
             ..Fake::new()
         };
-        let s = step(&b, &r, Ok(Credential::Bearer(b"good.jwt.sig")), 0.0);
-        match s {
+        match step(&b, Some(&r), AuthMode::Required, bearer(b"good.jwt.sig"), 0.0) {
             Step::Refused {
                 error,
                 principal,
@@ -500,10 +464,8 @@ mod tests {
             }
             other => panic!("{}", code(&other)),
         }
-        assert_eq!(
-            code(&step(&Fake::new(), &r, Ok(Credential::Bearer(b"good.jwt.sig")), 0.0)),
-            "insufficient_scope"
-        );
+        let s = step(&Fake::new(), Some(&r), AuthMode::Required, bearer(b"good.jwt.sig"), 0.0);
+        assert_eq!(code(&s), "insufficient_scope");
     }
 
     #[test]
@@ -512,44 +474,32 @@ mod tests {
             remote: true,
             ..Fake::new()
         };
-        let s = step(&b, &req(Mode::Required), Ok(Credential::Bearer(b"good.jwt.sig")), 0.0);
+        let s = run(&b, AuthMode::Required, bearer(b"good.jwt.sig"));
         let Step::NeedLimit(p) = s else { panic!("{}", code(&s)) };
-        let r = req(Mode::Required);
         assert_eq!(
-            code(&finish::<_, (), _>(&r, p.clone(), Some(Verdicts(true, false)))),
+            code(&finish::<_, (), _>(None, p.clone(), Some(Verdicts(true, false)))),
             "done"
         );
         assert_eq!(
-            code(&finish::<_, (), _>(&r, p.clone(), Some(Verdicts(false, false)))),
+            code(&finish::<_, (), _>(None, p.clone(), Some(Verdicts(false, false)))),
             "rate_limited"
         );
         assert_eq!(
-            code(&finish::<_, (), _>(&r, p, Some(Verdicts(false, true)))),
+            code(&finish::<_, (), _>(None, p, Some(Verdicts(false, true)))),
             "auth_unavailable"
         );
     }
 
     #[test]
-    fn scopes_all_roles_any() {
+    fn roles_any_then_scopes_all() {
         let p = principal("carol", &["read", "write"], &["editor"]);
-        let scopes: &[Box<str>] = &["read".into(), "write".into()];
-        let more: &[Box<str>] = &["read".into(), "delete".into()];
-        let roles: &[Box<str>] = &["admin".into(), "editor".into()];
-        let admin: &[Box<str>] = &["admin".into()];
-        let ok = |s, r| {
-            authorize(
-                &Requirement {
-                    mode: Mode::Required,
-                    scopes: s,
-                    roles: r,
-                },
-                &p,
-            )
-            .map_err(|e| e.code())
+        let ok = |scopes: &[&str], roles: &[&str]| {
+            authorize(Some(&rule(AuthMode::Required, scopes, roles)), &p).map_err(|e| e.code())
         };
-        assert_eq!(ok(scopes, roles), Ok(()));
-        assert_eq!(ok(more, NONE), Err("insufficient_scope"));
-        assert_eq!(ok(NONE, admin), Err("forbidden"));
-        assert_eq!(ok(more, admin), Err("insufficient_scope"));
+        assert_eq!(ok(&["read", "write"], &["admin", "editor"]), Ok(()));
+        assert_eq!(ok(&["read", "delete"], &[]), Err("insufficient_scope"));
+        assert_eq!(ok(&[], &["admin"]), Err("forbidden"));
+        assert_eq!(ok(&["read", "delete"], &["admin"]), Err("forbidden"));
+        assert_eq!(authorize(None, &p), Ok(()));
     }
 }

@@ -1,6 +1,6 @@
 //! The JWS algorithms bastion implements (RFC 7518 §3, RFC 8037, RFC 9864's `Ed25519`). Never `none`.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// A JWS `alg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,14 +157,11 @@ impl Alg {
     /// Parse a configured algorithm name: `none` and unknown names are configuration errors.
     pub fn parse_config(name: &str) -> Result<Alg> {
         Alg::from_name(name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                if name.eq_ignore_ascii_case("none") {
-                    "the 'none' algorithm is never allowed".to_owned()
-                } else {
-                    format!("unknown JWS algorithm {name:?}")
-                },
-            )
+            Error::config(if name.eq_ignore_ascii_case("none") {
+                "the 'none' algorithm is never allowed".to_owned()
+            } else {
+                format!("unknown JWS algorithm {name:?}")
+            })
         })
     }
 

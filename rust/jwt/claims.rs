@@ -5,7 +5,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::header::typ_matches;
-use crate::jwt::json::{Claim, Watched};
+use crate::jwt::watched::{Claim, Watched};
 
 /// The top-level members the verifier reads from the payload, in slot order.
 pub const REGISTERED: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
@@ -69,13 +69,10 @@ impl Default for Policy {
 /// The registered claim named `name`, as a `&'static str` (for error details).
 pub fn registered(name: &str) -> Result<&'static str> {
     REGISTERED.iter().copied().find(|r| *r == name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!(
-                "require= names registered claims only ({}), not {name:?}",
-                REGISTERED.join(", ")
-            ),
-        )
+        Error::config(format!(
+            "require= names registered claims only ({}), not {name:?}",
+            REGISTERED.join(", ")
+        ))
     })
 }
 
@@ -205,7 +202,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::json::{parse_object_watching, ValueSink};
+    use crate::json::ValueSink;
+    use crate::jwt::watched::parse_object_watching;
 
     fn check(policy: &Policy, payload: &str, now: f64) -> Result<Times> {
         let (_, w) = parse_object_watching(payload.as_bytes(), &mut ValueSink, slot).unwrap();

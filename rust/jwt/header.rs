@@ -5,8 +5,8 @@
 //! Ignored, never fetched nor trusted: `jku`, `x5u`, `jwk`, `x5c`, `x5t`, `x5t#S256`.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::{self, Value, ValueSink};
 use crate::jwt::alg::Alg;
-use crate::jwt::json::{self, Value, ValueSink};
 
 /// Longest `kid` looked up; longer ones cannot name a key (`unknown_key`).
 pub const MAX_KID_LEN: usize = 256;

@@ -7,32 +7,33 @@ use std::sync::Arc;
 use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKeyPair};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::json::{self, Value};
 use crate::jwt::alg::{Alg, Curve};
 use crate::jwt::b64;
 use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg};
-use crate::jwt::json::{self, Value};
-use crate::jwt::keys::{check_rsa, ec_private, ed_private, invalid, rsa_private, strip_zeros, Key, Material};
+use crate::jwt::keys::{check_rsa, ec_private, ed_private, rsa_private, strip_zeros, Key, Material};
 
 impl Key {
     /// A JWK (RFC 7517) given as JSON text.
     pub fn from_jwk_json(text: &[u8]) -> Result<Key> {
-        let value = json::parse_value(text).map_err(|_| invalid("the JWK is not valid JSON"))?;
+        let value = json::parse_value(text).map_err(|_| Error::invalid_key("the JWK is not valid JSON"))?;
         Key::from_jwk(&value)
     }
 
     /// A JWK (RFC 7517) given as a parsed object.
     pub fn from_jwk(jwk: &Value) -> Result<Key> {
         if !matches!(jwk, Value::Object(_)) {
-            return Err(invalid("a JWK must be a JSON object"));
+            return Err(Error::invalid_key("a JWK must be a JSON object"));
         }
         let f = Jwk(jwk);
-        let kty = f.s("kty")?.ok_or_else(|| invalid("the JWK has no 'kty'"))?;
+        let kty = f.s("kty")?.ok_or_else(|| Error::invalid_key("the JWK has no 'kty'"))?;
         let kid = f.s("kid")?.map(str::to_owned);
         let alg = match f.s("alg")? {
             None => None,
             Some(name) => Some(
-                Alg::from_name(name).ok_or_else(|| invalid("the JWK's alg is not a JWS algorithm bastion supports"))?,
+                Alg::from_name(name)
+                    .ok_or_else(|| Error::invalid_key("the JWK's alg is not a JWS algorithm bastion supports"))?,
             ),
         };
         let jwk_use = f.s("use")?;
@@ -44,7 +45,7 @@ impl Key {
             "RSA" => f.rsa()?,
             "EC" => f.ec()?,
             "OKP" => f.okp()?,
-            _ => return Err(invalid("unsupported JWK key type")),
+            _ => return Err(Error::invalid_key("unsupported JWK key type")),
         };
         Ok(Key::new(material, kid, alg)?.with_usage(jwk_use, jwk.get("key_ops")))
     }
@@ -111,14 +112,14 @@ impl Jwk<'_> {
         match self.0.get(name) {
             None => Ok(None),
             Some(Value::String(v)) => Ok(Some(v)),
-            Some(_) => Err(invalid(format!("the JWK member '{name}' must be a string"))),
+            Some(_) => Err(Error::invalid_key(format!("the JWK member '{name}' must be a string"))),
         }
     }
 
     fn bytes(&self, name: &str) -> Result<Vec<u8>> {
         b64::decode_key(
             self.s(name)?
-                .ok_or_else(|| invalid(format!("the JWK has no '{name}'")))?,
+                .ok_or_else(|| Error::invalid_key(format!("the JWK has no '{name}'")))?,
         )
     }
 
@@ -128,7 +129,7 @@ impl Jwk<'_> {
 
     fn rsa(&self) -> Result<Material> {
         if self.has("oth") {
-            return Err(invalid("multi-prime RSA keys are not supported"));
+            return Err(Error::invalid_key("multi-prime RSA keys are not supported"));
         }
         let n = self.bytes("n")?;
         let e = self.bytes("e")?;
@@ -138,7 +139,7 @@ impl Jwk<'_> {
         if !self.has("d") {
             PublicKeyComponents { n: &n[..], e: &e[..] }
                 .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-                .map_err(|_| invalid("the JWK's RSA public key is not valid"))?;
+                .map_err(|_| Error::invalid_key("the JWK's RSA public key is not valid"))?;
             return Ok(Material::Rsa { n, e, private: None });
         }
         let components = KeyPairComponents {
@@ -151,17 +152,20 @@ impl Jwk<'_> {
             qInv: self.bytes("qi")?,
         };
         let pair = RsaKeyPair::from_components(&components)
-            .map_err(|_| invalid("the JWK's RSA private components are inconsistent"))?;
+            .map_err(|_| Error::invalid_key("the JWK's RSA private components are inconsistent"))?;
         rsa_private(pair)
     }
 
     fn ec(&self) -> Result<Material> {
-        let curve = Curve::from_name(self.s("crv")?.ok_or_else(|| invalid("the JWK has no 'crv'"))?)
-            .ok_or_else(|| invalid("the JWK's curve is not P-256, P-384 or P-521"))?;
+        let curve = Curve::from_name(
+            self.s("crv")?
+                .ok_or_else(|| Error::invalid_key("the JWK has no 'crv'"))?,
+        )
+        .ok_or_else(|| Error::invalid_key("the JWK's curve is not P-256, P-384 or P-521"))?;
         let (x, y) = (self.bytes("x")?, self.bytes("y")?);
         let len = curve.coordinate_len();
         if x.len() != len || y.len() != len {
-            return Err(invalid("the JWK's EC coordinates have the wrong length"));
+            return Err(Error::invalid_key("the JWK's EC coordinates have the wrong length"));
         }
         let mut point = Vec::with_capacity(1 + 2 * len);
         point.push(4);
@@ -169,7 +173,7 @@ impl Jwk<'_> {
         point.extend_from_slice(&y);
         if !self.has("d") {
             ParsedPublicKey::new(ec_verify_alg(curve), &point)
-                .map_err(|_| invalid("the JWK's EC point is not on its curve"))?;
+                .map_err(|_| Error::invalid_key("the JWK's EC point is not on its curve"))?;
             return Ok(Material::Ec {
                 curve,
                 point,
@@ -178,31 +182,31 @@ impl Jwk<'_> {
         }
         let d = self.bytes("d")?;
         if d.len() != len {
-            return Err(invalid("the JWK's EC private key has the wrong length"));
+            return Err(Error::invalid_key("the JWK's EC private key has the wrong length"));
         }
         let pair = EcdsaKeyPair::from_private_key_and_public_key(ec_sign_alg(curve), &d, &point)
-            .map_err(|_| invalid("the JWK's EC private key does not match its public key"))?;
+            .map_err(|_| Error::invalid_key("the JWK's EC private key does not match its public key"))?;
         Ok(ec_private(curve, pair))
     }
 
     fn okp(&self) -> Result<Material> {
         if self.s("crv")? != Some("Ed25519") {
-            return Err(invalid("the only OKP curve supported is Ed25519"));
+            return Err(Error::invalid_key("the only OKP curve supported is Ed25519"));
         }
         let x = self.bytes("x")?;
         if x.len() != 32 {
-            return Err(invalid("the JWK's Ed25519 public key has the wrong length"));
+            return Err(Error::invalid_key("the JWK's Ed25519 public key has the wrong length"));
         }
         if !self.has("d") {
             ParsedPublicKey::new(&signature::ED25519, &x)
-                .map_err(|_| invalid("the JWK's Ed25519 public key is not valid"))?;
+                .map_err(|_| Error::invalid_key("the JWK's Ed25519 public key is not valid"))?;
             return Ok(Material::Ed25519 {
                 public: x,
                 private: None,
             });
         }
         let pair = Ed25519KeyPair::from_seed_and_public_key(&self.bytes("d")?, &x)
-            .map_err(|_| invalid("the JWK's Ed25519 private key does not match its public key"))?;
+            .map_err(|_| Error::invalid_key("the JWK's Ed25519 private key does not match its public key"))?;
         Ok(ed_private(pair))
     }
 }
@@ -232,7 +236,7 @@ fn symmetric_refused(index: usize, kid: Option<&str>) -> crate::error::Error {
         Some(kid) => format!("keys[{index}] (kid {kid:?})"),
         None => format!("keys[{index}] (no kid)"),
     };
-    invalid(format!(
+    Error::invalid_key(format!(
         "the JWKS member {which} is a symmetric key (kty \"oct\"): a published key set should hold public keys \
          only, and an HMAC secret in it lets anyone who can read or alter the set mint tokens; pass \
          allow_symmetric=True only for a JWKS that is itself kept secret, or load the secret with Key.hmac() \
@@ -246,7 +250,7 @@ impl KeySet {
         for (i, k) in keys.iter().enumerate() {
             if let Some(kid) = &k.kid {
                 if keys[..i].iter().any(|o| o.kid.as_ref() == Some(kid)) {
-                    return Err(invalid("two keys in the set have the same kid"));
+                    return Err(Error::invalid_key("two keys in the set have the same kid"));
                 }
             }
         }
@@ -255,7 +259,7 @@ impl KeySet {
 
     /// A JWK Set (RFC 7517 §5) as JSON text; see [`KeySet::from_jwks`].
     pub fn from_jwks_json(text: &[u8], allow_symmetric: bool) -> Result<KeySet> {
-        let value = json::parse_value(text).map_err(|_| invalid("the JWKS is not valid JSON"))?;
+        let value = json::parse_value(text).map_err(|_| Error::invalid_key("the JWKS is not valid JSON"))?;
         KeySet::from_jwks(&value, allow_symmetric)
     }
 
@@ -268,7 +272,7 @@ impl KeySet {
     /// before any member is loaded; the message names the member's position and kid, never its `k`.
     pub fn from_jwks(jwks: &Value, allow_symmetric: bool) -> Result<KeySet> {
         let Some(Value::Array(members)) = jwks.get("keys") else {
-            return Err(invalid("a JWKS is an object with a 'keys' list"));
+            return Err(Error::invalid_key("a JWKS is an object with a 'keys' list"));
         };
         if !allow_symmetric {
             if let Some((i, jwk)) = members

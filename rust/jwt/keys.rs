@@ -17,17 +17,9 @@ use aws_lc_rs::rsa::PublicKeyComponents;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair};
 use spki::der::Decode as _;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::jwt::alg::{Alg, Curve, Family};
 use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, MacKey, Signing, Verifying};
-
-pub(crate) fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::InvalidKey, msg)
-}
-
-pub(crate) fn weak(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::WeakKey, msg)
-}
 
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
@@ -95,22 +87,22 @@ pub(crate) fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
         n.len() * 8 - n[0].leading_zeros() as usize
     };
     if bits < RSA_MIN_BITS {
-        return Err(weak(format!(
+        return Err(Error::weak_key(format!(
             "RSA keys must have at least {RSA_MIN_BITS} bits, this one has {bits}"
         )));
     }
     if bits > RSA_MAX_BITS {
-        return Err(invalid(format!(
+        return Err(Error::invalid_key(format!(
             "RSA keys may have at most {RSA_MAX_BITS} bits, this one has {bits}"
         )));
     }
     let e = strip_zeros(e);
     let small = e.len() == 1 && e[0] < 3;
     if e.is_empty() || small {
-        return Err(weak("the RSA public exponent must be at least 3"));
+        return Err(Error::weak_key("the RSA public exponent must be at least 3"));
     }
     if e[e.len() - 1] & 1 == 0 {
-        return Err(invalid("the RSA public exponent must be odd"));
+        return Err(Error::invalid_key("the RSA public exponent must be odd"));
     }
     Ok(())
 }
@@ -132,7 +124,7 @@ impl Key {
     fn bind(mut self, alg: Option<Alg>) -> Result<Key> {
         if let Some(alg) = alg {
             if alg.family() != self.family() {
-                return Err(invalid(format!(
+                return Err(Error::invalid_key(format!(
                     "a {} key cannot be used with {}",
                     self.kty(),
                     alg.name()
@@ -149,11 +141,13 @@ impl Key {
     /// A raw HMAC secret (HS256/384/512), at least 32 bytes (more for an explicit HS384/HS512).
     pub fn hmac(secret: &[u8], kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
         if secret.len() < 32 {
-            return Err(weak("HMAC secrets must be at least 32 bytes (the SHA-256 output size)"));
+            return Err(Error::weak_key(
+                "HMAC secrets must be at least 32 bytes (the SHA-256 output size)",
+            ));
         }
         if looks_like_key_material(secret) {
             // RFC 8725 §2.1: a public key's text must never become an HMAC secret (what PyJWT refuses too)
-            return Err(invalid(
+            return Err(Error::invalid_key(
                 "an HMAC secret must not be a PEM or SSH key or certificate; load it with Key.from_pem",
             ));
         }
@@ -163,7 +157,7 @@ impl Key {
     /// A new random private key for `alg` (bound to it): a 256/384/512-bit HMAC secret, RSA 2048,
     /// or an EC / Ed25519 key pair, from the operating system's CSPRNG via aws-lc.
     pub fn generate(alg: Alg, kid: Option<String>) -> Result<Key> {
-        let failed = || invalid("key generation failed");
+        let failed = || Error::invalid_key("key generation failed");
         let material = match alg.family() {
             Family::Hmac => {
                 let mut secret = vec![0u8; alg.hmac_min_secret()];
@@ -180,7 +174,7 @@ impl Key {
     /// A PEM public or private key: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`, `RSA PRIVATE KEY`),
     /// PKCS#8 (`PRIVATE KEY`) or SEC 1 (`EC PRIVATE KEY`); RSA, EC P-256/384/521 or Ed25519.
     pub fn from_pem(pem_text: &[u8], kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
-        let block = pem::parse(pem_text).map_err(|_| invalid("the key is not valid PEM"))?;
+        let block = pem::parse(pem_text).map_err(|_| Error::invalid_key("the key is not valid PEM"))?;
         let der = block.contents();
         let material = match block.tag() {
             "PUBLIC KEY" => from_spki(der)?,
@@ -188,7 +182,8 @@ impl Key {
             "PRIVATE KEY" => from_pkcs8(der)?,
             "RSA PRIVATE KEY" => {
                 check_rsa_private_der(der)?;
-                let pair = RsaKeyPair::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA private key"))?;
+                let pair =
+                    RsaKeyPair::from_der(der).map_err(|_| Error::invalid_key("not a valid PKCS#1 RSA private key"))?;
                 rsa_private(pair)?
             }
             "EC PRIVATE KEY" => [Curve::P256, Curve::P384, Curve::P521]
@@ -199,12 +194,18 @@ impl Key {
                         .map(|p| (c, p))
                 })
                 .map(|(c, p)| ec_private(c, p))
-                .ok_or_else(|| invalid("not a valid SEC 1 EC private key on P-256, P-384 or P-521"))?,
+                .ok_or_else(|| Error::invalid_key("not a valid SEC 1 EC private key on P-256, P-384 or P-521"))?,
             "ENCRYPTED PRIVATE KEY" => {
-                return Err(invalid("encrypted private keys are not supported: decrypt it first"))
+                return Err(Error::invalid_key(
+                    "encrypted private keys are not supported: decrypt it first",
+                ))
             }
-            "CERTIFICATE" => return Err(invalid("certificates are not keys: pass the certificate's public key")),
-            _ => return Err(invalid("unsupported PEM block type")),
+            "CERTIFICATE" => {
+                return Err(Error::invalid_key(
+                    "certificates are not keys: pass the certificate's public key",
+                ))
+            }
+            _ => return Err(Error::invalid_key("unsupported PEM block type")),
         };
         Key::new(material, kid, alg)
     }
@@ -271,7 +272,11 @@ impl Key {
     /// The verification material for `alg`. Checks the HMAC secret length for that alg.
     pub fn verifying(&self, alg: Alg) -> Result<Verifying> {
         if !self.serves(alg) {
-            return Err(invalid(format!("this {} key cannot verify {}", self.kty(), alg.name())));
+            return Err(Error::invalid_key(format!(
+                "this {} key cannot verify {}",
+                self.kty(),
+                alg.name()
+            )));
         }
         Ok(match &self.material {
             Material::Hmac(secret) => {
@@ -281,17 +286,17 @@ impl Key {
             Material::Rsa { n, e, .. } => Verifying::Rsa {
                 key: PublicKeyComponents { n: &n[..], e: &e[..] }
                     .to_parsed_public_key(rsa_params(alg))
-                    .map_err(|_| invalid("the RSA public key is not valid"))?,
+                    .map_err(|_| Error::invalid_key("the RSA public key is not valid"))?,
                 modulus_len: n.len(),
             },
             Material::Ec { curve, point, .. } => Verifying::Ec {
                 key: ParsedPublicKey::new(ec_verify_alg(*curve), point)
-                    .map_err(|_| invalid("the EC public key is not valid"))?,
+                    .map_err(|_| Error::invalid_key("the EC public key is not valid"))?,
                 curve: *curve,
             },
             Material::Ed25519 { public, .. } => Verifying::Ed25519(
                 ParsedPublicKey::new(&signature::ED25519, public)
-                    .map_err(|_| invalid("the Ed25519 public key is not valid"))?,
+                    .map_err(|_| Error::invalid_key("the Ed25519 public key is not valid"))?,
             ),
         })
     }
@@ -299,14 +304,18 @@ impl Key {
     /// The signing material for `alg`; the key must hold private material.
     pub fn signing(&self, alg: Alg) -> Result<Signing> {
         if !self.serves(alg) {
-            return Err(invalid(format!("this {} key cannot sign {}", self.kty(), alg.name())));
+            return Err(Error::invalid_key(format!(
+                "this {} key cannot sign {}",
+                self.kty(),
+                alg.name()
+            )));
         }
         if self.jwk_use.as_deref().is_some_and(|u| u != "sig")
             || self.ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "sign"))
         {
-            return Err(invalid("the JWK's use or key_ops do not allow signing"));
+            return Err(Error::invalid_key("the JWK's use or key_ops do not allow signing"));
         }
-        let no_private = || invalid("signing needs a private key");
+        let no_private = || Error::invalid_key("signing needs a private key");
         Ok(match &self.material {
             Material::Hmac(secret) => {
                 check_hmac_secret(secret, alg)?;
@@ -347,11 +356,12 @@ pub(crate) fn ed_private(pair: Ed25519KeyPair) -> Material {
 }
 
 fn from_spki(der: &[u8]) -> Result<Material> {
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| invalid("not a valid SubjectPublicKeyInfo"))?;
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(der)
+        .map_err(|_| Error::invalid_key("not a valid SubjectPublicKeyInfo"))?;
     let raw = spki
         .subject_public_key
         .as_bytes()
-        .ok_or_else(|| invalid("the public key bit string is not byte-aligned"))?;
+        .ok_or_else(|| Error::invalid_key("the public key bit string is not byte-aligned"))?;
     match spki.algorithm.oid.to_string().as_str() {
         OID_RSA => rsa_public_der(raw),
         OID_EC => {
@@ -359,17 +369,18 @@ fn from_spki(der: &[u8]) -> Result<Material> {
                 .algorithm
                 .parameters
                 .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok())
-                .ok_or_else(|| invalid("the EC key does not name its curve"))?;
+                .ok_or_else(|| Error::invalid_key("the EC key does not name its curve"))?;
             let curve = match curve_oid.to_string().as_str() {
                 OID_P256 => Curve::P256,
                 OID_P384 => Curve::P384,
                 OID_P521 => Curve::P521,
-                _ => return Err(invalid("the EC curve is not P-256, P-384 or P-521")),
+                _ => return Err(Error::invalid_key("the EC curve is not P-256, P-384 or P-521")),
             };
             if raw.first() != Some(&4) || raw.len() != 1 + 2 * curve.coordinate_len() {
-                return Err(invalid("only uncompressed EC points are supported"));
+                return Err(Error::invalid_key("only uncompressed EC points are supported"));
             }
-            ParsedPublicKey::new(ec_verify_alg(curve), raw).map_err(|_| invalid("the EC point is not on its curve"))?;
+            ParsedPublicKey::new(ec_verify_alg(curve), raw)
+                .map_err(|_| Error::invalid_key("the EC point is not on its curve"))?;
             Ok(Material::Ec {
                 curve,
                 point: raw.to_vec(),
@@ -377,24 +388,26 @@ fn from_spki(der: &[u8]) -> Result<Material> {
             })
         }
         OID_ED25519 => {
-            ParsedPublicKey::new(&signature::ED25519, raw).map_err(|_| invalid("not a valid Ed25519 public key"))?;
+            ParsedPublicKey::new(&signature::ED25519, raw)
+                .map_err(|_| Error::invalid_key("not a valid Ed25519 public key"))?;
             Ok(Material::Ed25519 {
                 public: raw.to_vec(),
                 private: None,
             })
         }
-        _ => Err(invalid(
+        _ => Err(Error::invalid_key(
             "unsupported public key algorithm (RSA, EC P-256/384/521 and Ed25519 are)",
         )),
     }
 }
 
 fn from_pkcs8(der: &[u8]) -> Result<Material> {
-    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|_| invalid("not a valid PKCS#8 private key"))?;
+    let info =
+        pkcs8::PrivateKeyInfo::from_der(der).map_err(|_| Error::invalid_key("not a valid PKCS#8 private key"))?;
     if info.algorithm.oid.to_string() == OID_RSA {
         // Checked here so that a small key is named `weak_key` before aws-lc refuses it.
         check_rsa_private_der(info.private_key)?;
-        let pair = RsaKeyPair::from_pkcs8(der).map_err(|_| invalid("not a valid PKCS#8 RSA private key"))?;
+        let pair = RsaKeyPair::from_pkcs8(der).map_err(|_| Error::invalid_key("not a valid PKCS#8 RSA private key"))?;
         return rsa_private(pair);
     }
     for curve in [Curve::P256, Curve::P384, Curve::P521] {
@@ -405,26 +418,30 @@ fn from_pkcs8(der: &[u8]) -> Result<Material> {
     if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
         return Ok(ed_private(pair));
     }
-    Err(invalid("not a PKCS#8 RSA, EC P-256/384/521 or Ed25519 private key"))
+    Err(Error::invalid_key(
+        "not a PKCS#8 RSA, EC P-256/384/521 or Ed25519 private key",
+    ))
 }
 
 /// A PKCS#1 `RSAPublicKey`, hygiene-checked, then validated by aws-lc.
 fn rsa_public_der(der: &[u8]) -> Result<Material> {
-    let key = pkcs1::RsaPublicKey::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA public key"))?;
+    let key =
+        pkcs1::RsaPublicKey::from_der(der).map_err(|_| Error::invalid_key("not a valid PKCS#1 RSA public key"))?;
     let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
     check_rsa(n, e)?;
     let (n, e) = (strip_zeros(n).to_vec(), strip_zeros(e).to_vec());
     PublicKeyComponents { n: &n[..], e: &e[..] }
         .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .map_err(|_| invalid("not a valid RSA public key"))?;
+        .map_err(|_| Error::invalid_key("not a valid RSA public key"))?;
     Ok(Material::Rsa { n, e, private: None })
 }
 
 /// Hygiene of a PKCS#1 `RSAPrivateKey`'s public half.
 fn check_rsa_private_der(der: &[u8]) -> Result<()> {
-    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|_| invalid("not a valid PKCS#1 RSA private key"))?;
+    let key =
+        pkcs1::RsaPrivateKey::from_der(der).map_err(|_| Error::invalid_key("not a valid PKCS#1 RSA private key"))?;
     if key.other_prime_infos.is_some() {
-        return Err(invalid("multi-prime RSA keys are not supported"));
+        return Err(Error::invalid_key("multi-prime RSA keys are not supported"));
     }
     check_rsa(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
@@ -439,7 +456,7 @@ fn looks_like_key_material(secret: &[u8]) -> bool {
 /// An HMAC secret must be at least as long as `alg`'s hash output (RFC 7518 §3.2).
 fn check_hmac_secret(secret: &[u8], alg: Alg) -> Result<()> {
     if secret.len() < alg.hmac_min_secret() {
-        return Err(weak(format!(
+        return Err(Error::weak_key(format!(
             "{} needs a secret of at least {} bytes",
             alg.name(),
             alg.hmac_min_secret()
@@ -451,6 +468,7 @@ fn check_hmac_secret(secret: &[u8], alg: Alg) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn key_text_is_never_an_hmac_secret() {

@@ -2,10 +2,10 @@
 //! `iss`/`aud`/`typ`; this module assembles the header, encodes and signs.
 
 use crate::error::Result;
+use crate::json::{self, Value};
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
 use crate::jwt::crypto::Signing;
-use crate::jwt::json::{self, Value};
 use crate::jwt::keys::Key;
 
 /// A key and an algorithm, ready to sign.

@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::json::Sink;
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
 use crate::jwt::claims::{self, Policy, Registered, Times};
 use crate::jwt::crypto::Verifying;
 use crate::jwt::header::{self, Header};
-use crate::jwt::json::{self, Sink};
 use crate::jwt::keys::Key;
+use crate::jwt::watched;
 
 /// Default `max_token_bytes`: 8 KiB, larger than any sane access token.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
@@ -115,6 +116,30 @@ fn memchr(token: &[u8], from: usize) -> Option<usize> {
     memchr::memchr(b'.', &token[from..]).map(|i| i + from)
 }
 
+/// The signature step of one verification, handed to [`Verifier::verify_with`]'s runner.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureCheck<'a> {
+    /// The selected key, prepared for the token's algorithm.
+    pub verifying: &'a Verifying,
+    /// `header.payload` as it appears in the token: what the signature covers. It may borrow the
+    /// caller's buffer (a Python `str`): copy it before releasing whatever keeps that buffer alive.
+    pub signing_input: &'a [u8],
+    /// The decoded signature (on the verifier's stack).
+    pub signature: &'a [u8],
+}
+
+impl SignatureCheck<'_> {
+    /// Whether the algorithm is HMAC (well under a microsecond: not worth leaving the interpreter).
+    pub fn is_symmetric(&self) -> bool {
+        self.verifying.is_symmetric()
+    }
+
+    /// Verify the signature here, on the calling thread.
+    pub fn check(&self) -> Result<()> {
+        self.verifying.verify(self.signing_input, self.signature)
+    }
+}
+
 /// A token that passed every check up to the signature.
 #[derive(Debug)]
 pub struct Prepared<'a> {
@@ -131,15 +156,14 @@ impl Verifier {
     /// algorithms of its family (or only its bound alg); alg-dependent hygiene (HMAC secret length)
     /// is checked here for each of them. Keys whose JWK `use`/`key_ops` rule out verification are left out.
     pub fn new(keys: &[Arc<Key>], algorithms: &[Alg], policy: Policy, max_token_bytes: usize) -> Result<Verifier> {
-        let config = |m: &'static str| Error::new(ErrorKind::InvalidConfiguration, m);
         if algorithms.is_empty() {
-            return Err(config("algorithms= must name at least one algorithm"));
+            return Err(Error::config("algorithms= must name at least one algorithm"));
         }
         if !(policy.leeway.is_finite() && policy.leeway >= 0.0) {
-            return Err(config("leeway must be a finite number of seconds >= 0"));
+            return Err(Error::config("leeway must be a finite number of seconds >= 0"));
         }
         if max_token_bytes == 0 {
-            return Err(config("max_token_bytes must be positive"));
+            return Err(Error::config("max_token_bytes must be positive"));
         }
         let mut allowed = [false; N_ALGS];
         let mut algs = Vec::new();
@@ -182,7 +206,7 @@ impl Verifier {
             }
         }
         if entries.is_empty() {
-            return Err(config("no key can verify any of the allowed algorithms"));
+            return Err(Error::config("no key can verify any of the allowed algorithms"));
         }
         Ok(Verifier {
             known_headers: Default::default(),
@@ -281,9 +305,47 @@ impl Verifier {
 
     /// The whole verification into `sink`: the claims object and the token's times.
     pub fn verify<S: Sink>(&self, token: &[u8], now: f64, sink: &mut S) -> Result<(S::Value, Times)> {
+        self.verify_with(token, now, sink, |sig| sig.check())
+    }
+
+    /// The whole verification, in the one order RFC 8725 asks (structure, header, key, payload
+    /// JSON, signature, claims), with the claims object built by `sink` and the signature step run
+    /// by `run_sig`. A caller decides only *where* the signature runs (a binding detaches from its
+    /// interpreter for asymmetric algorithms), never whether or when: `run_sig` must call
+    /// [`SignatureCheck::check`] (or verify the same inputs itself) and return its result.
+    ///
+    /// The sink decides what the claims become: a binding's sink builds its own objects, and
+    /// [`DocumentSink`](crate::json::DocumentSink) builds the members that
+    /// [`Principal::claims`](crate::principal::Principal::claims) holds, with no conversion:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use _core::json::{DocumentSink, Value};
+    /// use _core::jwt::{Alg, Key, Policy, Signer, Verifier};
+    ///
+    /// let key = Arc::new(Key::hmac(&[7; 32], None, None)?);
+    /// let token = Signer::new(&key, Alg::HS256)?.sign_json(&[], br#"{"sub":"u","exp":100}"#)?;
+    /// let verifier = Verifier::new(&[key], &[Alg::HS256], Policy::default(), 8192)?;
+    /// let (claims, times) = verifier.verify_with(token.as_bytes(), 50.0, &mut DocumentSink, |sig| sig.check())?;
+    /// let Value::Object(members) = claims else { unreachable!("a payload is an object") };
+    /// assert_eq!(members[0], ("sub".to_owned(), Value::String("u".into())));
+    /// assert_eq!(times.exp, Some(100.0));
+    /// # Ok::<(), _core::Error>(())
+    /// ```
+    pub fn verify_with<S: Sink>(
+        &self,
+        token: &[u8],
+        now: f64,
+        sink: &mut S,
+        run_sig: impl FnOnce(SignatureCheck<'_>) -> Result<()>,
+    ) -> Result<(S::Value, Times)> {
         self.with_prepared(token, |p| {
             let (value, watched) = parse_payload(p.payload, sink)?;
-            p.entry.verifying.verify(p.signing_input, p.signature)?;
+            run_sig(SignatureCheck {
+                verifying: &p.entry.verifying,
+                signing_input: p.signing_input,
+                signature: p.signature,
+            })?;
             let times = self.policy.check(&watched, p.header.typ.as_deref(), now)?;
             Ok((value, times))
         })
@@ -300,13 +362,13 @@ impl Verifier {
 
 /// Strict JSON payload into `sink`, with the registered claims seen on the side.
 pub fn parse_payload<'a, S: Sink>(payload: &'a [u8], sink: &mut S) -> Result<(S::Value, Registered<'a>)> {
-    json::parse_object_watching(payload, sink, claims::slot)
+    watched::parse_object_watching(payload, sink, claims::slot)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::json::{Value, ValueSink};
+    use crate::json::{Value, ValueSink};
     use crate::jwt::sign::Signer;
 
     fn hkey(kid: Option<&str>, byte: u8) -> Arc<Key> {

@@ -191,12 +191,37 @@ fn to_digest(bytes: &[u8]) -> Digest {
     out
 }
 
+/// Constant-time equality of two digests (the index's final comparison): four 64-bit words through
+/// `subtle`, which is as constant-time as 32 bytes one by one and an eighth of the optimisation barriers.
+#[inline]
+pub fn digests_equal(a: &Digest, b: &Digest) -> bool {
+    use subtle::ConstantTimeEq;
+    let word = |d: &Digest, i: usize| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let mut eq = subtle::Choice::from(1u8);
+    for i in 0..4 {
+        eq &= word(a, i).ct_eq(&word(b, i));
+    }
+    bool::from(eq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn peppers() -> Vec<(String, Vec<u8>)> {
         vec![("old".into(), vec![1u8; 32]), ("new".into(), vec![2u8; 40])]
+    }
+
+    #[test]
+    fn constant_time_compare_is_equality() {
+        let a = [7u8; 32];
+        let mut b = a;
+        assert!(digests_equal(&a, &b));
+        for i in 0..32 {
+            b[i] ^= 1;
+            assert!(!digests_equal(&a, &b), "byte {i}");
+            b[i] ^= 1;
+        }
     }
 
     #[test]

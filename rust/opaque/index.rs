@@ -8,25 +8,27 @@
 //! Invalidation is race-free through an epoch: every eviction bumps it under the table lock, and
 //! `admit` inserts a record only if the epoch has not moved since the miss. A record read from the
 //! backend before a revocation committed therefore never lands in the index after that revocation.
+//!
+//! The mechanisms the index consults live beside it: the negative cache (`negative.rs`), subject
+//! cut-offs (`cutoff.rs`), the constant-time digest comparison (`digest.rs`) and the name interner
+//! (`crate::principal`). What remains (over 400 lines with its tests) is one protocol: probe, admit,
+//! evict and clear share the tables' lock and the epoch, so they stay in one file.
 
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::{Mutex, RwLock};
-use subtle::ConstantTimeEq;
 
-use super::digest::{Candidate, Digest, Digester};
+use super::cutoff::Cutoffs;
+use super::digest::{digests_equal, Candidate, Digest, Digester};
 use super::format;
+use super::negative::NegativeCache;
 use super::record::{Entry, Record, Slot};
 use crate::error::{Error, ErrorKind, Result};
-use crate::principal::{name_set, NameSet, Shared};
-
-/// Distinct scope/role sets and tiers kept shared; beyond this, records get their own copies.
-const INTERN_MAX: usize = 4096;
+use crate::principal::Interner;
 /// Bounds on tokens outside bastion's format (imported stores), in bytes.
 const FOREIGN_MIN: usize = 16;
 const FOREIGN_MAX: usize = 512;
@@ -96,17 +98,6 @@ struct Tables<S> {
     by_id: HashTable<Arc<Entry<S>>>,
 }
 
-struct Negative {
-    seen: HashMap<Digest, f64>,
-    order: VecDeque<Digest>,
-}
-
-#[derive(Default)]
-struct Interner {
-    sets: HashMap<Vec<Box<str>>, NameSet>,
-    strings: HashMap<String, Shared>,
-}
-
 /// Usage counted since the last drain: `(id, uses, last_used_at)`.
 pub type Usage = (CompactString, u32, f64);
 
@@ -115,12 +106,11 @@ pub struct Index<S: Slot> {
     config: Config,
     digester: Digester,
     tables: RwLock<Tables<S>>,
-    subjects: RwLock<HashMap<CompactString, f64>>,
-    any_subject_cutoff: AtomicBool,
-    negative: Mutex<Negative>,
+    cutoffs: Cutoffs,
+    negative: NegativeCache,
     epoch: AtomicU64,
     dirty: Mutex<Vec<Arc<Entry<S>>>>,
-    interner: Mutex<Interner>,
+    interner: Interner,
     id_hasher: DefaultHashBuilder,
 }
 
@@ -145,21 +135,17 @@ impl<S: Slot> Index<S> {
             ));
         }
         Ok(Index {
+            negative: NegativeCache::new(config.negative_capacity, config.negative_ttl),
             config,
             digester,
             tables: RwLock::new(Tables {
                 by_digest: HashTable::new(),
                 by_id: HashTable::new(),
             }),
-            subjects: RwLock::new(HashMap::new()),
-            any_subject_cutoff: AtomicBool::new(false),
-            negative: Mutex::new(Negative {
-                seen: HashMap::new(),
-                order: VecDeque::new(),
-            }),
+            cutoffs: Cutoffs::new(),
             epoch: AtomicU64::new(0),
             dirty: Mutex::new(Vec::new()),
-            interner: Mutex::new(Interner::default()),
+            interner: Interner::default(),
             id_hasher: DefaultHashBuilder::default(),
         })
     }
@@ -223,16 +209,8 @@ impl<S: Slot> Index<S> {
             .cloned()
     }
 
-    fn cutoff(&self, subject: &str) -> Option<f64> {
-        if self.any_subject_cutoff.load(Ordering::Acquire) {
-            self.subjects.read().get(subject).copied()
-        } else {
-            None
-        }
-    }
-
     fn finish(&self, entry: Arc<Entry<S>>, now: f64) -> Result<Arc<Entry<S>>> {
-        entry.check(now, self.cutoff(&entry.principal.subject))?;
+        entry.check(now, self.cutoffs.valid_after(&entry.principal.subject))?;
         if entry.count_use(now) {
             self.dirty.lock().push(Arc::clone(&entry));
         }
@@ -257,7 +235,7 @@ impl<S: Slot> Index<S> {
                 .by_digest
                 .find(digest_hash(&digest), |e| digests_equal(&e.digest, &digest))
             {
-                entry.check(now, self.cutoff(&entry.principal.subject))?;
+                entry.check(now, self.cutoffs.valid_after(&entry.principal.subject))?;
                 if entry.count_use(now) {
                     self.dirty.lock().push(Arc::clone(entry));
                 }
@@ -267,7 +245,7 @@ impl<S: Slot> Index<S> {
                 return Ok(Fast::Probe(Probe::Hit(Arc::clone(entry))));
             }
         }
-        if self.negative_hit(&digest, now) {
+        if self.negative.contains(&digest, now) {
             return Err(unknown());
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -286,7 +264,7 @@ impl<S: Slot> Index<S> {
         if let Some(entry) = self.lookup(&digest) {
             return self.finish(entry, now).map(Probe::Hit);
         }
-        if self.negative_hit(&digest, now) {
+        if self.negative.contains(&digest, now) {
             return Err(unknown());
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -303,67 +281,12 @@ impl<S: Slot> Index<S> {
         Ok(self.digester.candidates(token, foreign))
     }
 
-    fn negative_hit(&self, digest: &Digest, now: f64) -> bool {
-        if self.config.negative_capacity == 0 {
-            return false;
-        }
-        let mut neg = self.negative.lock();
-        match neg.seen.get(digest) {
-            Some(&until) if until > now => true,
-            Some(_) => {
-                neg.seen.remove(digest);
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn remember_unknown(&self, digest: Digest, now: f64) {
-        let cap = self.config.negative_capacity;
-        if cap == 0 {
-            return;
-        }
-        let mut neg = self.negative.lock();
-        if neg.seen.insert(digest, now + self.config.negative_ttl).is_none() {
-            neg.order.push_back(digest);
-        }
-        while neg.order.len() > cap {
-            if let Some(old) = neg.order.pop_front() {
-                neg.seen.remove(&old);
-            }
-        }
-    }
-
-    fn intern_set(&self, names: Vec<String>) -> NameSet {
-        let set = name_set(names);
-        let mut interner = self.interner.lock();
-        if let Some(shared) = interner.sets.get(&set[..]) {
-            return Arc::clone(shared);
-        }
-        if interner.sets.len() < INTERN_MAX {
-            interner.sets.insert(set.to_vec(), Arc::clone(&set));
-        }
-        set
-    }
-
-    fn intern_str(&self, s: String) -> Shared {
-        let mut interner = self.interner.lock();
-        if let Some(shared) = interner.strings.get(&s) {
-            return Arc::clone(shared);
-        }
-        let shared = Arc::new(s);
-        if interner.strings.len() < INTERN_MAX {
-            interner.strings.insert((*shared).clone(), Arc::clone(&shared));
-        }
-        shared
-    }
-
     fn build(&self, digest: Digest, mut record: Record) -> Arc<Entry<S>> {
-        let scopes = self.intern_set(std::mem::take(&mut record.scopes));
-        let roles = self.intern_set(std::mem::take(&mut record.roles));
-        let tier = record.tier.take().map(|t| self.intern_str(t));
+        let scopes = self.interner.set(std::mem::take(&mut record.scopes));
+        let roles = self.interner.set(std::mem::take(&mut record.roles));
+        let tier = record.tier.take().map(|t| self.interner.string(t));
         if let Some(cut) = record.subject_valid_after {
-            self.raise_cutoff(&record.subject, cut);
+            self.cutoffs.raise(&record.subject, cut);
         }
         Arc::new(Entry::new(digest, record, scopes, roles, tier))
     }
@@ -404,7 +327,7 @@ impl<S: Slot> Index<S> {
             if self.epoch.load(Ordering::SeqCst) != miss.epoch {
                 return Ok(Admitted::Stale);
             }
-            self.remember_unknown(miss.digest, now);
+            self.negative.remember(miss.digest, now);
             return Err(unknown());
         };
         let entry = self.build(miss.digest, record);
@@ -421,7 +344,7 @@ impl<S: Slot> Index<S> {
     /// Index a record just issued (its digest is the current one), so the first verify is a hit.
     pub fn insert(&self, digest: Digest, record: Record) {
         let entry = self.build(digest, record);
-        self.negative.lock().seen.remove(&digest);
+        self.negative.forget(&digest);
         let mut tables = self.tables.write();
         self.put(&mut tables, entry);
     }
@@ -434,27 +357,22 @@ impl<S: Slot> Index<S> {
         self.remove_locked(&mut tables, id)
     }
 
-    fn raise_cutoff(&self, subject: &str, valid_after: f64) {
-        let mut subjects = self.subjects.write();
-        let slot = subjects
-            .entry(CompactString::from(subject))
-            .or_insert(f64::NEG_INFINITY);
-        if valid_after > *slot {
-            *slot = valid_after;
-        }
-        self.any_subject_cutoff.store(true, Ordering::Release);
-    }
-
     /// Revoke every token of `subject` created at or before `valid_after`, in O(1).
     pub fn set_subject_cutoff(&self, subject: &str, valid_after: f64) {
-        self.raise_cutoff(subject, valid_after);
+        self.cutoffs.raise(subject, valid_after);
         let _tables = self.tables.write();
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The subject's "valid after" time, if it has one: tokens (opaque or JWT) issued at or before it are revoked.
     pub fn subject_valid_after(&self, subject: &str) -> Option<f64> {
-        self.cutoff(subject)
+        self.cutoffs.valid_after(subject)
+    }
+
+    /// The subject cut-offs this index applies (and fills from its records), for checking other
+    /// tokens (JWTs) of the same subjects against them.
+    pub fn cutoffs(&self) -> &Cutoffs {
+        &self.cutoffs
     }
 
     /// Forget everything (after a lost change feed): records reload lazily.
@@ -465,9 +383,7 @@ impl<S: Slot> Index<S> {
         for entry in tables.by_digest.drain() {
             entry.retire();
         }
-        let mut neg = self.negative.lock();
-        neg.seen.clear();
-        neg.order.clear();
+        self.negative.clear();
     }
 
     /// Drop expired and revoked records (they reload, and fail, if presented again). Returns how many.
@@ -506,18 +422,6 @@ impl<S: Slot> Drop for Index<S> {
             entry.retire();
         }
     }
-}
-
-/// Constant-time equality of two digests (the index's final comparison): four 64-bit words through
-/// `subtle`, which is as constant-time as 32 bytes one by one and an eighth of the optimisation barriers.
-#[inline]
-pub fn digests_equal(a: &Digest, b: &Digest) -> bool {
-    let word = |d: &Digest, i: usize| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-    let mut eq = subtle::Choice::from(1u8);
-    for i in 0..4 {
-        eq &= word(a, i).ct_eq(&word(b, i));
-    }
-    bool::from(eq)
 }
 
 #[cfg(test)]
@@ -662,9 +566,7 @@ mod tests {
             let m = miss(&idx, &token(n), 1.0);
             let _ = idx.admit(&m, None, 1.0);
         }
-        let neg = idx.negative.lock();
-        assert_eq!(neg.seen.len(), 8);
-        assert!(neg.order.len() <= 8);
+        assert_eq!(idx.negative.len(), 8);
     }
 
     #[test]
@@ -767,15 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn constant_time_compare_is_equality() {
-        let a = [7u8; 32];
-        let mut b = a;
-        assert!(digests_equal(&a, &b));
-        for i in 0..32 {
-            b[i] ^= 1;
-            assert!(!digests_equal(&a, &b), "byte {i}");
-            b[i] ^= 1;
-        }
+    fn the_final_comparison_is_the_whole_digest() {
         // the index's final comparison goes through subtle: a different digest with the same
         // 8-byte hash prefix is not a hit
         let idx = index(false);

@@ -34,7 +34,7 @@ pub struct Record {
     /// The subject's "valid after" time: tokens created at or before it are revoked.
     pub subject_valid_after: Option<f64>,
     /// Metadata (a JSON object), exposed as the principal's claims.
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<crate::json::Object>,
 }
 
 /// Per-entry storage the binding layer attaches to an index entry (the cached Python `Principal`).
@@ -108,7 +108,7 @@ impl<S: Slot> Entry<S> {
         if self.revoked_at <= now {
             return Err(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"));
         }
-        if subject_valid_after.is_some_and(|cut| self.created_at <= cut) {
+        if super::cutoff::revoked_by(self.created_at, subject_valid_after) {
             return Err(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"));
         }
         if self.principal.expires_at <= now {

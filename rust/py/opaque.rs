@@ -6,15 +6,16 @@
 //! settles the miss with the result. The async path uses `_probe` / `_settle` around an awaited fetch.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use super::args::{self, config_err, resolve_now};
 use super::principal::{PyPrincipal, Source};
 use crate::error::{Error, ErrorKind};
+use crate::json::Value;
 use crate::opaque::format::{self, encode_fixed};
 use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Fast, Index, Miss, Probe, Record, Slot};
 
@@ -51,51 +52,11 @@ fn principal_of(py: Python<'_>, entry: &Arc<SlotEntry>) -> PyResult<Py<PyPrincip
     Ok(obj)
 }
 
-fn wall_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn config_error(msg: &'static str) -> PyErr {
-    Error::new(ErrorKind::InvalidConfiguration, msg).into()
-}
-
-fn resolve_now(now: Option<f64>) -> PyResult<f64> {
-    match now {
-        None => Ok(wall_now()),
-        Some(t) if t.is_finite() => Ok(t),
-        Some(_) => Err(config_error("now must be a finite number of epoch seconds")),
-    }
-}
-
-fn now_arg(now: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
-    match now {
-        None => resolve_now(None),
-        Some(v) if v.is_none() => resolve_now(None),
-        // True is an int to Python, never a time
-        Some(v) if v.is_instance_of::<PyBool>() => Err(config_error("now must be a number")),
-        Some(v) => resolve_now(Some(
-            v.extract::<f64>().map_err(|_| config_error("now must be a number"))?,
-        )),
-    }
-}
-
-/// The token's bytes: `str` (UTF-8) or `bytes`; anything else is malformed. A `str` longer in code
-/// points than the longest token the store can accept (`max_len` bytes) is malformed at once, before
-/// CPython encodes (and caches) a UTF-8 copy of it.
+/// The token's bytes for the store (see [`args::token_bytes`]): anything that cannot be a token,
+/// including a `str` longer in code points than the longest token the store accepts (`max_len`
+/// bytes), is malformed at once.
 fn with_token<R>(token: &Bound<'_, PyAny>, max_len: usize, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
-    if let Ok(s) = token.cast::<PyString>() {
-        if super::text::code_points(s).map_err(|_| malformed())? > max_len {
-            return Err(malformed());
-        }
-        let text = s.to_str().map_err(|_| malformed())?;
-        return f(text.as_bytes());
-    }
-    if let Ok(b) = token.cast::<PyBytes>() {
-        return f(b.as_bytes());
-    }
-    Err(malformed())
+    f(args::token_bytes(token, max_len).map_err(|_| malformed())?)
 }
 
 fn malformed() -> PyErr {
@@ -106,62 +67,75 @@ fn store_error() -> PyErr {
     Error::new(ErrorKind::AuthUnavailable, "the token store returned an invalid record").into()
 }
 
-fn extract_opt_string(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-    if v.is_none() {
-        Ok(None)
-    } else {
-        v.extract::<String>().map(Some)
-    }
+/// A backend row, `bastion.tokens.ops.RecordRow`: every field is read by its name, so a row of
+/// another shape fails on the field it lacks instead of shifting the others.
+#[derive(FromPyObject)]
+struct RecordRow {
+    #[pyo3(attribute)]
+    id: String,
+    #[pyo3(attribute)]
+    kind: String,
+    #[pyo3(attribute)]
+    subject: String,
+    #[pyo3(attribute)]
+    client_id: Option<String>,
+    #[pyo3(attribute)]
+    scopes: Vec<String>,
+    #[pyo3(attribute)]
+    roles: Vec<String>,
+    #[pyo3(attribute)]
+    tier: Option<String>,
+    #[pyo3(attribute)]
+    created_at: f64,
+    #[pyo3(attribute)]
+    expires_at: f64,
+    #[pyo3(attribute)]
+    revoked_at: Option<f64>,
+    #[pyo3(attribute)]
+    subject_valid_after: Option<f64>,
+    /// A JSON object as text.
+    #[pyo3(attribute)]
+    metadata: Option<String>,
 }
 
-fn extract_opt_f64(v: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
-    if v.is_none() {
-        Ok(None)
-    } else {
-        v.extract::<f64>().map(Some)
-    }
-}
-
-/// A backend row: `(id, kind, subject, client_id, scopes, roles, tier, created_at, expires_at,
-/// revoked_at, subject_valid_after, metadata_json)`.
+/// The record in a backend row (`None` for no row). A row that is not a `RecordRow` is
+/// `auth_unavailable`, naming the field that failed (never a value: the message is PyO3's type error).
 fn record_from_py(row: &Bound<'_, PyAny>) -> PyResult<Option<Record>> {
     if row.is_none() {
         return Ok(None);
     }
-    let parse = || -> PyResult<Record> {
-        let t = row.cast::<PyTuple>()?;
-        if t.len() != 12 {
-            return Err(store_error());
-        }
-        let kind: String = t.get_item(1)?.extract()?;
-        let metadata = match extract_opt_string(&t.get_item(11)?)? {
-            None => None,
-            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Object(map)) => Some(map),
-                Ok(serde_json::Value::Null) => None,
-                _ => return Err(store_error()),
-            },
-        };
-        Ok(Record {
-            id: t.get_item(0)?.extract()?,
-            kind: *kind.as_bytes().first().ok_or_else(store_error)?,
-            subject: t.get_item(2)?.extract()?,
-            client_id: extract_opt_string(&t.get_item(3)?)?,
-            scopes: t.get_item(4)?.extract()?,
-            roles: t.get_item(5)?.extract()?,
-            tier: extract_opt_string(&t.get_item(6)?)?,
-            created_at: t.get_item(7)?.extract()?,
-            expires_at: t.get_item(8)?.extract()?,
-            revoked_at: extract_opt_f64(&t.get_item(9)?)?,
-            subject_valid_after: extract_opt_f64(&t.get_item(10)?)?,
-            metadata,
-        })
+    let r: RecordRow = row.extract().map_err(|e| {
+        Error::new(
+            ErrorKind::AuthUnavailable,
+            format!("the token store returned an invalid record: {e}"),
+        )
+    })?;
+    let metadata = match r.metadata.as_deref() {
+        None => None,
+        Some(text) => match crate::json::parse_document(text.as_bytes()) {
+            Ok(Value::Object(members)) => Some(members),
+            Ok(Value::Null) => None,
+            _ => return Err(store_error()),
+        },
     };
-    parse().map(Some).map_err(|_| store_error())
+    Ok(Some(Record {
+        kind: *r.kind.as_bytes().first().ok_or_else(store_error)?,
+        id: r.id,
+        subject: r.subject,
+        client_id: r.client_id,
+        scopes: r.scopes,
+        roles: r.roles,
+        tier: r.tier,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+        subject_valid_after: r.subject_valid_after,
+        metadata,
+    }))
 }
 
 fn digest_arg(digest: &[u8]) -> PyResult<Digest> {
-    digest.try_into().map_err(|_| config_error("a digest is 32 bytes"))
+    digest.try_into().map_err(|_| config_err("a digest is 32 bytes"))
 }
 
 /// A miss, handed to the async shell: look `candidates` up, then call `_settle`.
@@ -236,17 +210,15 @@ impl PyOpaqueIndex {
         negative_capacity: usize,
         negative_ttl: f64,
     ) -> PyResult<Self> {
-        let prefix: String = prefix.extract().map_err(|_| config_error("prefix must be a str"))?;
-        let pepper_id: String = pepper_id
-            .extract()
-            .map_err(|_| config_error("pepper_id must be a str"))?;
+        let prefix: String = prefix.extract().map_err(|_| config_err("prefix must be a str"))?;
+        let pepper_id: String = pepper_id.extract().map_err(|_| config_err("pepper_id must be a str"))?;
         let dict = peppers
             .cast::<PyDict>()
-            .map_err(|_| config_error("peppers must be a dict of id -> bytes"))?;
+            .map_err(|_| config_err("peppers must be a dict of id -> bytes"))?;
         let mut pairs = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
-            let id: String = k.extract().map_err(|_| config_error("pepper ids must be str"))?;
-            let secret = v.cast::<PyBytes>().map_err(|_| config_error("peppers must be bytes"))?;
+            let id: String = k.extract().map_err(|_| config_err("pepper ids must be str"))?;
+            let secret = v.cast::<PyBytes>().map_err(|_| config_err("peppers must be bytes"))?;
             pairs.push((id, secret.as_bytes().to_vec()));
         }
         let digester = Digester::new(&pairs, &pepper_id)?;
@@ -272,7 +244,7 @@ impl PyOpaqueIndex {
     ) -> PyResult<Py<PyPrincipal>> {
         let py = slf.py();
         let this = slf.get();
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         with_token(token, this.index.max_token_len(), |bytes| {
             for _ in 0..STALE_RETRIES {
                 // the common case: a hit whose Principal is already built, answered under the read lock
@@ -306,7 +278,7 @@ impl PyOpaqueIndex {
     /// The index half of a verify: a `Principal` (hit), or a `_Miss` to fetch and `_settle`.
     #[pyo3(signature = (token, now=None))]
     fn _probe(&self, py: Python<'_>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         with_token(token, self.index.max_token_len(), |bytes| {
             match self.index.probe(bytes, now)? {
                 Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
@@ -324,7 +296,7 @@ impl PyOpaqueIndex {
         row: &Bound<'_, PyAny>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<Py<PyPrincipal>>> {
-        let now = now_arg(now)?;
+        let now = resolve_now(now)?;
         self.settle(py, &miss.get().miss, row, now)
     }
 

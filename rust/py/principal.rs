@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyFrozenSet, PyList, PyMapping, PyMappingProxy, PyTuple};
+use pyo3::types::{PyFrozenSet, PyMapping, PyMappingProxy, PyTuple};
 
+use super::json::{self, Shape};
+use crate::json::Value;
 use crate::principal::{name_set, NameSet, Principal, TokenType};
 
 /// What a `Principal` object reads from: a core principal, or an index entry that holds one.
@@ -46,12 +48,8 @@ impl PyPrincipal {
         self.views.get_or_try_init(py, || {
             let p = self.p();
             // nested values frozen too: this object is shared by every request that presents the token
-            let dict = PyDict::new(py);
-            if let Some(map) = &p.claims {
-                for (k, v) in map.iter() {
-                    dict.set_item(k, frozen_json_to_py(py, v)?)?;
-                }
-            }
+            let members = p.claims.as_deref().map_or(&[][..], Vec::as_slice);
+            let dict = json::members_to_dict(py, members, Shape::Frozen)?;
             Ok::<_, PyErr>(Views {
                 scopes: frozen(py, &p.scopes)?.unbind(),
                 roles: frozen(py, &p.roles)?.unbind(),
@@ -67,63 +65,6 @@ fn name_list(s: &NameSet) -> Vec<&str> {
 
 fn frozen<'py>(py: Python<'py>, set: &NameSet) -> PyResult<Bound<'py, PyFrozenSet>> {
     PyFrozenSet::new(py, set.iter().map(|s| &**s))
-}
-
-/// Convert a JSON value to Python (objects → dict, arrays → list).
-pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(json_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => map_to_py(py, map)?.into_any(),
-    })
-}
-
-/// Convert a JSON value to immutable Python: arrays → tuples, objects → read-only mappings.
-fn frozen_json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Array(items) => {
-            let items = items
-                .iter()
-                .map(|item| frozen_json_to_py(py, item))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyTuple::new(py, items)?.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, v) in map {
-                dict.set_item(k, frozen_json_to_py(py, v)?)?;
-            }
-            PyMappingProxy::new(py, dict.cast::<PyMapping>()?).into_any()
-        }
-        scalar => json_to_py(py, scalar)?,
-    })
-}
-
-fn map_to_py<'py>(py: Python<'py>, map: &serde_json::Map<String, serde_json::Value>) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (k, v) in map {
-        dict.set_item(k, json_to_py(py, v)?)?;
-    }
-    Ok(dict)
 }
 
 #[pymethods]
@@ -239,12 +180,11 @@ impl PyPrincipal {
     /// Pickles by value (subject, scopes, claims, …), never holding a token: the copy is a detached Principal.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyTuple>,))> {
         let p = self.p();
-        let claims = p
-            .claims
-            .as_ref()
-            .map(|c| serde_json::to_string(&**c))
-            .transpose()
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let claims = p.claims.as_ref().map(|members| {
+            let mut text = String::new();
+            crate::json::write_members(members, &mut text);
+            text
+        });
         let state = (
             &*p.subject,
             p.client_id.as_deref(),
@@ -301,8 +241,8 @@ fn _restore_principal(state: State) -> PyResult<PyPrincipal> {
     let token_type = TokenType::from_name(&token_type).ok_or_else(|| bad("token_type"))?;
     let claims = match claims {
         None => None,
-        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(map)) => Some(Arc::new(map)),
+        Some(text) => match crate::json::parse_document(text.as_bytes()) {
+            Ok(Value::Object(members)) => Some(Arc::new(members)),
             _ => return Err(bad("claims")),
         },
     };

@@ -10,13 +10,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// The largest `now` the limiter handles (2^62 ns ≈ 146 years after the limiter's start).
 /// Bit 63 of the first cell of a multi-rate key is its update lock (see [`check_many`]), so a stored
 /// TAT (at most `now + tau`) must stay below 2^63: callers clamp `now` to this and construction keeps
 /// `tau` strictly below it.
 pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// The most rates one tier may combine (e.g. 10/s and 1000/day): a fixed bound keeps the
+/// per-request state on the stack ([`check_many`]'s arrays, a decision's outcomes).
+pub const MAX_RATES: usize = 4;
 
 /// One rate in GCRA form: an emission interval and a burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,16 +48,16 @@ impl Gcra {
     /// whole nanoseconds, so bastion never admits faster than the stated rate.
     pub fn new(count: u64, period_ns: u64, burst: u64) -> Result<Self> {
         if count == 0 {
-            return Err(cfg("a rate must allow at least one request per period"));
+            return Err(Error::config("a rate must allow at least one request per period"));
         }
         if period_ns == 0 {
-            return Err(cfg("a rate's period must be positive"));
+            return Err(Error::config("a rate's period must be positive"));
         }
         if burst == 0 {
-            return Err(cfg("a rate's burst must be at least 1"));
+            return Err(Error::config("a rate's burst must be at least 1"));
         }
         if count > period_ns {
-            return Err(cfg(
+            return Err(Error::config(
                 "a rate faster than one request per nanosecond cannot be represented",
             ));
         }
@@ -61,11 +65,24 @@ impl Gcra {
         let tau_ns = burst
             .checked_mul(interval_ns)
             .filter(|&t| t < MAX_TIME_NS)
-            .ok_or_else(|| cfg("burst × interval exceeds 146 years"))?;
+            .ok_or_else(|| Error::config("burst × interval exceeds 146 years"))?;
         Ok(Gcra {
             interval_ns,
             burst,
             tau_ns,
+        })
+    }
+
+    /// A rate held elsewhere as its interval and tau (the Redis script's, in µs), for
+    /// [`Gcra::decide`] only: nothing is validated but a non-zero interval, as no cell is kept.
+    pub const fn from_parts(interval: u64, tau: u64) -> Option<Self> {
+        if interval == 0 {
+            return None;
+        }
+        Some(Gcra {
+            interval_ns: interval,
+            burst: tau / interval,
+            tau_ns: tau,
         })
     }
 
@@ -159,10 +176,6 @@ impl Gcra {
     }
 }
 
-fn cfg(msg: &'static str) -> Error {
-    Error::new(ErrorKind::InvalidConfiguration, msg)
-}
-
 const LOCK: u64 = 1 << 63;
 
 /// Apply one request to a key held by several rates, all-or-nothing: either every rate admits it
@@ -175,8 +188,8 @@ const LOCK: u64 = 1 << 63;
 pub fn check_many(rates: &[Gcra], cells: &[AtomicU64], now: u64, cost: u64, out: &mut [Outcome]) -> bool {
     debug_assert!(rates.len() == cells.len() && rates.len() <= out.len() && !rates.is_empty());
     let first = lock(&cells[0]);
-    let mut tats = [0u64; super::policy::MAX_RATES];
-    let mut news = [0u64; super::policy::MAX_RATES];
+    let mut tats = [0u64; MAX_RATES];
+    let mut news = [0u64; MAX_RATES];
     let mut all = true;
     for (i, rate) in rates.iter().enumerate() {
         let tat = if i == 0 {

@@ -2,13 +2,11 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
+use super::decision::Quota;
 use super::gcra::Gcra;
-
-/// The most rates one tier may combine (e.g. 10/s and 1000/day): a fixed bound keeps the
-/// per-request state on the stack.
-pub const MAX_RATES: usize = 4;
+pub use super::gcra::MAX_RATES;
 
 /// The longest tier name accepted.
 pub const MAX_TIER_NAME: usize = 64;
@@ -46,6 +44,14 @@ impl Rate {
         let s = (ns + 500_000_000) / 1_000_000_000;
         u64::try_from(s).unwrap_or(u64::MAX).max(1)
     }
+
+    /// The quota and window the rate-limit headers state for this rate.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            limit: self.burst,
+            window_s: self.window_s(),
+        }
+    }
 }
 
 /// A named tier: several rates checked all-or-nothing, or none at all (unlimited).
@@ -62,10 +68,12 @@ impl Tier {
     pub fn limited(name: &str, rates: Vec<Rate>) -> Result<Self> {
         check_name(name)?;
         if rates.is_empty() {
-            return Err(cfg("a tier needs at least one rate (use None for an unlimited tier)"));
+            return Err(Error::config(
+                "a tier needs at least one rate (use None for an unlimited tier)",
+            ));
         }
         if rates.len() > MAX_RATES {
-            return Err(cfg("a tier may combine at most 4 rates"));
+            return Err(Error::config("a tier may combine at most 4 rates"));
         }
         Ok(Tier {
             name: name.to_owned(),
@@ -104,7 +112,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(cfg(
+        Err(Error::config(
             "a tier name must be 1-64 printable ASCII characters without quotes or backslashes",
         ))
     }
@@ -128,21 +136,21 @@ impl Policy {
     /// Validate a set of tiers. `default = None` is accepted only when there is exactly one tier.
     pub fn new(tiers: Vec<Tier>, default: Option<&str>) -> Result<Self> {
         if tiers.is_empty() {
-            return Err(cfg("a limiter needs at least one tier"));
+            return Err(Error::config("a limiter needs at least one tier"));
         }
         let mut index = HashMap::with_capacity(tiers.len());
         for (i, t) in tiers.iter().enumerate() {
             if index.insert(t.name.clone(), i).is_some() {
-                return Err(cfg("duplicate tier name"));
+                return Err(Error::config("duplicate tier name"));
             }
         }
         let default = match default {
             Some(name) => tiers
                 .iter()
                 .position(|t| t.name == name)
-                .ok_or_else(|| cfg("the default tier is not one of the policies"))?,
+                .ok_or_else(|| Error::config("the default tier is not one of the policies"))?,
             None if tiers.len() == 1 => 0,
-            None => return Err(cfg("default= must name a tier when there are several")),
+            None => return Err(Error::config("default= must name a tier when there are several")),
         };
         let by_name = (tiers.len() > LINEAR_FIND).then_some(index);
         Ok(Policy {
@@ -159,10 +167,6 @@ impl Policy {
             None => self.tiers.iter().position(|t| t.name == name),
         }
     }
-}
-
-fn cfg(msg: &'static str) -> Error {
-    Error::new(ErrorKind::InvalidConfiguration, msg)
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
 """The harness behind ``python -m bastion bench``: bastion and its peers, same operation, same run.
 
-Each section module (``bastion.bench.jwt``, ``.opaque``, ``.ratelimit``) exposes ``cases(quick=False)``, a
-list of :class:`Case`, and may expose ``figures(quick=False)``, measured quantities that are not timings
-(memory per record). A case whose peer is not installed has ``fn=None`` and is listed with the reason, never
-fatal. Every group is timed by the one loop here, :func:`interleave`: its cases alternate in batches, so a
-change of load on a shared, noisy machine hits them alike. The figures are medians of those batches; a ratio
-is the median over rounds of (peer batch / bastion batch of the same round). Compare within one run only.
+Each section module (``bastion.bench.jwt``, ``.opaque``, ``.ratelimit``, ``.middleware``) exposes
+``cases(quick=False)``, a list of :class:`Case`, and may expose ``figures(quick=False)``, measured quantities
+that are not timings (memory per record), and ``footer(groups)``, lines printed under its tables (budgets met
+or not). A case whose peer is not installed has ``fn=None`` and is listed with the reason, never fatal. Every
+group is timed by the one loop here, :func:`interleave`: its cases alternate in batches, so a change of load on
+a shared, noisy machine hits them alike. The figures are medians of those batches; a ratio is the median over
+rounds of (peer batch / bastion batch of the same round). A group with a baseline case (a bare app) reports
+each case's overhead over it instead: the median over rounds of (case batch − baseline batch of the same
+round), and as the ratio, a case's overhead over bastion's. Compare within one run only.
+
+One module of about 450 lines: the timing loop, the tables, the JSON and the plot all read the same rows and
+the CLI drives them in one order; split up, each part would import the others.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SECTIONS = ("jwt", "opaque", "ratelimit")
+SECTIONS = ("jwt", "opaque", "ratelimit", "middleware")
 #: what a missing peer's row says; the peers are the ``bastion[bench]`` extra
 NOT_INSTALLED = "not installed: pip install 'bastion[bench]'"
 
@@ -47,6 +53,13 @@ class Case:
     missing: str = ""
     is_bastion: bool = False
     ok: Callable[[Any], bool] = field(default=_returned_something, repr=False)
+    #: the group's reference point (a bare app): the other cases are reported as overhead over it (one a group)
+    is_baseline: bool = False
+    #: operations one call of ``fn`` performs (a batch of requests in one coroutine); times are per operation
+    per_call: int = 1
+    #: run after each timed batch of this case, untimed: work the case left for a background thread (an
+    #: audit log's queue) is finished here rather than during the next case's batch
+    settle: Callable[[], object] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -61,13 +74,18 @@ class Figure:
 
 @dataclass
 class Row:
-    """One case's result: median seconds per call and the ratio to bastion's case (None if not timed)."""
+    """One case's result: median seconds per call and the ratio to bastion's case (None if not timed).
+
+    In a group with a baseline, ``overhead_s`` is the median over rounds of (this case − the baseline) and
+    ``ratio`` is this overhead over bastion's (None for the baseline itself)."""
 
     name: str
     median_s: float | None
     ratio: float | None
     is_bastion: bool
     missing: str = ""
+    overhead_s: float | None = None
+    is_baseline: bool = False
 
 
 @dataclass
@@ -119,18 +137,33 @@ def _calibrate(fn: Callable[[], object], batch_s: float) -> int:
     return max(1, int(n * batch_s / max(dt, 1e-9)))
 
 
-def interleave(fns: Sequence[Callable[[], object]], *, target_s: float = 0.2, repeats: int = 15) -> list[list[float]]:
+def interleave(
+    fns: Sequence[Callable[[], object]],
+    *,
+    target_s: float = 0.2,
+    repeats: int = 15,
+    settle: Sequence[Callable[[], object] | None] | None = None,
+) -> list[list[float]]:
     """Seconds per call of each function in each of ``repeats`` rounds; a round times one batch of each.
 
     The order rotates from round to round so that no function always runs first (cache state, turbo, the
-    scheduler). ``samples[i][r]`` is function ``i`` in round ``r``.
+    scheduler). ``samples[i][r]`` is function ``i`` in round ``r``. ``settle[i]``, when given, runs untimed
+    after each batch of function ``i`` (and after its calibration).
     """
-    sizes = [_calibrate(fn, target_s / repeats) for fn in fns]
+    after = list(settle) if settle is not None else [None] * len(fns)
+    sizes = []
+    for fn, then in zip(fns, after, strict=True):
+        sizes.append(_calibrate(fn, target_s / repeats))
+        if then is not None:
+            then()
     samples: list[list[float]] = [[] for _ in fns]
     for r in range(repeats):
         for k in range(len(fns)):
             i = (k + r) % len(fns)
             samples[i].append(_batch(fns[i], sizes[i]))
+            then = after[i]
+            if then is not None:
+                then()
     return samples
 
 
@@ -140,10 +173,16 @@ def measure(fn: Callable[[], object], *, target_s: float = 0.2, repeats: int = 7
 
 
 def time_group(section: str, name: str, cases: Sequence[Case], timing: Timing) -> Group:
-    """Time the runnable cases of one group together; ratios are per round against the bastion case."""
+    """Time the runnable cases of one group together; ratios are per round against the bastion case, or
+    with a baseline in the group, ratios of the overheads over it (see :class:`Row`)."""
     runnable = [i for i, c in enumerate(cases) if c.fn is not None]
     fns = [f for f in (cases[i].fn for i in runnable) if f is not None]
-    samples = dict(zip(runnable, interleave(fns, target_s=timing.target_s, repeats=timing.repeats), strict=True))
+    timed = interleave(
+        fns, target_s=timing.target_s, repeats=timing.repeats, settle=[cases[i].settle for i in runnable]
+    )
+    samples = {i: [t / cases[i].per_call for t in s] for i, s in zip(runnable, timed, strict=True)}
+    if any(c.is_baseline for c in cases):
+        return Group(section, name, _overhead_rows(cases, samples))
     base = next((samples[i] for i, c in enumerate(cases) if c.is_bastion and i in samples), None)
     rows = []
     for i, case in enumerate(cases):
@@ -154,6 +193,29 @@ def time_group(section: str, name: str, cases: Sequence[Case], timing: Timing) -
         ratio = None if base is None else statistics.median(t / b for t, b in zip(s, base, strict=True))
         rows.append(Row(case.name, statistics.median(s), ratio, case.is_bastion))
     return Group(section, name, rows)
+
+
+def _overhead_rows(cases: Sequence[Case], samples: dict[int, list[float]]) -> list[Row]:
+    """Rows of a group with a baseline: each case's overhead is the median over rounds of (case − baseline),
+    paired by round so that a change of load cancels; the ratio is an overhead over bastion's (undefined when
+    bastion's is not positive, i.e. lost in the noise)."""
+    baseline = next((samples.get(i) for i, c in enumerate(cases) if c.is_baseline), None)
+    overhead: dict[int, float] = {}
+    if baseline is not None:
+        for i, times in samples.items():
+            if not cases[i].is_baseline:
+                overhead[i] = statistics.median(t - b for t, b in zip(times, baseline, strict=True))
+    reference = next((overhead[i] for i, c in enumerate(cases) if c.is_bastion and i in overhead), None)
+    rows = []
+    for i, case in enumerate(cases):
+        s = samples.get(i)
+        if s is None:
+            rows.append(Row(case.name, None, None, case.is_bastion, case.missing, is_baseline=case.is_baseline))
+            continue
+        over = overhead.get(i)
+        ratio = None if over is None or reference is None or reference <= 0 else over / reference
+        rows.append(Row(case.name, statistics.median(s), ratio, case.is_bastion, "", over, case.is_baseline))
+    return rows
 
 
 def groups_of(cases: Sequence[Case]) -> dict[str, list[Case]]:
@@ -177,7 +239,10 @@ def fmt_ratio(ratio: float) -> str:
 
 
 def format_group(group: Group) -> str:
-    """One aligned table: case, median, ratio to bastion (a missing case shows why instead)."""
+    """One aligned table: case, median, ratio to bastion (a missing case shows why instead); with a baseline,
+    also each case's overhead over it, and the ratio is of the overheads."""
+    if any(r.is_baseline for r in group.rows):
+        return _format_overheads(group)
     width = max(len("case"), *(len(r.name) for r in group.rows))
     lines = [group.name, f"  {'case':<{width}}  {'median':>10}  {'vs bastion':>10}"]
     for row in group.rows:
@@ -186,6 +251,25 @@ def format_group(group: Group) -> str:
             continue
         ratio = "1×" if row.is_bastion else ("—" if row.ratio is None else fmt_ratio(row.ratio))
         lines.append(f"  {row.name:<{width}}  {fmt_time(row.median_s):>10}  {ratio:>10}")
+    return "\n".join(lines)
+
+
+def _format_overheads(group: Group) -> str:
+    width = max(len("case"), *(len(r.name) for r in group.rows))
+    lines = [group.name, f"  {'case':<{width}}  {'median':>10}  {'over bare':>10}  {'vs bastion':>10}"]
+    for row in group.rows:
+        if row.median_s is None:
+            lines.append(f"  {row.name:<{width}}  {'—':>10}  {row.missing}")
+            continue
+        if row.is_baseline:
+            lines.append(f"  {row.name:<{width}}  {fmt_time(row.median_s):>10}  {'baseline':>10}")
+            continue
+        over = "—" if row.overhead_s is None else fmt_time(row.overhead_s)
+        if row.is_bastion:
+            ratio = "1×" if row.ratio is not None else "—"
+        else:
+            ratio = "—" if row.ratio is None else fmt_ratio(row.ratio)
+        lines.append(f"  {row.name:<{width}}  {fmt_time(row.median_s):>10}  {over:>10}  {ratio:>10}")
     return "\n".join(lines)
 
 
@@ -206,18 +290,21 @@ class Report:
     timing: Timing
     groups: list[Group] = field(default_factory=list)
     figures: dict[str, list[Figure]] = field(default_factory=dict)
+    #: a section's footer lines (its budgets, met or not), by section
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """``{"python", "platform", "quick", "target_s", "repeats", "sections": [{"name", "groups":
-        [{"name", "cases": [{"name", "median_s", "ratio", "is_bastion", "missing"}]}], "figures": [...]}]}``."""
-        names = list(dict.fromkeys([g.section for g in self.groups] + list(self.figures)))
+        [{"name", "cases": [{"name", "median_s", "ratio", "is_bastion", "missing", "overhead_s",
+        "is_baseline"}]}], "figures": [...], "notes": [str]}]}``."""
+        names = list(dict.fromkeys([g.section for g in self.groups] + list(self.figures) + list(self.notes)))
         sections = []
         for name in names:
             groups = [
                 {"name": g.name, "cases": [vars(r).copy() for r in g.rows]} for g in self.groups if g.section == name
             ]
             figures = [vars(f).copy() for f in self.figures.get(name, [])]
-            sections.append({"name": name, "groups": groups, "figures": figures})
+            sections.append({"name": name, "groups": groups, "figures": figures, "notes": self.notes.get(name, [])})
         return {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -242,11 +329,17 @@ def run_section(section: str, report: Report) -> None:
     except ImportError as exc:  # a library the section's fixtures need (PyJWT mints the JWT section's tokens)
         print(f"not available: {exc.name or exc} {NOT_INSTALLED}\n", flush=True)
         return
+    timed = []
     for k, (name, members) in enumerate(by_group.items(), 1):
         progress(f"[{section}] {k}/{len(by_group)} {name} ({sum(c.fn is not None for c in members)} cases)")
         group = time_group(section, name, members, report.timing)
         report.groups.append(group)
+        timed.append(group)
         print(format_group(group) + "\n", flush=True)
+    if hasattr(module, "footer"):
+        lines: list[str] = module.footer(timed)
+        report.notes[section] = lines
+        print("\n".join(lines) + "\n", flush=True)
     if hasattr(module, "figures"):
         progress(f"[{section}] measuring memory")
         figures: list[Figure] = module.figures(quick=report.quick)
@@ -280,7 +373,8 @@ def plot(report: Report, path: str) -> None:
     for g in report.groups:
         for row in g.rows:
             if not row.is_bastion and row.ratio is not None:
-                bars[g.section].append((f"{g.name}: {row.name}", row.ratio))
+                what = " (overhead)" if row.overhead_s is not None else ""
+                bars[g.section].append((f"{g.name}: {row.name}{what}", row.ratio))
     sections = [s for s in sections if bars[s]]
     heights = [max(1.5, 0.28 * len(bars[s]) + 0.9) for s in sections] or [2.0]
     fig, axes = plt.subplots(len(heights), 1, figsize=(12, sum(heights)), height_ratios=heights, squeeze=False)

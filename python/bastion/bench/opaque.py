@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from bastion.bench import Case, Figure
+from bastion.tokens.ops import RecordRow
 
 GROUP = "opaque verify, valid token → identity"
 PEPPER = b"bench-pepper-" + b"x" * 32
@@ -96,19 +97,19 @@ def measure_memory(n: int) -> dict[str, float]:
     for i in range(n):
         token, digest = store._new_token("k")
         tokens.append(token)
-        row = (
-            store._new_id(),
-            "k",
-            f"user_{i:07d}",
-            None,
-            ["read:reports"],
-            ["user"],
-            "third_party",
-            now,
-            now + 86400,
-            None,
-            None,
-            None,
+        row = RecordRow(
+            id=store._new_id(),
+            kind="k",
+            subject=f"user_{i:07d}",
+            client_id=None,
+            scopes=["read:reports"],
+            roles=["user"],
+            tier="third_party",
+            created_at=now,
+            expires_at=now + 86400,
+            revoked_at=None,
+            subject_valid_after=None,
+            metadata=None,
         )
         store._insert(digest, row)
     gc.collect()

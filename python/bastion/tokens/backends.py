@@ -27,6 +27,22 @@ from bastion.tokens.ops import Dialect, Op, Query
 Rows = list[tuple[Any, ...]]
 
 
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import psycopg
+        import psycopg_pool
+
+        errors += [psycopg.Error, psycopg_pool.PoolTimeout]
+    except ImportError:  # pragma: no cover - psycopg is an optional dependency
+        pass
+    return tuple(errors)
+
+
+#: what the drivers raise when a backend cannot serve (the store turns them into ``AuthUnavailable``)
+BACKEND_ERRORS = _backend_errors()
+
+
 def drive(execute: Callable[[Query], Rows], op: Op) -> Any:
     """Run a generator operation with a synchronous ``execute``."""
     try:

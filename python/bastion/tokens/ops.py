@@ -13,10 +13,26 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias
 
-#: a row as the Rust index takes it (see ``bastion._core.OpaqueIndex``)
-RecordRow: TypeAlias = tuple[
-    str, str, str, str | None, list[str], list[str], str | None, float, float, float | None, float | None, str | None
-]
+
+class RecordRow(NamedTuple):
+    """A record as the Rust index takes it (``bastion._core.OpaqueIndex``), which reads each field by name."""
+
+    id: str
+    kind: str
+    subject: str
+    client_id: str | None
+    scopes: list[str]
+    roles: list[str]
+    tier: str | None
+    created_at: float
+    expires_at: float
+    revoked_at: float | None
+    #: the subject's cut-off: its tokens created at or before it are revoked
+    subject_valid_after: float | None
+    #: a JSON object, as text
+    metadata: str | None
+
+
 Candidate: TypeAlias = tuple[str, str | None, bytes]
 
 # S608 is silenced on the queries below: the f-strings interpolate only constants of this module (column lists,
@@ -25,10 +41,31 @@ Candidate: TypeAlias = tuple[str, str | None, bytes]
 CHANNEL = "bastion_tokens"
 #: the transaction-level advisory lock that orders revocation events (PostgreSQL); any constant but the migrations'
 EVENTS_LOCK_KEY = 0x62617374696F6F
-RECORD_COLUMNS = (
-    "t.id, t.kind, t.subject, t.client_id, t.scopes, t.roles, t.tier, t.created_at, t.expires_at, t.revoked_at, "
-    "s.valid_after, t.metadata, t.digest, t.scheme, t.pepper_id, t.revoked_reason"
-)
+
+
+class _StoredRecord(NamedTuple):
+    """A row of a record lookup (``RECORD_COLUMNS``), by name."""
+
+    id: str
+    kind: str
+    subject: str
+    client_id: str | None
+    scopes: str
+    roles: str
+    tier: str | None
+    created_at: float
+    expires_at: float
+    revoked_at: float | None
+    valid_after: float | None
+    metadata: str | None
+    digest: bytes
+    scheme: str
+    pepper_id: str | None
+    revoked_reason: str | None
+
+
+#: the columns of a record lookup, one per ``_StoredRecord`` field (the subject's cut-off from bastion_subjects)
+RECORD_COLUMNS = ", ".join(("s." if f == "valid_after" else "t.") + f for f in _StoredRecord._fields)
 INFO_COLUMNS = (
     "id, kind, subject, client_id, scopes, roles, tier, name, metadata, created_at, expires_at, last_used_at, "
     "use_count, revoked_at, revoked_reason, family_id, parent_id, scheme, pepper_id"
@@ -85,19 +122,20 @@ def _revoked_at(revoked_at: object, reason: object) -> float | None:
 
 
 def record_row(row: Sequence[Any]) -> RecordRow:
-    return (
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        list(json.loads(row[4])),
-        list(json.loads(row[5])),
-        row[6],
-        float(row[7]),
-        float(row[8]),
-        _revoked_at(row[9], row[15]),
-        None if row[10] is None else float(row[10]),
-        row[11],
+    r = _StoredRecord._make(row)
+    return RecordRow(
+        id=r.id,
+        kind=r.kind,
+        subject=r.subject,
+        client_id=r.client_id,
+        scopes=list(json.loads(r.scopes)),
+        roles=list(json.loads(r.roles)),
+        tier=r.tier,
+        created_at=float(r.created_at),
+        expires_at=float(r.expires_at),
+        revoked_at=_revoked_at(r.revoked_at, r.revoked_reason),
+        subject_valid_after=None if r.valid_after is None else float(r.valid_after),
+        metadata=r.metadata,
     )
 
 
@@ -129,14 +167,15 @@ def fetch(candidates: Sequence[Candidate], current: bytes, pepper_id: str) -> Op
         list(by_digest),
     )
     for row in rows:
-        digest, scheme, row_pepper = bytes(row[12]), row[13], row[14]
+        stored = _StoredRecord._make(row)
+        digest, scheme, row_pepper = bytes(stored.digest), stored.scheme, stored.pepper_id
         cand = by_digest.get(digest)
         if cand is None or cand[0] != scheme or cand[1] != row_pepper:
             continue  # same bytes under another scheme: not this token's record
         if digest != current:
             yield Query(
                 "UPDATE bastion_tokens SET digest = ?, scheme = 'blake3', pepper_id = ? WHERE id = ? AND digest = ?",
-                (current, pepper_id, row[0], digest),
+                (current, pepper_id, stored.id, digest),
             )
         return record_row(row)
     return None

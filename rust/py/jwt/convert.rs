@@ -1,14 +1,14 @@
-//! JSON ⇄ Python for the JWT bindings: the sink that builds claims dicts straight from the strict
-//! parser, interned claim-name strings, fresh copies of cached claims, and Python values → JSON text.
+//! JSON → Python for the JWT bindings: the sink that builds claims dicts straight from the strict
+//! parser, interned claim-name strings, and fresh copies of cached claims. Values that are already
+//! parsed go through [`crate::py::json`].
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use std::fmt::Write as _;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use std::sync::OnceLock;
 
 use crate::error::{Error, ErrorKind, Result as CoreResult};
-use crate::jwt::json::{self, Members, Sink, Value};
+use crate::json::{Members, Sink};
 
 fn lost(_: PyErr) -> Error {
     Error::new(
@@ -271,30 +271,6 @@ impl<'py> Sink for PySink<'py, '_> {
     }
 }
 
-pub(super) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    let mut sink = PySink::new(py);
-    Ok(match v {
-        Value::Null => sink.null()?,
-        Value::Bool(b) => sink.boolean(*b)?,
-        Value::Int(i) => sink.int(*i)?,
-        Value::BigInt(d) => sink.big_int(d)?,
-        Value::Float(f) => sink.float(*f)?,
-        Value::String(s) => sink.string(s)?,
-        Value::Array(items) => PyList::new(
-            py,
-            items.iter().map(|i| value_to_py(py, i)).collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::Object(members) => {
-            let d = PyDict::new(py);
-            for (k, item) in members {
-                d.set_item(k, value_to_py(py, item)?)?;
-            }
-            d.into_any()
-        }
-    })
-}
-
 /// A cached claims dict and the top-level keys whose values are containers (copied on every hit).
 pub(super) struct Cached {
     claims: Py<PyDict>,
@@ -345,68 +321,4 @@ fn fresh_copy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return Ok(PyList::new(obj.py(), items)?.into_any());
     }
     Ok(obj.clone())
-}
-
-// ------------------------------------------------------------------------------------------------
-// Python → JSON
-
-const MAX_WRITE_DEPTH: usize = 32;
-
-pub(super) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreResult<()> {
-    let bad = |m: &'static str| Error::new(ErrorKind::InvalidConfiguration, m);
-    if depth > MAX_WRITE_DEPTH {
-        return Err(bad("the value is nested too deeply"));
-    }
-    if obj.is_none() {
-        out.push_str("null");
-    } else if let Ok(b) = obj.cast::<PyBool>() {
-        out.push_str(if b.is_true() { "true" } else { "false" });
-    } else if let Ok(s) = obj.cast::<PyString>() {
-        json::write_str(s.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
-    } else if obj.is_instance_of::<PyInt>() {
-        if let Ok(i) = obj.extract::<i64>() {
-            out.push_str(&i.to_string());
-        } else {
-            let digits = obj.str().map_err(|_| bad("an integer could not be written"))?;
-            out.push_str(digits.to_str().map_err(|_| bad("an integer could not be written"))?);
-        }
-    } else if let Ok(f) = obj.cast::<PyFloat>() {
-        let f = f.value();
-        if !f.is_finite() {
-            return Err(bad("NaN and infinite numbers are not JSON"));
-        }
-        let _ = write!(out, "{f:?}");
-    } else if let Ok(d) = obj.cast::<PyDict>() {
-        out.push('{');
-        for (i, (k, v)) in d.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let k = k.cast::<PyString>().map_err(|_| bad("object keys must be strings"))?;
-            json::write_str(k.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
-            out.push(':');
-            write_json(&v, out, depth + 1)?;
-        }
-        out.push('}');
-    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        out.push('[');
-        for (i, v) in obj.try_iter().map_err(|_| bad("not a list"))?.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_json(&v.map_err(|_| bad("not a list"))?, out, depth + 1)?;
-        }
-        out.push(']');
-    } else {
-        return Err(bad(
-            "values must be JSON types: dict, list, tuple, str, int, float, bool or None",
-        ));
-    }
-    Ok(())
-}
-
-pub(super) fn py_to_value(obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
-    let mut text = String::new();
-    write_json(obj, &mut text, 0)?;
-    json::parse_value(text.as_bytes()).map_err(|_| Error::new(ErrorKind::InvalidConfiguration, "not a JSON value"))
 }

@@ -5,18 +5,9 @@ use std::fmt::Write as _;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::redis::parse_script_reply;
 use super::{cfg, secs, NS_PER_S};
-use crate::ratelimit::{policy, MAX_RATES};
-
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct RateInfo {
-    pub(super) quota: u64,
-    pub(super) window: u64,
-    pub(super) remaining: u64,
-    pub(super) reset_after_ns: u64,
-    pub(super) retry_after_ns: u64,
-}
+use crate::ratelimit::gcra::Outcome;
+use crate::ratelimit::{policy, redis, Decision, Quota, MAX_RATES};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Source {
@@ -52,32 +43,32 @@ impl Source {
 
 /// The answer for one request: whether it is allowed and the state of the tier's rates.
 ///
-/// Kept small (the binding rate inline, the others boxed only for multi-rate tiers) because it is
-/// built on every `check`.
+/// A core [`Decision`] (the verdict, the binding rate and each rate's outcome) with what the
+/// headers add to it: each rate's quota, the tier's name and who decided. Plain data, no box: it
+/// is built on every `check`.
 #[pyclass(frozen, freelist = 64, module = "bastion._core", name = "Decision")]
 pub struct PyDecision {
-    pub(super) allowed: bool,
+    /// The core decision; its `tier` index is the limiter's and unused here (`tier` names it).
+    pub(super) core: Decision,
+    /// Each rate's quota and window, in the tier's order (the first `core.len` are meaningful).
+    pub(super) quotas: [Quota; MAX_RATES],
     pub(super) source: Source,
-    /// How many rates the tier has (0: unlimited or not checked).
-    pub(super) len: u8,
     pub(super) tier: Py<PyString>,
+    /// Nanoseconds until the same request can succeed: the binding rate's wait, or longer when a
+    /// decision built by hand says so.
     pub(super) retry_after_ns: u64,
-    /// The binding rate: the one that refused (longest wait) or, when admitted, the one with the
-    /// fewest tokens left.
-    pub(super) main: RateInfo,
-    /// Every rate, in the tier's order, when there are several.
-    pub(super) all: Option<Box<[RateInfo]>>,
     /// The `RateLimit-Policy` value, when the limiter made it once for the tier.
     pub(super) policy: Option<Py<PyString>>,
 }
 
 impl PyDecision {
-    fn rate_slice(&self) -> &[RateInfo] {
-        match &self.all {
-            Some(all) => all,
-            None if self.len == 1 => std::slice::from_ref(&self.main),
-            None => &[],
-        }
+    /// Each rate's quota and outcome, in the tier's order.
+    fn rate_slice(&self) -> impl Iterator<Item = (&Quota, &Outcome)> {
+        self.quotas.iter().zip(self.core.outcomes())
+    }
+
+    fn binding_quota(&self) -> Quota {
+        self.quotas[self.core.binding]
     }
 }
 
@@ -87,15 +78,6 @@ fn ns_from_secs(v: f64, what: &'static str) -> PyResult<u64> {
     } else {
         Err(cfg(format!("{what} must be a finite, non-negative number of seconds")))
     }
-}
-
-fn binding_of(allowed: bool, rs: &[RateInfo]) -> usize {
-    if allowed {
-        (0..rs.len()).min_by_key(|&i| (rs[i].remaining, u64::MAX - rs[i].reset_after_ns))
-    } else {
-        (0..rs.len()).min_by_key(|&i| std::cmp::Reverse(rs[i].retry_after_ns))
-    }
-    .unwrap_or(0)
 }
 
 #[pymethods]
@@ -134,39 +116,44 @@ impl PyDecision {
                     .unwrap_or(""),
             )?,
         };
-        let mut infos = Vec::new();
+        let mut core = Decision::new(0, 0);
+        core.allowed = allowed;
+        let mut quotas = [Quota::default(); MAX_RATES];
         if let Some(rates) = rates {
             for item in rates
                 .try_iter()
                 .map_err(|_| cfg("rates must be a sequence of tuples"))?
             {
                 let item = item?;
-                if infos.len() == MAX_RATES {
+                if core.len == MAX_RATES {
                     return Err(cfg("a decision holds at most 4 rates"));
                 }
                 let (q, w, r, reset, retry): (u64, u64, u64, f64, f64) = item
                     .extract()
                     .map_err(|_| cfg("each rate is (limit, window, remaining, reset_after, retry_after)"))?;
-                infos.push(RateInfo {
-                    quota: q,
-                    window: w,
+                let retry_after_ns = ns_from_secs(retry, "retry_after")?;
+                quotas[core.len] = Quota { limit: q, window_s: w };
+                core.rates[core.len] = Outcome {
+                    allowed: retry_after_ns == 0,
                     remaining: r,
                     reset_after_ns: ns_from_secs(reset, "reset_after")?,
-                    retry_after_ns: ns_from_secs(retry, "retry_after")?,
-                });
+                    retry_after_ns,
+                };
+                core.len += 1;
             }
         }
-        let binding = binding_of(allowed, &infos);
-        let main = infos.get(binding).copied().unwrap_or_default();
+        core.pick_binding();
         let explicit = ns_from_secs(retry_after, "retry_after")?;
         Ok(PyDecision {
-            allowed,
+            retry_after_ns: if allowed {
+                0
+            } else {
+                core.summary().retry_after_ns.max(explicit)
+            },
+            core,
+            quotas,
             source,
-            len: infos.len() as u8,
             tier: tier.unbind(),
-            retry_after_ns: if allowed { 0 } else { main.retry_after_ns.max(explicit) },
-            main,
-            all: (infos.len() > 1).then(|| infos.into_boxed_slice()),
             policy: None,
         })
     }
@@ -174,26 +161,26 @@ impl PyDecision {
     /// Whether the request is admitted.
     #[getter]
     fn allowed(&self) -> bool {
-        self.allowed
+        self.core.allowed
     }
 
     /// The quota (burst) of the binding rate: the one that refused, or the one with the fewest
     /// tokens left. 0 for an unlimited tier.
     #[getter]
     fn limit(&self) -> u64 {
-        self.main.quota
+        self.binding_quota().limit
     }
 
     /// Whole requests left in the binding rate (after this one, when admitted).
     #[getter]
     fn remaining(&self) -> u64 {
-        self.main.remaining
+        self.core.summary().remaining
     }
 
     /// Seconds until the binding rate's bucket is full again.
     #[getter]
     fn reset_after(&self) -> f64 {
-        secs(self.main.reset_after_ns)
+        secs(self.core.summary().reset_after_ns)
     }
 
     /// Seconds until the same request can succeed (0.0 when allowed).
@@ -224,19 +211,19 @@ impl PyDecision {
     /// True for an unlimited tier (no rates, no headers).
     #[getter]
     fn unlimited(&self) -> bool {
-        self.len == 0 && self.source == Source::Local
+        self.core.len == 0 && self.source == Source::Local
     }
 
     /// Every rate of the tier as `(limit, window, remaining, reset_after, retry_after)`.
     #[getter]
     fn rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.rate_slice().iter().map(|r| {
+        let items = self.rate_slice().map(|(q, o)| {
             (
-                r.quota,
-                r.window,
-                r.remaining,
-                secs(r.reset_after_ns),
-                secs(r.retry_after_ns),
+                q.limit,
+                q.window_s,
+                o.remaining,
+                secs(o.reset_after_ns),
+                secs(o.retry_after_ns),
             )
         });
         PyList::new(py, items)
@@ -248,14 +235,15 @@ impl PyDecision {
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let tier = self.tier.bind(py).to_str()?;
         let out = PyList::empty(py);
-        if self.len > 0 {
+        let len = self.core.len;
+        if len > 0 {
             let mut state = String::with_capacity(48);
-            for (i, r) in self.rate_slice().iter().enumerate() {
+            for (i, (_, r)) in self.rate_slice().enumerate() {
                 if i > 0 {
                     state.push_str(", ");
                 }
                 let t = r.reset_after_ns.div_ceil(1_000_000_000);
-                if self.len == 1 {
+                if len == 1 {
                     let _ = write!(state, "\"{tier}\";r={};t={t}", r.remaining);
                 } else {
                     let _ = write!(state, "\"{tier}.{i}\";r={};t={t}", r.remaining);
@@ -263,73 +251,31 @@ impl PyDecision {
             }
             let policy = match &self.policy {
                 Some(p) => p.clone_ref(py).into_bound(py),
-                None => PyString::new(py, &policy_value(tier, self.rate_slice())),
+                None => PyString::new(py, &policy_value(tier, &self.quotas[..len])),
             };
             out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
             out.append((pyo3::intern!(py, "RateLimit"), state))?;
         }
-        if !self.allowed {
+        if !self.core.allowed {
             let s = self.retry_after_ns.div_ceil(1_000_000_000).max(1);
             out.append((pyo3::intern!(py, "Retry-After"), s.to_string()))?;
         }
         Ok(out)
     }
 
-    /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes: per
-    /// rate, `d` = µs until its bucket is full before this request, or `-1 - d` when that rate
-    /// refuses (`:d` alone for a one-rate tier, else `*N` and N such lines). The rest is computed
-    /// here, exactly as the GCRA does: `rates` packs each rate's limit, window (s), interval and tau
+    /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes (see
+    /// `ratelimit::redis::decide_reply`): `rates` packs each rate's limit, window (s), interval and tau
     /// (µs) as four little-endian u64 (bytes, so nothing is extracted per call), `cost` is the tokens
     /// asked. `None` when the bytes are not such a reply.
     #[staticmethod]
     fn _from_resp(tier: &Bound<'_, PyString>, rates: &[u8], cost: u64, data: &[u8]) -> Option<Self> {
-        // per rate, four little-endian u64: limit, window (s), interval, tau (µs)
-        if !rates.len().is_multiple_of(32) {
-            return None;
-        }
-        let word = |r: &[u8], i: usize| u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-        let n = rates.len() / 32;
-        let values = parse_script_reply(data, n)?;
-        // per rate: d = the time (µs) until its bucket would be full, before this request; negative
-        // (-1 - d) when that rate refuses
-        let allowed = values[..n].iter().all(|&v| v >= 0);
-        // saturating: a stored TAT absurdly far ahead (a key set by hand) is a very long wait, not a
-        // malformed reply
-        let us = |v: u64| Some(v.saturating_mul(1000));
-        let mut infos = [RateInfo::default(); MAX_RATES];
-        for (i, r) in rates.chunks_exact(32).enumerate() {
-            let (quota, window, interval, tau) = (word(r, 0), word(r, 1), word(r, 2), word(r, 3));
-            let v = values[i];
-            let d = u64::try_from(if v < 0 { -1 - v } else { v }).ok()?;
-            if interval == 0 {
-                return None;
-            }
-            let r = d.saturating_add(cost.checked_mul(interval)?); // the reset time if it takes the tokens
-            let (remaining, reset_after, retry_after) = if allowed {
-                (tau.checked_sub(r)? / interval, r, 0)
-            } else if v >= 0 {
-                (tau.checked_sub(d)? / interval, d, 0) // would admit: its state as it is
-            } else {
-                (tau.saturating_sub(d) / interval, d, r.checked_sub(tau)?)
-            };
-            infos[i] = RateInfo {
-                quota,
-                window,
-                remaining,
-                reset_after_ns: us(reset_after)?,
-                retry_after_ns: us(retry_after)?,
-            };
-        }
-        let infos = &infos[..n];
-        let main = infos[binding_of(allowed, infos)];
+        let (core, quotas) = redis::decide_reply(rates, cost, data)?;
         Some(PyDecision {
-            allowed,
+            retry_after_ns: core.retry_after_ns(),
+            core,
+            quotas,
             source: Source::Redis,
-            len: n as u8,
             tier: tier.clone().unbind(),
-            retry_after_ns: if allowed { 0 } else { main.retry_after_ns },
-            main,
-            all: (n > 1).then(|| infos.into()),
             policy: None,
         })
     }
@@ -338,29 +284,27 @@ impl PyDecision {
     /// back to its in-process limiter).
     fn _relabel(&self, py: Python<'_>, source: &str) -> PyResult<Self> {
         Ok(PyDecision {
-            allowed: self.allowed,
+            core: self.core,
+            quotas: self.quotas,
             source: Source::parse(source)?,
-            len: self.len,
             tier: self.tier.clone_ref(py),
             retry_after_ns: self.retry_after_ns,
-            main: self.main,
-            all: self.all.clone(),
             policy: self.policy.as_ref().map(|p| p.clone_ref(py)),
         })
     }
 
     fn __bool__(&self) -> bool {
-        self.allowed
+        self.core.allowed
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "Decision(allowed={}, tier={}, limit={}, remaining={}, reset_after={:?}, retry_after={:?}, source='{}')",
-            if self.allowed { "True" } else { "False" },
+            if self.core.allowed { "True" } else { "False" },
             self.tier.bind(py).repr()?,
-            self.main.quota,
-            self.main.remaining,
-            secs(self.main.reset_after_ns),
+            self.binding_quota().limit,
+            self.core.summary().remaining,
+            secs(self.core.summary().reset_after_ns),
             secs(self.retry_after_ns),
             self.source.name(),
         ))
@@ -368,16 +312,16 @@ impl PyDecision {
 }
 
 /// The `RateLimit-Policy` value for a tier's rates: `"tier";q=…;w=…`, or `"tier.0";…, "tier.1";…`.
-pub(super) fn policy_value(tier: &str, rates: &[RateInfo]) -> String {
+pub(super) fn policy_value(tier: &str, rates: &[Quota]) -> String {
     let mut policy = String::with_capacity(48);
     for (i, r) in rates.iter().enumerate() {
         if i > 0 {
             policy.push_str(", ");
         }
         if rates.len() == 1 {
-            let _ = write!(policy, "\"{tier}\";q={};w={}", r.quota, r.window);
+            let _ = write!(policy, "\"{tier}\";q={};w={}", r.limit, r.window_s);
         } else {
-            let _ = write!(policy, "\"{tier}.{i}\";q={};w={}", r.quota, r.window);
+            let _ = write!(policy, "\"{tier}.{i}\";q={};w={}", r.limit, r.window_s);
         }
     }
     policy

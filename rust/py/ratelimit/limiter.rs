@@ -3,12 +3,12 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::decision::{policy_value, PyDecision, RateInfo, Source};
+use super::decision::{policy_value, PyDecision, Source};
 use super::rate::PyRate;
 use super::{cfg, secs, uint};
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Error, ErrorKind};
-use crate::ratelimit::{self, Limiter, Policy, Tier, DEFAULT_MAX_KEYS};
+use crate::ratelimit::{self, Limiter, Policy, Quota, Tier, DEFAULT_MAX_KEYS, MAX_RATES};
 
 enum TimeSource {
     Real(MonotonicClock),
@@ -25,7 +25,8 @@ fn read_py_clock(func: &Bound<'_, PyAny>) -> PyResult<u64> {
 pub struct PyRateLimiter {
     core: Limiter,
     names: Vec<Py<PyString>>,
-    windows: Vec<Vec<u64>>,
+    /// Each tier's quotas, as a decision holds them (copied whole into each one).
+    quotas: Vec<[Quota; MAX_RATES]>,
     rates: Vec<Vec<PyRate>>,
     /// Each tier's `RateLimit-Policy` value, made once (`None` for unlimited tiers).
     policy_values: Vec<Option<Py<PyString>>>,
@@ -111,29 +112,12 @@ impl PyRateLimiter {
             let digest = self.digest(key)?;
             self.core.check_into(t, digest, cost, self.now(py)?, &mut d)?;
         }
-        let info = |i: usize| {
-            let o = &d.rates[i];
-            RateInfo {
-                quota: self.rates[t][i].burst,
-                window: self.windows[t][i],
-                remaining: o.remaining,
-                reset_after_ns: o.reset_after_ns,
-                retry_after_ns: o.retry_after_ns,
-            }
-        };
-        let main = if d.len == 0 {
-            RateInfo::default()
-        } else {
-            info(d.binding)
-        };
         Ok(PyDecision {
-            allowed: d.allowed,
+            retry_after_ns: d.retry_after_ns(),
+            core: d,
+            quotas: self.quotas[t],
             source: Source::Local,
-            len: d.len as u8,
             tier: self.names[t].clone_ref(py),
-            retry_after_ns: if d.allowed { 0 } else { main.retry_after_ns },
-            main,
-            all: (d.len > 1).then(|| (0..d.len).map(info).collect()),
             policy: self.policy_values[t].as_ref().map(|p| p.clone_ref(py)),
         })
     }
@@ -236,32 +220,31 @@ impl PyRateLimiter {
             .iter()
             .map(|t| PyString::intern(py, &t.name).unbind())
             .collect();
-        let windows = policy
+        let quotas: Vec<[Quota; MAX_RATES]> = policy
             .tiers
             .iter()
-            .map(|t| t.rates.iter().map(ratelimit::Rate::window_s).collect())
+            .map(|t| {
+                let mut q = [Quota::default(); MAX_RATES];
+                for (slot, r) in q.iter_mut().zip(&t.rates) {
+                    *slot = r.quota();
+                }
+                q
+            })
             .collect();
         let policy_values = policy
             .tiers
             .iter()
-            .map(|t| {
-                let infos: Vec<RateInfo> = t
-                    .rates
-                    .iter()
-                    .map(|r| RateInfo {
-                        quota: r.burst,
-                        window: r.window_s(),
-                        ..RateInfo::default()
-                    })
-                    .collect();
-                (!infos.is_empty()).then(|| PyString::new(py, &policy_value(&t.name, &infos)).unbind())
+            .zip(&quotas)
+            .map(|(t, q)| {
+                let q = &q[..t.rates.len()];
+                (!q.is_empty()).then(|| PyString::new(py, &policy_value(&t.name, q)).unbind())
             })
             .collect();
         let core = Limiter::new(policy, max_keys)?;
         Ok(PyRateLimiter {
             core,
             names,
-            windows,
+            quotas,
             rates,
             policy_values,
             clock,
@@ -303,7 +286,7 @@ impl PyRateLimiter {
         cost: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         let d = self.decide(py, key, tier, cost)?;
-        if d.allowed {
+        if d.core.allowed {
             Ok(d)
         } else {
             Err(Error::new(ErrorKind::RateLimited, "too many requests")

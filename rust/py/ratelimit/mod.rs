@@ -6,11 +6,10 @@
 //! `bool`, and a `Decision` is only built by `check`. The GIL stays attached: the work is far
 //! shorter than a detach/attach round trip.
 
-use std::borrow::Cow;
-
 use pyo3::prelude::*;
 
-use crate::error::{Error, ErrorKind};
+// The shared configuration helpers (`crate::py::args`), under the short names this domain's files use.
+use super::args::{config_err as cfg, config_uint as uint};
 
 mod decision;
 mod limiter;
@@ -18,23 +17,6 @@ mod rate;
 mod redis;
 
 const NS_PER_S: f64 = 1e9;
-
-fn cfg(msg: impl Into<Cow<'static, str>>) -> PyErr {
-    Error::new(ErrorKind::InvalidConfiguration, msg).into()
-}
-
-/// A Python `int` (not `bool`) that fits a `u64`, or a configuration error naming `what`.
-fn uint(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
-    if value.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(cfg(format!("{what} must be an int, not a bool")));
-    }
-    if !value.is_instance_of::<pyo3::types::PyInt>() {
-        return Err(cfg(format!("{what} must be an int")));
-    }
-    value
-        .extract::<u64>()
-        .map_err(|_| cfg(format!("{what} must be between 0 and 2**64-1")))
-}
 
 /// A `str` with lone surrogates as bytes (`str.encode(s, "utf-8", "surrogatepass")`, the base
 /// method: a subclass's `encode` is not called).

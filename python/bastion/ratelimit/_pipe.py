@@ -3,7 +3,8 @@
 One connection per process (threads) and one per event loop (asyncio) carry every check: requests that
 arrive while others are in flight are written together and their replies read back in order, so
 concurrent callers share round trips. The replies are kept as raw bytes; ``Decision._from_resp`` (Rust)
-reads them.
+reads them. Over 400 lines because the synchronous hand-over protocol (a leader, a queue, polling or
+blocking) keeps its reasons next to its code.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The in-process limiter is Rust (``bastion._core``): a GCRA per key whose whole state is one atomic
 (the theoretical arrival time), in a sharded map keyed by a 64-bit keyed digest of the identity.
-:class:`~bastion.redis_limiter.RedisRateLimiter` shares one budget between hosts through Redis.
+:class:`~bastion.ratelimit.redis.RedisRateLimiter` shares one budget between hosts through Redis.
 
 Semantics shared by both limiters:
 

@@ -1,113 +1,36 @@
 """``RedisRateLimiter``: one rate-limit budget shared by every host, kept in Redis.
 
-Same interface and semantics as :class:`bastion.RateLimiter` (``check`` / ``allow`` / ``acquire``, and
-``acheck`` / ``aallow`` / ``aacquire`` for asyncio), with the GCRA run inside Redis:
-
-* **One atomic Lua script per check.** It reads the server clock (``TIME``, integer microseconds, so
-  hosts with skewed clocks still share one timeline), computes every rate of the tier, and writes the
-  new theoretical arrival times only if *all* rates admit the request (nothing is written on denial).
-  Each key is written with ``PX`` = the time until its bucket is full again, so idle keys vanish.
-  The keys of one identity share a hash tag (``{prefix:tier:digest}:i``), so Redis Cluster keeps them in
-  one slot. Identities are stored as a BLAKE3-128 digest, never raw.
-* **Loaded once, called by SHA.** ``EVALSHA``; on ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``, a fail-over)
-  the script is loaded again and the call repeated.
-* **A per-call timeout and a per-tier failure mode.** Every call is bounded by ``timeout`` seconds (socket
-  connect, send and receive; a call queued behind another's round trip waits at most twice that); when
-  Redis cannot answer, the tier's ``failure_mode`` decides: ``"local"`` (the default: fall back to an
-  in-process limiter with the same policies, ``Decision.source == "fallback"``), ``"open"`` (admit,
-  ``source == "open"``) or ``"closed"`` (refuse, ``source == "closed"``; ``acquire`` raises
-  ``AuthUnavailable``, a 503, rather than ``RateLimited``). After a failure Redis is not asked again for
-  ``retry_interval`` seconds, so an outage costs each request nothing.
-
-Where the time goes (loopback, one connection, this machine): the round trip is ~17 µs and the script
-~5 µs, while redis-py's generic ``execute_command`` adds ~30 µs of Python (connection-pool checkout,
-argument encoding, response callbacks). So bastion keeps one connection of its own per process (made by
-redis-py's connection class, so URLs, AUTH, TLS and RESP3 work as usual), sends requests whose bytes are
-mostly precomputed, and turns the flat integer array the script returns into a ``Decision`` in Rust (as
-it hashes the identity): under 1 µs of Python a call. The connection pipelines automatically: threads
-that check while a request is in flight queue, and the next round trip carries all of them (one lock
-round for a lone caller); in asyncio, the checks an event loop makes in the same turn are written
-together and their replies read in order by one reader task (one connection per loop).
-Clients other than a plain ``redis.Redis`` (e.g. ``RedisCluster``) are used through their own
-``evalsha``.
-
-On a virtual machine the largest cost of a lone call is none of these but the wake-up: a thread blocked in
-``recv`` sleeps on a halted vCPU and is woken by an interrupt, which here took ~55 µs of an ~85 µs
-``PING`` (29 µs when the caller polls instead). So a lone synchronous caller may poll its socket with
-non-blocking reads for up to ``spin`` seconds before it blocks; whether it does is learnt from the measured
-latency of both ways, because polling loses when the cores are busy (see ``_redis_pipe.PollOrBlock``).
+The interface and semantics of :class:`bastion.RateLimiter`, with the GCRA run in Redis by one atomic script
+per check (``gcra.lua``, sent by ``_script``) over a pipelining connection of bastion's own (``_pipe``). This
+module owns the rest: the configuration, the per-tier failure mode when Redis cannot answer, and the thin
+sync and asyncio methods. Where a check's time goes: docs/PERFORMANCE-redis.md. Over 400 lines because the
+connections it keeps (one per process, one per event loop, or a caller's client; forgotten after a fork) are
+configured here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
-import struct
 import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeAlias
 
 from bastion._core import Decision, RateLimiter, _redis_key_digest
-from bastion._redis_pipe import AsyncPipe, ErrorReply, ProtocolError, SyncPipe
 from bastion.errors import AuthUnavailable, ConfigurationError, RateLimited
-from bastion.ratelimit import FailureMode, Policies
+from bastion.ratelimit import FailureMode, Policies, _script
+from bastion.ratelimit._pipe import AsyncPipe, ErrorReply, ProtocolError, SyncPipe
+from bastion.ratelimit._script import LOAD, SCRIPT, SCRIPT_SHA, Tier, aevaluate, argv, evaluate, request
 
-__all__ = ["SCRIPT", "RedisRateLimiter"]
+__all__ = ["DEFAULT_SPIN", "RedisRateLimiter"]
 
 #: seconds a lone synchronous caller polls for its reply before blocking, unless ``spin=`` says otherwise
 DEFAULT_SPIN = 100e-6
 
-#: The GCRA, all-or-nothing over a tier's rates. KEYS[i]: rate i's theoretical arrival time (TAT, µs on
-#: the Redis clock). ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: rate i's interval and tau (= burst × interval)
-#: in µs. Returns, per rate, d = max(TAT - now, 0) before this request (µs until its bucket is full), or
-#: -1 - d when that rate refuses (d + cost × interval > tau): one integer for a one-rate tier, else an
-#: array. The new TATs are written only if every rate admits (nothing is written on denial), with PX =
-#: the time until the bucket is full again. The client derives remaining / reset_after / retry_after from
-#: d exactly (Rust, ``Decision._from_resp``), so the script does the least work a check needs: TIME, one
-#: GET and one SET per rate, no tables for a one-rate tier. Lua numbers are doubles: exact for integers
-#: below 2^53 µs (285 years); the TAT is written with %d (a C long), never in exponent form.
-SCRIPT = """
-local t = redis.call('TIME')
-local now = t[1] * 1000000 + t[2]
-local cost = tonumber(ARGV[1])
-local n = #KEYS
-if n == 1 then
-  local step = cost * tonumber(ARGV[2])
-  local d = (tonumber(redis.call('GET', KEYS[1])) or now) - now
-  if d < 0 then d = 0 end
-  local r = d + step
-  if r > tonumber(ARGV[3]) then return -1 - d end
-  if step > 0 then
-    redis.call('SET', KEYS[1], string.format('%d', now + r), 'PX', string.format('%d', math.ceil(r / 1000)))
-  end
-  return d
-end
-local out = {}
-local ok = true
-for i = 1, n do
-  local d = (tonumber(redis.call('GET', KEYS[i])) or now) - now
-  if d < 0 then d = 0 end
-  if d + cost * tonumber(ARGV[2 * i]) > tonumber(ARGV[2 * i + 1]) then
-    ok = false
-    out[i] = -1 - d
-  else
-    out[i] = d
-  end
-end
-if ok and cost > 0 then
-  for i = 1, n do
-    local r = out[i] + cost * tonumber(ARGV[2 * i])
-    redis.call('SET', KEYS[i], string.format('%d', now + r), 'PX', string.format('%d', math.ceil(r / 1000)))
-  end
-end
-return out
-"""
-SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 _MODES = ("open", "closed", "local")
 #: error replies that mean the server cannot serve anyone now (the others concern one request's key)
 _SERVER_STATE_ERRORS = (
@@ -129,88 +52,10 @@ _SERVER_STATE_ERRORS = (
 )
 
 
-def _bulk(b: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(b), b)
-
-
-def _resp(reply: object) -> bytes:
-    """The script's answer through a caller's client (an int or a list of ints), back in RESP."""
-    if isinstance(reply, int):
-        return b":%d\r\n" % reply
-    if isinstance(reply, list) and all(isinstance(v, int) for v in reply):
-        return b"*%d\r\n" % len(reply) + b"".join(b":%d\r\n" % v for v in reply)
-    raise ProtocolError("unexpected reply to the rate-limit script")
-
-
-@dataclass(frozen=True)
-class _Tier:
-    name: str
-    #: (quota, window) per rate, for the Decision
-    shape: tuple[tuple[int, int], ...]
-    #: per rate: limit, window (s), interval, tau (µs) as little-endian u64, for ``Decision._from_resp``
-    packed: bytes
-    max_cost: int
-    mode: str
-    #: the request before the keys: *N, EVALSHA, sha, numkeys
-    head: bytes
-    #: b"{prefix:tier:" — the hash tag's start
-    tag: bytes
-    #: per key: its RESP length header
-    key_header: bytes
-    #: the arguments after the cost: intervals and taus
-    rate_args: bytes
-    #: the same arguments as ints, for redis-py
-    rate_argv: tuple[int, ...]
-    #: precomputed pieces of the request: key header + hash tag start, per-key endings, cost 1 + rates
-    key_prefix: bytes
-    key_suffixes: tuple[bytes, ...]
-    tail1: bytes
-    #: what a reply starts with: b":" for one rate, b"*N\r\n" for N
-    reply_head: bytes
-    #: a one-rate tier
-    single: bool
-    #: a one-rate tier's request at cost 1 is ``pre1 + digest + post1``
-    pre1: bytes
-    post1: bytes
-
-
-def _tier(name: str, rates: list[Any] | None, prefix: str, mode: str) -> _Tier | None:
-    if rates is None:
-        return None
-    argv: list[int] = []
-    for r in rates:
-        if r.period_ns < 1000 * r.count:
-            raise ConfigurationError("a Redis rate cannot be faster than one request per microsecond")
-        interval_us = -(-r.period_ns // (1000 * r.count))
-        argv += [interval_us, interval_us * r.burst]
-    n = len(rates)
-    tag = f"{{{prefix}:{name}:".encode()
-    key_len = len(tag) + 32 + 1 + 1 + len(str(n - 1))
-    head = b"*%d\r\n" % (3 + n + 1 + 2 * n) + _bulk(b"EVALSHA") + _bulk(SCRIPT_SHA.encode()) + _bulk(b"%d" % n)
-    key_prefix = b"$%d\r\n" % key_len + tag
-    tail1 = _bulk(b"1") + b"".join(_bulk(b"%d" % a) for a in argv)
-    return _Tier(
-        name=name,
-        shape=tuple((int(r.burst), int(r.window)) for r in rates),
-        packed=b"".join(
-            struct.pack("<4Q", int(r.burst), int(r.window), argv[2 * i], argv[2 * i + 1]) for i, r in enumerate(rates)
-        ),
-        max_cost=min(int(r.burst) for r in rates),
-        mode=mode,
-        head=head,
-        tag=tag,
-        key_header=b"$%d\r\n" % key_len,
-        rate_args=b"".join(_bulk(b"%d" % a) for a in argv),
-        rate_argv=tuple(argv),
-        key_prefix=key_prefix,
-        key_suffixes=tuple(b"}:%d\r\n" % i for i in range(n)),
-        tail1=tail1,
-        reply_head=b":" if n == 1 else b"*%d\r\n" % n,
-        single=n == 1,
-        pre1=head + key_prefix,
-        post1=b"}:0\r\n" + tail1,
-    )
-
+#: a check on its way to Redis: tier name, tier, key, key digest, cost
+_Call: TypeAlias = tuple[str, Tier, "str | bytes", bytes, int]
+#: ``SCRIPT LOAD`` in the exchange through a caller's client
+_LOAD: Any = object()
 
 #: BLAKE3-128 of the key as 32 hex digits (Rust): the same on every host, never the raw identity.
 _digest = _redis_key_digest
@@ -234,7 +79,12 @@ class RedisRateLimiter:
     settings are reused, with bastion's ``timeout``), a ``redis.asyncio.Redis`` client (async methods
     only) or another redis-py client with ``evalsha`` (e.g. ``RedisCluster``; its own timeouts apply).
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
-    tier, or a dict of tier → mode (tiers not named use ``"local"``). ``max_keys`` and ``clock`` configure
+    tier, or a dict of tier → mode (tiers not named use ``"local"``), applied when Redis cannot answer within
+    ``timeout`` seconds (a call queued behind another's round trip waits at most twice that): ``"local"`` falls
+    back to an in-process limiter with the same policies (``Decision.source == "fallback"``), ``"open"`` admits
+    (``source == "open"``), ``"closed"`` refuses (``source == "closed"``; ``acquire`` raises ``AuthUnavailable``,
+    a 503, rather than ``RateLimited``); after a failure Redis is not asked again for ``retry_interval``
+    seconds. ``max_keys`` and ``clock`` configure
     the in-process fallback limiter. ``spin``: seconds a lone synchronous caller may poll its socket for
     the reply before it blocks (default 100 µs, or ``timeout`` if shorter; 0 never polls). On an idle
     virtual machine waking a blocked thread costs about as much as a loopback round trip, so polling more
@@ -288,8 +138,9 @@ class RedisRateLimiter:
         self._timeout = float(timeout)
         self._retry_interval = float(retry_interval)
         self._down_until = 0.0
-        self._tiers: dict[str, _Tier | None] = {
-            name: _tier(name, rates, prefix, modes.get(name, "local")) for name, rates in self._local.policies.items()
+        self._tiers: dict[str, Tier | None] = {
+            name: _script.tier(name, rates, prefix, modes.get(name, "local"))
+            for name, rates in self._local.policies.items()
         }
         self._default_name: str = self._local.default
         self._noretry = Retry(NoBackoff(), 0)
@@ -392,17 +243,8 @@ class RedisRateLimiter:
 
     # ----------------------------------------------------------------------------------------- helpers
 
-    def _spec(self, tier: object) -> tuple[str, _Tier | None]:
-        if tier is None:
-            name = self._default_name
-        elif isinstance(tier, str):
-            name = tier if tier in self._tiers else self._default_name
-        else:
-            raise ConfigurationError("tier must be a str or None")
-        return name, self._tiers[name]
-
     @staticmethod
-    def _cost(spec: _Tier, cost: object) -> int:
+    def _cost(spec: Tier, cost: object) -> int:
         # any int but a bool, as RateLimiter takes it (an IntEnum member too)
         if not isinstance(cost, int) or isinstance(cost, bool):
             raise ConfigurationError("cost must be an int")
@@ -410,27 +252,39 @@ class RedisRateLimiter:
             raise ConfigurationError("cost must be between 0 and the tier's burst")
         return int(cost)
 
-    @staticmethod
-    def _request(spec: _Tier, digest: bytes, cost: int) -> bytes:
-        tail = spec.tail1 if cost == 1 else _bulk(b"%d" % cost) + spec.rate_args
-        if len(spec.key_suffixes) == 1:
-            return spec.head + spec.key_prefix + digest + spec.key_suffixes[0] + tail
-        keys = b"".join([spec.key_prefix + digest + suffix for suffix in spec.key_suffixes])
-        return spec.head + keys + tail
+    def _begin(self, key: str | bytes, tier: str | None, cost: int) -> Decision | _Call:
+        """Everything a check decides before Redis: the answer itself (an unlimited tier, Redis known to be
+        down) or what to ask Redis."""
+        if tier is None:
+            name = self._default_name
+        elif isinstance(tier, str):
+            name = tier if tier in self._tiers else self._default_name  # an unknown tier: the default
+        else:
+            raise ConfigurationError("tier must be a str or None")
+        spec = self._tiers[name]
+        if spec is None:
+            return self._local.check(key, name, cost)
+        if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
+            cost = self._cost(spec, cost)  # raises, or converts an int subclass
+        digest = _digest(key)
+        if self._down_until != 0.0 and time.monotonic() < self._down_until:  # Redis failed a moment ago
+            return self._degraded(name, spec, key, cost)
+        return name, spec, key, digest, cost
 
-    def _argv(self, spec: _Tier, digest: bytes, cost: int) -> list[Any]:
-        tag = spec.tag + digest + b"}:"
-        keys = [tag + b"%d" % i for i in range(len(spec.shape))]
-        return [len(keys), *keys, cost, *spec.rate_argv]
-
     @staticmethod
-    def _decision(name: str, spec: _Tier, cost: int, reply: bytes) -> Decision:
-        d = Decision._from_resp(name, spec.packed, cost, reply)
+    def _decided(call: _Call, reply: bytes) -> Decision:
+        d = Decision._from_resp(call[0], call[1].packed, call[4], reply)
         if d is None:
             raise ProtocolError("unexpected reply to the rate-limit script")
         return d
 
-    def _degraded(self, name: str, spec: _Tier, key: str | bytes, cost: int) -> Decision:
+    def _fallback(self, call: _Call, exc: BaseException) -> Decision:
+        """Redis could not answer ``call``: the tier's failure mode decides."""
+        self._failed(exc)
+        name, spec, key, _digest, cost = call
+        return self._degraded(name, spec, key, cost)
+
+    def _degraded(self, name: str, spec: Tier, key: str | bytes, cost: int) -> Decision:
         if spec.mode == "local":
             return self._local.check(key, name, cost)._relabel("fallback")
         if spec.mode == "open":
@@ -445,9 +299,6 @@ class RedisRateLimiter:
         if type(exc) is self._redis_py.ResponseError and not str(exc).startswith(_SERVER_STATE_ERRORS):
             return
         self._down_until = time.monotonic() + self._retry_interval
-
-    def _is_down(self) -> bool:
-        return self._down_until != 0.0 and time.monotonic() < self._down_until
 
     @staticmethod
     def _raise_if_refused(d: Decision) -> Decision:
@@ -472,7 +323,7 @@ class RedisRateLimiter:
                 pipe = self._pipe_sync = SyncPipe(conn, self._timeout, self._spin)
         return pipe
 
-    def _call(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
+    def _eval(self, spec: Tier, digest: bytes, cost: int) -> bytes:
         """Run the script for one key: its raw reply (a caller's client's answer is encoded back to RESP).
 
         Raises on any failure; the caller applies the failure mode.
@@ -480,37 +331,24 @@ class RedisRateLimiter:
         pipe = self._pipe_sync
         if pipe is None or pipe.error is not None:
             if self._conn_factory is None:
-                return self._call_generic(spec, digest, cost)
+                client = self._generic
+                if client is None:
+                    raise ConfigurationError("this limiter was given an asyncio client: use acheck/aallow/aacquire")
+                return evaluate(
+                    argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._send, client)
+                )
             pipe = self._sync_pipe()
-        # the common request (cost 1, one rate) is precomputed but for the digest
-        request = spec.pre1 + digest + spec.post1 if cost == 1 and spec.single else self._request(spec, digest, cost)
-        reply = pipe.call(request)
-        if reply.__class__ is bytes:
-            return reply
-        if isinstance(reply, ErrorReply) and str(reply).startswith("NOSCRIPT"):
-            load = b"*3\r\n" + _bulk(b"SCRIPT") + _bulk(b"LOAD") + _bulk(SCRIPT.encode())
-            loaded = pipe.call(load)
-            if isinstance(loaded, ErrorReply):
-                # its own prefix says what it means (-NOPERM: Redis is unusable to us, not one key)
-                raise self._redis_py.ResponseError(str(loaded))
-            if loaded != _bulk(SCRIPT_SHA.encode()):
-                raise ProtocolError("SCRIPT LOAD returned an unexpected digest")
-            reply = pipe.call(request)
-        if isinstance(reply, ErrorReply):
-            raise self._redis_py.ResponseError(str(reply))
-        return reply
+        return evaluate(request(spec, digest, cost), LOAD, self._redis_py.ResponseError, pipe.call)
 
-    def _call_generic(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
-        client = self._generic
-        if client is None:
-            raise ConfigurationError("this limiter was given an asyncio client: use acheck/aallow/aacquire")
-        argv = self._argv(spec, digest, cost)
-        try:
-            reply = client.evalsha(SCRIPT_SHA, *argv)
-        except self._redis_py.exceptions.NoScriptError:
+    def _send(self, client: Any, message: Any) -> object:
+        """One message of the script's exchange through a caller's client (which has its own ``evalsha``)."""
+        if message is _LOAD:
             client.script_load(SCRIPT)
-            reply = client.evalsha(SCRIPT_SHA, *argv)
-        return _resp(reply)
+            return _script.LOADED
+        try:
+            return _script.resp(client.evalsha(SCRIPT_SHA, *message))
+        except self._redis_py.exceptions.NoScriptError as exc:
+            return ErrorReply(f"NOSCRIPT {exc}")
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         # TimeoutError: asyncio.timeout; OSError: sockets (socket.timeout is an OSError)
@@ -520,35 +358,17 @@ class RedisRateLimiter:
 
     def check(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
         """Take ``cost`` tokens from ``key``'s shared bucket in ``tier`` if every rate has them."""
-        name, spec = self._spec(tier)
-        if spec is None:
-            return self._local.check(key, name, cost)
-        if cost.__class__ is not int or not 0 <= cost <= spec.max_cost:
-            cost = self._cost(spec, cost)  # raises
-        digest = _digest(key)
-        if self._down_until != 0.0 and self._is_down():
-            return self._degraded(name, spec, key, cost)
+        call = self._begin(key, tier, cost)
+        if isinstance(call, Decision):
+            return call
         try:
-            d = Decision._from_resp(name, spec.packed, cost, self._call(spec, digest, cost))
-            if d is None:
-                raise ProtocolError("unexpected reply to the rate-limit script")
+            return self._decided(call, self._eval(call[1], call[3], call[4]))
         except self._errors() as exc:
-            self._failed(exc)
-            return self._degraded(name, spec, key, cost)
-        return d
+            return self._fallback(call, exc)
 
     def allow(self, key: str | bytes, tier: str | None = None) -> bool:
         """True if ``key`` may make one request now (and takes the token)."""
-        name, spec = self._spec(tier)
-        if spec is None:
-            return self._local.allow(key, name)  # True, once the key's type is checked
-        digest = _digest(key)
-        if not self._is_down():
-            try:
-                return self._decision(name, spec, 1, self._call(spec, digest, 1)).allowed
-            except self._errors() as exc:
-                self._failed(exc)
-        return self._degraded(name, spec, key, 1).allowed
+        return self.check(key, tier).allowed
 
     def acquire(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
         """Like :meth:`check`, but raise ``RateLimited`` when refused (``AuthUnavailable`` when closed)."""
@@ -590,49 +410,44 @@ class RedisRateLimiter:
                 pipe = self._pipes[loop] = AsyncPipe(conn)
         return pipe
 
-    async def _acall(self, spec: _Tier, digest: bytes, cost: int) -> bytes:
+    async def _aeval(self, spec: Tier, digest: bytes, cost: int) -> bytes:
+        """:meth:`_eval` for asyncio: one pipelining connection per event loop, or a caller's client."""
         client = self._async_client()
         if self._aclient is not None:
             # a caller's client (e.g. a cluster): its own evalsha, no pipelining of ours
-            argv = self._argv(spec, digest, cost)
             async with asyncio.timeout(self._timeout):
-                try:
-                    reply = await client.evalsha(SCRIPT_SHA, *argv)
-                except self._redis_py.exceptions.NoScriptError:
-                    await client.script_load(SCRIPT)
-                    reply = await client.evalsha(SCRIPT_SHA, *argv)
-            return _resp(reply)
-        request = self._request(spec, digest, cost)
+                return await aevaluate(
+                    argv(spec, digest, cost), _LOAD, self._redis_py.ResponseError, partial(self._asend, client)
+                )
         pipe: AsyncPipe | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 pipe = await self._pipe()
-                value = await pipe.submit(request)
-                if isinstance(value, ErrorReply) and str(value).startswith("NOSCRIPT"):
-                    await client.script_load(SCRIPT)
-                    value = await pipe.submit(request)
+                return await aevaluate(request(spec, digest, cost), LOAD, self._redis_py.ResponseError, pipe.submit)
         except TimeoutError:
             if pipe is not None:
                 pipe.fail(TimeoutError("Redis did not answer in time"))
             raise
-        if isinstance(value, ErrorReply):
-            raise self._redis_py.ResponseError(str(value))
-        return value
+
+    async def _asend(self, client: Any, message: Any) -> object:
+        """:meth:`_send` through a caller's asyncio client."""
+        if message is _LOAD:
+            await client.script_load(SCRIPT)
+            return _script.LOADED
+        try:
+            return _script.resp(await client.evalsha(SCRIPT_SHA, *message))
+        except self._redis_py.exceptions.NoScriptError as exc:
+            return ErrorReply(f"NOSCRIPT {exc}")
 
     async def acheck(self, key: str | bytes, tier: str | None = None, cost: int = 1) -> Decision:
         """:meth:`check` for asyncio."""
-        name, spec = self._spec(tier)
-        if spec is None:
-            return self._local.check(key, name, cost)
-        cost = self._cost(spec, cost)
-        digest = _digest(key)
-        if self._is_down():
-            return self._degraded(name, spec, key, cost)
+        call = self._begin(key, tier, cost)
+        if isinstance(call, Decision):
+            return call
         try:
-            return self._decision(name, spec, cost, await self._acall(spec, digest, cost))
+            return self._decided(call, await self._aeval(call[1], call[3], call[4]))
         except self._errors() as exc:
-            self._failed(exc)
-            return self._degraded(name, spec, key, cost)
+            return self._fallback(call, exc)
 
     async def aallow(self, key: str | bytes, tier: str | None = None) -> bool:
         """:meth:`allow` for asyncio."""

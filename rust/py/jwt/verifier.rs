@@ -1,0 +1,172 @@
+//! `JWTVerifier`: its configuration, the optional verified-token cache, and the one call into the
+//! core's [`Verifier::verify_with`] (the check order lives there; this file only decides that an
+//! asymmetric signature is checked with the GIL detached).
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+
+use super::convert::{Cached, Expected, PySink, Shapes};
+use super::keys::key_list;
+use super::{alg_list, token_bytes};
+use crate::jwt::cache::Cache;
+use crate::jwt::claims::{self, Policy, Times};
+use crate::jwt::verify::{self, SignatureCheck, Verifier, DEFAULT_MAX_TOKEN_BYTES};
+use crate::py::args::{config_err, config_opt_text, config_strings, config_usize, resolve_now};
+
+/// Verifies JWTs against keys, an algorithm allow-list and claim rules.
+#[pyclass(frozen, module = "bastion._core", name = "JWTVerifier")]
+pub struct PyJWTVerifier {
+    inner: Verifier,
+    cache: Option<Cache<Arc<Cached>>>,
+    shapes: Shapes,
+    expected: Expected,
+}
+
+impl PyJWTVerifier {
+    fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
+        let mut sink = PySink::with_memo(py, &self.shapes, &self.expected);
+        let (claims, times) = self
+            .inner
+            .verify_with(token, now, &mut sink, |sig| run_signature(py, sig))?;
+        if let Some(names) = sink.unseen.take() {
+            self.shapes.remember(py, names)?;
+        }
+        Ok((claims, times))
+    }
+}
+
+/// The signature step of a verification. HMAC stays attached (well under a microsecond, less than
+/// a detach/attach round trip); RSA, ECDSA and `EdDSA` run with the GIL detached. The signing input
+/// borrows the caller's `str`, so it is copied before the GIL is let go.
+fn run_signature(py: Python<'_>, sig: SignatureCheck<'_>) -> crate::error::Result<()> {
+    if sig.is_symmetric() {
+        return sig.check();
+    }
+    let input = sig.signing_input.to_vec();
+    let (verifying, signature) = (sig.verifying, sig.signature);
+    py.detach(|| verifying.verify(&input, signature))
+}
+
+#[pymethods]
+impl PyJWTVerifier {
+    #[new]
+    #[pyo3(signature = (keys, *, algorithms, issuer=None, audience=None, leeway=None, require=None, typ=None,
+                        max_token_bytes=None, cache_size=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        keys: &Bound<'_, PyAny>,
+        algorithms: &Bound<'_, PyAny>,
+        issuer: Option<&Bound<'_, PyAny>>,
+        audience: Option<&Bound<'_, PyAny>>,
+        leeway: Option<&Bound<'_, PyAny>>,
+        require: Option<&Bound<'_, PyAny>>,
+        typ: Option<&Bound<'_, PyAny>>,
+        max_token_bytes: Option<&Bound<'_, PyAny>>,
+        cache_size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyJWTVerifier> {
+        let keys_arg = keys;
+        let keys = key_list(keys)?;
+        let algorithms = alg_list(algorithms)?;
+        let leeway: f64 = match leeway {
+            None => 0.0,
+            Some(l) if l.is_instance_of::<PyBool>() => return Err(config_err("leeway must be a number of seconds")),
+            Some(l) => l
+                .extract()
+                .map_err(|_| config_err("leeway must be a number of seconds"))?,
+        };
+        let require = match require {
+            None => vec!["exp"],
+            Some(r) => config_strings(Some(r), "require")?
+                .unwrap_or_default()
+                .iter()
+                .map(|n| claims::registered(n).map_err(PyErr::from))
+                .collect::<PyResult<_>>()?,
+        };
+        let typ = config_opt_text(typ, "typ")?;
+        let count = |v: Option<&Bound<'_, PyAny>>, default: usize, what: &'static str| -> PyResult<usize> {
+            v.map_or(Ok(default), |v| config_usize(v, what))
+        };
+        let max_token_bytes = count(
+            max_token_bytes,
+            DEFAULT_MAX_TOKEN_BYTES,
+            "max_token_bytes must be a positive integer",
+        )?;
+        let cache_size = count(cache_size, 0, "cache_size must be an integer >= 0")?;
+        if cache_size > 1 << 24 {
+            return Err(config_err("cache_size must be at most 16777216"));
+        }
+        let policy = Policy {
+            issuers: config_strings(issuer, "issuer")?,
+            audiences: config_strings(audience, "audience")?,
+            leeway,
+            require,
+            typ,
+        };
+        let py = keys_arg.py();
+        let mut expected = Expected::default();
+        for (name, values) in [("iss", &policy.issuers), ("aud", &policy.audiences)] {
+            if let (Some(slot), Some(values)) = (claims::slot(name), values) {
+                for v in values {
+                    expected.add(py, slot, v);
+                }
+            }
+        }
+        Ok(PyJWTVerifier {
+            inner: Verifier::new(&keys, &algorithms, policy, max_token_bytes)?,
+            cache: (cache_size > 0).then(|| Cache::new(cache_size)),
+            shapes: Shapes::default(),
+            expected,
+        })
+    }
+
+    #[pyo3(signature = (token, *, now=None))]
+    fn verify<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let token = token_bytes(token, self.inner.max_token_bytes)?;
+        let now = resolve_now(now)?;
+        let Some(cache) = &self.cache else {
+            return Ok(self.verify_uncached(py, token, now)?.0);
+        };
+        if token.len() > self.inner.max_token_bytes {
+            return Err(verify::too_large().into());
+        }
+        let leeway = self.inner.policy.leeway;
+        // Only plain Rust work happens under the slot's lock (copy the times, bump an Arc): building
+        // a dict or an exception runs Python code, which can hand the GIL to a thread that then waits
+        // on this same lock while holding the GIL — a deadlock. Everything Python happens after.
+        if let Some((times, cached)) = cache.with(token, |times, cached| (*times, Arc::clone(cached))) {
+            claims::check_times(&times, leeway, now)?;
+            return cached.fresh(py);
+        }
+        let (claims, times) = self.verify_uncached(py, token, now)?;
+        drop(cache.insert(token, times, Arc::new(Cached::new(&claims)?)));
+        Ok(claims)
+    }
+
+    /// Forget every cached token.
+    fn clear_cache(&self) {
+        if let Some(cache) = &self.cache {
+            drop(cache.clear());
+        }
+    }
+
+    #[getter]
+    fn algorithms(&self) -> Vec<&'static str> {
+        self.inner.algorithms().iter().map(|a| a.name()).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "JWTVerifier(algorithms={:?}, keys={}, cache_size={})",
+            self.algorithms(),
+            self.inner.entry_count(),
+            self.cache.as_ref().map_or(0, Cache::capacity)
+        )
+    }
+}
