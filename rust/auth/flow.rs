@@ -357,6 +357,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps)] // the shape step() takes
     fn bearer(token: &[u8]) -> Result<Credential<'_>> {
         Ok(Credential::Bearer(token))
     }

@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(list(&p.scopes), ["read", "write"]);
         assert_eq!(p.token_id.as_deref(), Some("j"));
         assert_eq!(p.issuer.as_deref().map(String::as_str), Some("https://i"));
-        assert_eq!(p.expires_at, 100.0);
+        assert!((p.expires_at - 100.0).abs() < f64::EPSILON);
         assert_eq!(p.token_type, TokenType::Jwt);
         let p = of(r#"{"sub":"u1","scp":["a","b"]}"#).unwrap();
         assert_eq!(list(&p.scopes), ["a", "b"]);
