@@ -179,7 +179,9 @@ class Client:
             self.app = flask
             self._client = flask.test_client()
 
-    def request(self, method: str, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None) -> Response:
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None
+    ) -> Response:
         if self.kind == "asgi":
             r = self._client.request(method, path, headers=headers)
             hdrs = {k.lower(): v for k, v in r.headers.items()}
@@ -188,6 +190,7 @@ class Client:
         r = self._client.open(path, method=method, headers=headers)
         hdrs = {k.lower(): v for k, v in r.headers.items()}
         data = r.get_data()
+        r.close()  # as a server does once the body is sent (PEP 3333): the streamed response's audit record
         body = json.loads(data) if data and "json" in hdrs.get("content-type", "") else data
         return Response(r.status_code, hdrs, body)
 

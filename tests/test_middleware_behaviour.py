@@ -246,4 +246,3 @@ def test_app_log_records_carry_the_principal(auth: bastion.Authenticator, keys: 
         finally:
             logging.getLogger("tests.app").removeFilter(flt)
     assert [getattr(r, "enduser_id", None) for r in records] == ["user_1"]
-

@@ -16,7 +16,8 @@ from bastion._client import ClientResolver
 from bastion.audit import AuditRecord
 from bastion.auth import Authenticator
 from bastion.errors import ConfigurationError
-from bastion.rules import Rule, compile_rules
+from bastion.rules import Rule
+from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
     from bastion._core import Decision, Outcome, Principal
@@ -124,6 +125,8 @@ class Gate:
             raise ConfigurationError("problem_details and ratelimit_headers are True or False")
         if isinstance(exempt, str):
             raise ConfigurationError("exempt is a list of paths, not one str")
+        exempt = tuple(exempt)
+        rules = tuple(rules)
         self.auth = auth
         self.rules = compile_rules(rules, exempt=exempt, default=default)
         # what each index of the compiled set refers to, for the audit's http.route and AuthContext.rule
@@ -154,7 +157,10 @@ class Gate:
             return []
         return _http.ratelimit_headers(decision)
 
-    def context(self, outcome: Outcome, request_id: str, client_address: str | None) -> AuthContext:
+    def context(self, outcome: Outcome | None, request_id: str, client_address: str | None) -> AuthContext:
+        """The request's :class:`AuthContext` (``outcome`` None: a preflight bastion did not decide)."""
+        if outcome is None:
+            return AuthContext(None, None, request_id, client_address, None)
         return AuthContext(outcome.principal, outcome.decision, request_id, client_address, self.rule(outcome.rule))
 
     def identify(self, peer: str | None, headers: Any) -> tuple[str, str | None]:

@@ -113,6 +113,7 @@ class AuthMiddleware:
             await send(message)
 
         if is_preflight(method, headers):
+            scope = self._scope(scope, None, request_id, address)
             try:
                 await self.app(scope, receive, sending)
             finally:
@@ -155,9 +156,10 @@ class AuthMiddleware:
             reset(token)
             gate.audit(outcome, "GET", scope["path"], 101, request_id, address, started)
 
-    def _scope(self, scope: Scope, outcome: _core.Outcome, request_id: str, address: str | None) -> Scope:
+    def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
+        """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""
         scope = dict(scope)
-        principal = outcome.principal
+        principal = outcome.principal if outcome is not None else None
         if principal is None:
             scope["user"] = ANONYMOUS
             scope["auth"] = Credentials()

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 from bastion import _core
 from bastion._http import check_realm
 from bastion.errors import AuthError, AuthUnavailable, ConfigurationError
-from bastion.rules import Rule, compile_rules
+from bastion.rules import Rule
+from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
     from bastion._core import Decision, JWTVerifier, Principal, RateLimiter, RuleSet
@@ -283,4 +284,3 @@ class Authenticator:
 
     def __repr__(self) -> str:
         return f"Authenticator(realm={self.realm!r}, remote_limit={self._remote})"
-

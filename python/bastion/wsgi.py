@@ -86,6 +86,8 @@ class AuthMiddleware:
             return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
 
         if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+            environ["bastion.principal"] = None
+            environ["bastion.auth"] = gate.context(None, request_id, address)
             return self._run(environ, starting, None, method, path, status, request_id, address, started)
 
         api_key = environ.get(self._api_key) if self._api_key else None
