@@ -12,7 +12,6 @@ from typing import Any
 
 import bastion
 import pytest
-from bastion.rules import Rule
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -57,7 +56,8 @@ def test_rules_route_by_path_and_method(client: Client, keys: Keys) -> None:
     assert client.get("/public/info", token="bad.token.here").status == 401  # optional still refuses a bad token
     assert client.get("/api/reports/3", token=keys.token()).status == 200  # GET: the reports* rule
     r = client.request("DELETE", "/api/reports/3", {"Authorization": f"Bearer {keys.token()}"})
-    assert r.status == 403 and r.body["error"] == "forbidden"  # DELETE: the admin rule
+    assert r.status == 403
+    assert r.body["error"] == "forbidden"
     assert client.get("/not-routed").status == 401  # no rule: a token is required (secure by default)
 
 
@@ -69,7 +69,7 @@ def test_default_and_exempt(auth: bastion.Authenticator) -> None:
     with pytest.raises(bastion.ConfigurationError):
         bastion.asgi.AuthMiddleware(lambda *a: None, auth, default="sometimes")  # type: ignore[arg-type]
     with pytest.raises(bastion.ConfigurationError):
-        bastion.wsgi.AuthMiddleware(lambda *a: [], auth, exempt="/health")  # type: ignore[arg-type]
+        bastion.wsgi.AuthMiddleware(lambda *a: [], auth, exempt="/health")
     with pytest.raises(bastion.ConfigurationError):
         bastion.asgi.AuthMiddleware(lambda *a: None, object())  # type: ignore[arg-type]
 
@@ -92,17 +92,23 @@ def test_request_id_and_audit_record(client: Client, keys: Keys, audit: bastion.
         r = client.get("/api/me", token=keys.token({"jti": "the-jti"}))
         refused = client.get("/api/reports", token=keys.token({"scope": "other"}))
         assert audit.flush(5.0)
-    assert r.status == 200 and re.fullmatch(r"[0-9a-f]{32}", r.body["request_id"])
+    assert r.status == 200
+    assert re.fullmatch(r"[0-9a-f]{32}", r.body["request_id"])
     assert refused.status == 403
     got = [rec.bastion_audit.as_dict() for rec in records]
     assert len(got) == 2
     ok, no = got
-    assert ok["http.request.method"] == "GET" and ok["url.path"] == "/api/me"
+    assert ok["http.request.method"] == "GET"
+    assert ok["url.path"] == "/api/me"
     assert ok["http.response.status_code"] == 200
-    assert ok["enduser.id"] == "user_1" and ok["bastion.auth.token_id"] == "the-jti"
-    assert ok["bastion.auth.token_type"] == "jwt" and ok["request.id"] == r.body["request_id"]
-    assert ok["http.route"] == "/api/*" and ok["bastion.ratelimit.tier"] == "default"
-    assert no["http.response.status_code"] == 403 and no["error.type"] == "insufficient_scope"
+    assert ok["enduser.id"] == "user_1"
+    assert ok["bastion.auth.token_id"] == "the-jti"
+    assert ok["bastion.auth.token_type"] == "jwt"
+    assert ok["request.id"] == r.body["request_id"]
+    assert ok["http.route"] == "/api/*"
+    assert ok["bastion.ratelimit.tier"] == "default"
+    assert no["http.response.status_code"] == 403
+    assert no["error.type"] == "insufficient_scope"
     assert no["http.route"] == "/api/reports*"
 
 
@@ -135,7 +141,8 @@ def test_remote_user_is_never_overwritten(auth: bastion.Authenticator, keys: Key
     }
     statuses: list[str] = []
     assert mw(dict(environ), lambda s, h, e=None: statuses.append(s)) == [b"ok"]
-    assert seen["REMOTE_USER"] == "user_1" and seen["AUTH_TYPE"] == "Bearer"
+    assert seen["REMOTE_USER"] == "user_1"
+    assert seen["AUTH_TYPE"] == "Bearer"
     assert seen["bastion.principal"].subject == "user_1"
     mw(dict(environ, REMOTE_USER="from-the-server"), lambda s, h, e=None: statuses.append(s))
     assert seen["REMOTE_USER"] == "from-the-server"
@@ -167,11 +174,14 @@ def test_asgi_scope_keys_and_copy(auth: bastion.Authenticator, keys: Keys) -> No
         sent.append(message)
 
     asyncio.run(mw(scope, receive, send))
-    assert "user" not in scope and "bastion" not in scope  # the caller's scope is untouched
+    assert "user" not in scope
+    assert "bastion" not in scope
     inner = seen[0]
-    assert inner["user"].subject == "user_1" and inner["user"].is_authenticated
+    assert inner["user"].subject == "user_1"
+    assert inner["user"].is_authenticated
     assert inner["auth"].scopes == ["read:reports"]
-    assert inner["bastion"].principal is inner["user"] and inner["bastion"].client_address == "127.0.0.1"
+    assert inner["bastion"].principal is inner["user"]
+    assert inner["bastion"].client_address == "127.0.0.1"
     assert sent[0]["status"] == 204
     assert any(name == b"ratelimit" for name, _ in sent[0]["headers"])
 
@@ -213,12 +223,14 @@ def test_api_key_header(keys: Keys, store: bastion.TokenStore) -> None:
     for kind in ("asgi", "wsgi"):
         c = Client(kind, auth)
         r = c.request("GET", "/api/reports", {"X-API-Key": issued.token})
-        assert r.status == 200 and r.body["subject"] == "partner"
+        assert r.status == 200
+        assert r.body["subject"] == "partner"
         # a JWT is never accepted as an API key
         assert c.request("GET", "/api/reports", {"X-API-Key": keys.token()}).status == 401
         both = {"X-API-Key": issued.token, "Authorization": f"Bearer {keys.token()}"}
         r = c.request("GET", "/api/reports", both)
-        assert r.status == 400 and r.body["error"] == "invalid_request"
+        assert r.status == 400
+        assert r.body["error"] == "invalid_request"
 
 
 def test_problem_details(auth: bastion.Authenticator) -> None:
@@ -226,7 +238,8 @@ def test_problem_details(auth: bastion.Authenticator) -> None:
         r = Client(kind, auth, problem_details=True).get("/api/me")
         assert r.status == 401
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.body["error"] == "missing_token" and r.body["status"] == 401
+        assert r.body["error"] == "missing_token"
+        assert r.body["status"] == 401
 
 
 def test_app_log_records_carry_the_principal(auth: bastion.Authenticator, keys: Keys) -> None:

@@ -64,15 +64,18 @@ def env(
 def assert_refused(r: Response, code: str) -> None:
     """The body, status and headers DESIGN §4 gives ``code``."""
     cls = bastion.errors.ERRORS_BY_CODE[code]
+    assert issubclass(cls, bastion.AuthError)
     assert r.status == cls.status, (r.status, r.body)
     assert isinstance(r.body, dict)
     assert r.body["error"] == code
-    assert isinstance(r.body["message"], str) and r.body["message"]
+    assert isinstance(r.body["message"], str)
+    assert r.body["message"]
     assert set(r.body) == {"error", "message"}
     assert r.headers.get("cache-control") == "no-store"
     challenge = r.headers.get("www-authenticate")
     if cls.status in (400, 401, 403):
-        assert challenge is not None and challenge.startswith('Bearer realm="api"'), challenge
+        assert challenge is not None
+        assert challenge.startswith('Bearer realm="api"'), challenge
         if cls.rfc6750_error is None:
             assert "error=" not in challenge
         else:
@@ -100,7 +103,8 @@ def test_valid_jwt_and_opaque_tokens_are_admitted(env: Env) -> None:
     assert r.status == 200, r.body
     assert r.body["subject"] == "user_1"
     assert r.body["type"] == "jwt"
-    assert "ratelimit" in r.headers and "ratelimit-policy" in r.headers
+    assert "ratelimit" in r.headers
+    assert "ratelimit-policy" in r.headers
     issued = env.store.issue("user_2", scopes=["read:reports"])
     r = bearer(env, issued.token, "/api/reports")
     assert (r.status, r.body["subject"], r.body["type"]) == (200, "user_2", "opaque")

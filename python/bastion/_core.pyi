@@ -502,7 +502,9 @@ class RuleSet:
         """Rule ``i`` as compiled: methods upper-case, duplicates dropped."""
 
 # -- the request path ----------------------------------------------------------------------------------
+__all__ += ["Authenticator", "Outcome"]
 
+@final
 class Outcome:
     """Where a request stands after a call of :class:`Authenticator`: answered (``DONE``, ``REFUSED``), or
     waiting for a record (``NEED_RECORD``: ``need`` is the miss) or a shared limiter's decision (``NEED_LIMIT``:
@@ -518,7 +520,7 @@ class Outcome:
         principal: Principal | None = None,
         decision: Decision | None = None,
         error: BaseException | None = None,
-        rule: int = -1,
+        rule: int = ...,
         need: object = None,
     ) -> Outcome: ...
     @property
@@ -540,6 +542,7 @@ class Outcome:
     def need(self) -> Any:
         """What the shell must supply: the ``_Miss`` of ``NEED_RECORD``, the ``(key, tier)`` of ``NEED_LIMIT``."""
 
+@final
 class Authenticator:
     """The fused per-request call under :class:`bastion.Authenticator` (use that)."""
 

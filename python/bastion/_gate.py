@@ -16,7 +16,7 @@ from bastion._client import ClientResolver
 from bastion.audit import AuditRecord
 from bastion.auth import Authenticator
 from bastion.errors import ConfigurationError
-from bastion.rules import Rule
+from bastion.rules import AuthMode, Rule
 from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Gate:
         *,
         rules: Sequence[Rule] = (),
         exempt: Iterable[str] = (),
-        default: str = "required",
+        default: AuthMode = "required",
         problem_details: bool = False,
         ratelimit_headers: bool = True,
         trusted_proxies: Iterable[str] = (),

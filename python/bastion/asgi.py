@@ -22,15 +22,16 @@ from bastion import _core
 from bastion._gate import ANONYMOUS, Credentials, Gate, is_preflight
 from bastion.audit.context import bind, reset
 from bastion.auth import Authenticator
-from bastion.rules import Rule
+from bastion.rules import AuthMode, Rule
 
 __all__ = ["AuthMiddleware"]
 
+# loose on purpose: apps, servers and test clients each spell these types their own way
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 _REFUSED: Final = _core.Outcome.REFUSED
 #: WebSocket close code for a refused handshake: 1008, policy violation (RFC 6455 §7.4.1)
@@ -56,7 +57,7 @@ class AuthMiddleware:
         *,
         rules: Sequence[Rule] = (),
         exempt: Iterable[str] = (),
-        default: str = "required",
+        default: AuthMode = "required",
         problem_details: bool = False,
         ratelimit_headers: bool = True,
         trusted_proxies: Iterable[str] = (),

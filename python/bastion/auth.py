@@ -20,7 +20,7 @@ from bastion.rules import Rule
 from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
-    from bastion._core import Decision, JWTVerifier, Principal, RateLimiter, RuleSet
+    from bastion._core import JWTVerifier, Principal, RateLimiter, RuleSet
     from bastion.audit.writer import AuditLog
     from bastion.ratelimit.redis import RedisRateLimiter
     from bastion.tokens import TokenStore
@@ -97,7 +97,7 @@ class Authenticator:
         self._core = _core.Authenticator(
             jwt,
             tokens,
-            limiter if local else None,
+            limiter if isinstance(limiter, _core.RateLimiter) else None,
             remote_limit=remote,
             tier_of=tier_of,
             api_key_header=api_key_header,
@@ -221,6 +221,7 @@ class Authenticator:
                 else:  # _NEED_LIMIT
                     key, tier = step.need
                     decision = yield ("limit", (key, tier))
+                    assert step.principal is not None  # a limit is asked for a known principal
                     step = self._core.resume(rules, step, step.principal, decision, now)
             except AuthError as exc:
                 return _core.Outcome(_REFUSED, step.principal, step.decision, exc, step.rule, None)
@@ -271,9 +272,9 @@ class Authenticator:
         if what == "record":
             assert self._tokens is not None
             return await self._tokens._afetch_row(arg)
-        assert self._limiter is not None
+        limiter: Any = self._limiter
         key, tier = arg
-        return await self._limiter.acheck(key, tier=tier)
+        return await limiter.acheck(key, tier=tier)
 
     def _ruleset(self, rules: RuleSet | Sequence[Rule] | None) -> RuleSet:
         if rules is None:

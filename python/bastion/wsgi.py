@@ -21,14 +21,14 @@ from typing import Any
 from bastion._gate import Gate
 from bastion.audit.context import bind, reset
 from bastion.auth import Authenticator
-from bastion.rules import Rule
+from bastion.rules import AuthMode, Rule
 
 __all__ = ["AuthMiddleware"]
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
-StartResponse = Callable[..., Callable[[bytes], object]]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
 
 def _environ_key(header: str) -> str:
@@ -47,7 +47,7 @@ class AuthMiddleware:
         *,
         rules: Sequence[Rule] = (),
         exempt: Iterable[str] = (),
-        default: str = "required",
+        default: AuthMode = "required",
         problem_details: bool = False,
         ratelimit_headers: bool = True,
         trusted_proxies: Iterable[str] = (),

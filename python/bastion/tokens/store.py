@@ -297,9 +297,9 @@ class TokenStore(OpaqueIndex):
     def _revoke_jti(self, jti: object, expires_at: object) -> Flow[float]:
         jti = plain(jti, "jti")
         until = number(expires_at, "expires_at", low=0, high=time.time() + MAX_TTL)
-        until = yield _Sql(ops.revoke_jti(self._dialect, jti, until, time.time()), write=True)
-        self._deny_jti(jti, until)
-        return until
+        stored: float = yield _Sql(ops.revoke_jti(self._dialect, jti, until, time.time()), write=True)
+        self._deny_jti(jti, stored)
+        return stored
 
     def _rotate(self, token: str | bytes, grace: object) -> Flow[IssuedToken]:
         old = yield _Verify(token, time.time())  # the clock revoke and issue use
