@@ -24,7 +24,8 @@ ERRORS: dict[str, type[bastion.AuthError]] = {
 def header(spec: str | dict[str, Any]) -> bytes:
     """A fixture value: latin-1 code points, one per byte, or ``{prefix, fill, count}``."""
     if isinstance(spec, dict):
-        return (spec["prefix"] + spec["fill"] * spec["count"]).encode("latin-1")
+        text: str = spec["prefix"] + spec["fill"] * spec["count"]
+        return text.encode("latin-1")
     return spec.encode("latin-1")
 
 

@@ -58,7 +58,7 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
             "INSERT INTO bastion_tokens (id, digest, scheme, kind, subject, created_at, expires_at) "
             "VALUES ('x', 'bstk_0000000000000000000000000000000000000000000000000', 'blake3', 'k', 's', 0, 1)"
         )
-    assert conn.execute("SELECT version FROM bastion_schema ORDER BY version").fetchall() == [(1,), (2,)]
+    assert conn.execute("SELECT version FROM bastion_schema ORDER BY version").fetchall() == [(1,), (2,), (3,)]
     plan = " ".join(
         str(r)
         for r in conn.execute(

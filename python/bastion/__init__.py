@@ -41,9 +41,20 @@ from bastion.errors import (
 from bastion.ratelimit.redis import RedisRateLimiter
 from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 
+# isort: split
+# the request path builds on everything above
+from bastion import asgi, audit, wsgi
+from bastion._gate import ANONYMOUS, Anonymous, AuthContext
+from bastion.auth import Authenticator, Outcome
+from bastion.rules import Rule
+
 __all__ = [
+    "ANONYMOUS",
+    "Anonymous",
+    "AuthContext",
     "AuthError",
     "AuthUnavailable",
+    "Authenticator",
     "BastionError",
     "ConfigurationError",
     "Decision",
@@ -64,11 +75,13 @@ __all__ = [
     "KeySet",
     "MissingClaim",
     "MissingToken",
+    "Outcome",
     "Principal",
     "Rate",
     "RateLimited",
     "RateLimiter",
     "RedisRateLimiter",
+    "Rule",
     "TokenExpired",
     "TokenInfo",
     "TokenMalformed",
@@ -82,6 +95,9 @@ __all__ = [
     "UnsupportedHeader",
     "WeakKeyError",
     "__version__",
+    "asgi",
+    "audit",
     "dangerous",
     "errors",
+    "wsgi",
 ]

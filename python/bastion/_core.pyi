@@ -2,9 +2,11 @@
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Self, final
+from typing import Any, ClassVar, Self, final
 
 from typing_extensions import disjoint_base
+
+from bastion.errors import AuthError
 
 __version__: str
 #: Every error code the core can raise, in table order (see ``bastion.errors.ERRORS_BY_CODE``).
@@ -270,6 +272,9 @@ class OpaqueIndex:
         is revoked. For a JWT compare its ``iat`` (``iat <= valid_after`` is revoked); ``iat`` is whole seconds, so a
         JWT minted later within the same second as the cut is rejected too (the safe side)."""
     def _clear(self) -> None: ...
+    def _mark_closed(self) -> None: ...
+    def _deny_jti(self, jti: str, until: float) -> None: ...
+    def _jti_denied(self, jti: str, now: float | None = None) -> bool: ...
     def _sweep(self, now: float) -> int: ...
     def _drain_usage(self) -> list[tuple[str, int, float]]: ...
     @property
@@ -495,3 +500,80 @@ class RuleSet:
     def __len__(self) -> int: ...
     def __getitem__(self, i: int, /) -> tuple[str, tuple[str, ...] | None, tuple[str, ...], tuple[str, ...], str]:
         """Rule ``i`` as compiled: methods upper-case, duplicates dropped."""
+
+# -- the request path ----------------------------------------------------------------------------------
+__all__ += ["Authenticator", "Outcome"]
+
+@final
+class Outcome:
+    """Where a request stands after a call of :class:`Authenticator`: answered (``DONE``, ``REFUSED``), or
+    waiting for a record (``NEED_RECORD``: ``need`` is the miss) or a shared limiter's decision (``NEED_LIMIT``:
+    ``need`` is ``(key, tier)``)."""
+
+    DONE: ClassVar[int]
+    REFUSED: ClassVar[int]
+    NEED_RECORD: ClassVar[int]
+    NEED_LIMIT: ClassVar[int]
+    def __new__(
+        cls,
+        kind: int,
+        principal: Principal | None = None,
+        decision: Decision | None = None,
+        error: BaseException | None = None,
+        rule: int = ...,
+        need: object = None,
+    ) -> Outcome: ...
+    @property
+    def kind(self) -> int:
+        """``DONE``, ``REFUSED``, ``NEED_RECORD`` or ``NEED_LIMIT``."""
+    @property
+    def principal(self) -> Principal | None:
+        """The authenticated principal (``None``: anonymous, or not known yet)."""
+    @property
+    def decision(self) -> Decision | None:
+        """The rate decision, when one was made."""
+    @property
+    def error(self) -> AuthError | None:
+        """The refusal (``REFUSED``), never raised by the core: the shell renders it."""
+    @property
+    def rule(self) -> int:
+        """The index of the rule that matched, ``-1`` for the default."""
+    @property
+    def need(self) -> Any:
+        """What the shell must supply: the ``_Miss`` of ``NEED_RECORD``, the ``(key, tier)`` of ``NEED_LIMIT``."""
+
+@final
+class Authenticator:
+    """The fused per-request call under :class:`bastion.Authenticator` (use that)."""
+
+    def __new__(
+        cls,
+        jwt: JWTVerifier | None,
+        tokens: OpaqueIndex | None,
+        limiter: RateLimiter | None,
+        *,
+        remote_limit: bool = False,
+        tier_of: Callable[[Principal], str | None] | None = None,
+        api_key_header: str | None = None,
+        max_header_bytes: int | None = None,
+    ) -> Authenticator: ...
+    def step(
+        self,
+        rules: RuleSet,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[bytes, bytes]] | None = None,
+        authorization: str | bytes | None = None,
+        api_key: str | bytes | None = None,
+        now: float | None = None,
+    ) -> Outcome:
+        """One request, from its rule and credential to its outcome (or what it needs)."""
+    def resume(
+        self,
+        rules: RuleSet,
+        outcome: Outcome,
+        principal: Principal,
+        decision: Decision | None = None,
+        now: float | None = None,
+    ) -> Outcome:
+        """Resume after a record was settled (``decision`` None) or a shared limiter decided."""

@@ -12,10 +12,6 @@ use pyo3::types::{PyBool, PyBytes, PyList, PyString, PyTuple};
 use crate::bearer::{self, DEFAULT_MAX_HEADER_BYTES};
 use crate::error::{Error, ErrorKind};
 
-fn invalid(message: &'static str) -> PyErr {
-    Error::new(ErrorKind::InvalidRequest, message).into()
-}
-
 /// `max_bytes=`: a non-negative int; anything else is a configuration error, not a `TypeError`.
 #[derive(Clone, Copy)]
 struct Cap(usize);
@@ -40,7 +36,9 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Cap {
 
 /// One header value as bytes: `bytes` borrowed; a `str` borrowed when ASCII, else turned back into
 /// its latin-1 bytes. A `str` longer than the cap is not encoded at all: its bytes would be over it too.
-fn value_bytes<'a>(value: &'a Bound<'_, PyAny>, max_bytes: usize) -> PyResult<Cow<'a, [u8]>> {
+/// What cannot be a header value is the request's fault (`invalid_request`), never a `TypeError`.
+pub(crate) fn value_bytes<'a>(value: &'a Bound<'_, PyAny>, max_bytes: usize) -> crate::error::Result<Cow<'a, [u8]>> {
+    let invalid = |message: &'static str| Error::new(ErrorKind::InvalidRequest, message);
     if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(Cow::Borrowed(b.as_bytes()));
     }
@@ -48,7 +46,7 @@ fn value_bytes<'a>(value: &'a Bound<'_, PyAny>, max_bytes: usize) -> PyResult<Co
         return Err(invalid("header values must be bytes or str"));
     };
     if super::text::code_points(s).map_err(|_| invalid("the header is not valid text"))? > max_bytes {
-        return Err(bearer::header_too_large().into());
+        return Err(bearer::header_too_large());
     }
     let text = s.to_str().map_err(|_| invalid("the header is not valid text"))?;
     if text.is_ascii() {
@@ -56,7 +54,7 @@ fn value_bytes<'a>(value: &'a Bound<'_, PyAny>, max_bytes: usize) -> PyResult<Co
     }
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).map_err(|_| invalid("a str header value must hold latin-1 bytes")))
-        .collect::<PyResult<Vec<u8>>>()
+        .collect::<crate::error::Result<Vec<u8>>>()
         .map(Cow::Owned)
 }
 
@@ -85,7 +83,7 @@ fn parse_with<'py>(
     let bytes = items
         .iter()
         .map(|v| value_bytes(v, max_bytes))
-        .collect::<PyResult<Vec<_>>>()?;
+        .collect::<crate::error::Result<Vec<_>>>()?;
     let slices: Vec<&[u8]> = bytes.iter().map(AsRef::as_ref).collect();
     Ok(PyBytes::new(py, parse(&slices, max_bytes)?))
 }

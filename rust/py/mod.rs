@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod auth;
 mod errors;
 mod json;
 mod text;
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     bearer::register(m)?;
     rules::register(m)?;
+    auth::register(m)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! subclass's `_fetch(candidates, digest)` (which queries the backend and re-keys old digests) and
 //! settles the miss with the result. The async path uses `_probe` / `_settle` around an awaited fetch.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -14,10 +15,13 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::args::{self, config_err, resolve_now};
 use super::principal::{PyPrincipal, Source};
+use crate::auth::denylist::DenyList;
+use crate::auth::flow::Lookup;
 use crate::error::{Error, ErrorKind};
 use crate::json::Value;
 use crate::opaque::format::{self, encode_fixed};
 use crate::opaque::{Admitted, Config, Digest, Digester, Entry, Fast, Index, Miss, Probe, Record, Slot};
+use crate::principal::Principal;
 
 /// How many times a verify re-reads a record that was invalidated while it was being read.
 const STALE_RETRIES: usize = 8;
@@ -172,9 +176,69 @@ fn candidates_py<'py>(py: Python<'py>, miss: &Miss) -> PyResult<Bound<'py, PyLis
 pub struct PyOpaqueIndex {
     index: Index<PrincipalSlot>,
     rng: SystemRandom,
+    /// JWTs revoked one by one (`TokenStore.revoke_jti`), fed by the same change feed as the index.
+    denied: DenyList,
+    /// Set by `close()`: nothing is served any more.
+    closed: AtomicBool,
 }
 
 impl PyOpaqueIndex {
+    /// The index half of a verify for the fused request path: the record's `Principal` (a hit), or
+    /// the miss to fetch. `token` is the raw credential of the request.
+    pub(crate) fn lookup(
+        &self,
+        py: Python<'_>,
+        token: &[u8],
+        now: f64,
+    ) -> PyResult<crate::error::Result<Lookup<Py<PyPrincipal>, Miss>>> {
+        if let Err(e) = self.serving() {
+            return Ok(Err(e));
+        }
+        if token.len() > self.index.max_token_len() {
+            return Ok(Err(Error::new(
+                ErrorKind::TokenMalformed,
+                "the token is not a well-formed opaque token",
+            )));
+        }
+        let probed = match self
+            .index
+            .probe_cached(token, now, |e| e.slot.0.lock().as_ref().map(|p| p.clone_ref(py)))
+        {
+            Ok(Fast::Cached(principal)) => return Ok(Ok(Lookup::Found(principal))),
+            Ok(Fast::Probe(probed)) => probed,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(match probed {
+            Probe::Hit(entry) => Lookup::Found(principal_of(py, &entry)?),
+            Probe::Miss(miss) => Lookup::Miss(miss),
+        }))
+    }
+
+    /// `auth_unavailable` once the store is closed.
+    pub(crate) fn serving(&self) -> crate::error::Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::AuthUnavailable, "the token store is closed").with_retry_after(1.0));
+        }
+        Ok(())
+    }
+
+    /// Whether a verified JWT is revoked: its subject cut off at or after `iat` (a JWT without `iat`
+    /// cannot prove it came later), or its jti on the deny-list.
+    pub(crate) fn jwt_revoked(&self, principal: &Principal, iat: Option<f64>, now: f64) -> bool {
+        self.index
+            .cutoffs()
+            .revokes(&principal.subject, iat.unwrap_or(f64::NEG_INFINITY))
+            || principal
+                .token_id
+                .as_deref()
+                .is_some_and(|jti| self.denied.is_denied(jti, now))
+    }
+
+    /// Wrap a miss for Python (the shell fetches its record and calls `_settle`).
+    pub(crate) fn miss_to_py(py: Python<'_>, miss: Miss) -> PyResult<Py<PyAny>> {
+        Ok(Py::new(py, PyMiss { miss })?.into_any())
+    }
+
     fn random<const N: usize>(&self) -> PyResult<[u8; N]> {
         let mut out = [0u8; N];
         self.rng
@@ -231,6 +295,8 @@ impl PyOpaqueIndex {
         Ok(PyOpaqueIndex {
             index: Index::new(config, digester)?,
             rng: SystemRandom::new(),
+            denied: DenyList::new(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -245,6 +311,7 @@ impl PyOpaqueIndex {
         let py = slf.py();
         let this = slf.get();
         let now = resolve_now(now)?;
+        this.serving()?;
         with_token(token, this.index.max_token_len(), |bytes| {
             for _ in 0..STALE_RETRIES {
                 // the common case: a hit whose Principal is already built, answered under the read lock
@@ -279,6 +346,7 @@ impl PyOpaqueIndex {
     #[pyo3(signature = (token, now=None))]
     fn _probe(&self, py: Python<'_>, token: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let now = resolve_now(now)?;
+        self.serving()?;
         with_token(token, self.index.max_token_len(), |bytes| {
             match self.index.probe(bytes, now)? {
                 Probe::Hit(entry) => Ok(principal_of(py, &entry)?.into_any()),
@@ -357,14 +425,33 @@ impl PyOpaqueIndex {
         self.index.subject_valid_after(text)
     }
 
-    /// Forget every record and unknown digest.
+    /// Forget every record and unknown digest. The denied jtis stay: a JWT never passes through a record
+    /// lookup, so nothing would bring its revocation back.
     fn _clear(&self) {
         self.index.clear();
     }
 
+    /// Serve nothing from now on: every lookup, and every JWT whose revocation this index would check,
+    /// is `auth_unavailable` (a closed store learns no more revocations: fail closed).
+    fn _mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.index.clear();
+    }
+
+    /// Refuse the JWT whose `jti` is `jti` until `until` (its `exp`, epoch seconds).
+    fn _deny_jti(&self, jti: &str, until: f64) {
+        self.denied.deny(jti, until);
+    }
+
+    /// Whether the JWT `jti` is refused at `now` (default: the wall clock).
+    #[pyo3(signature = (jti, now=None))]
+    fn _jti_denied(&self, jti: &str, now: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        Ok(self.denied.is_denied(jti, resolve_now(now)?))
+    }
+
     /// Drop expired and revoked records; returns how many.
     fn _sweep(&self, now: f64) -> usize {
-        self.index.sweep(now)
+        self.index.sweep(now) + self.denied.sweep(now)
     }
 
     /// `[(id, uses, last_used_at)]` counted since the last call.

@@ -40,7 +40,8 @@ impl PyPrincipal {
         }
     }
 
-    fn p(&self) -> &Principal {
+    /// The core principal behind this object.
+    pub fn p(&self) -> &Principal {
         (*self.source).as_ref()
     }
 

@@ -78,7 +78,7 @@ fn request_bytes<'a>(value: &'a Bound<'_, PyAny>, what: &'static str) -> PyResul
 /// Compiled route rules; `match` names the first rule that applies to a request.
 #[pyclass(frozen, module = "bastion._core", name = "RuleSet")]
 pub struct PyRuleSet {
-    core: RuleSet,
+    pub(crate) core: RuleSet,
 }
 
 #[pymethods]

@@ -99,6 +99,22 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
         ("CREATE INDEX IF NOT EXISTS bastion_tokens_subject_created ON bastion_tokens (subject, created_at)",),
         ("CREATE INDEX IF NOT EXISTS bastion_tokens_subject_created ON bastion_tokens (subject, created_at)",),
     ),
+    (
+        # single JWTs revoked before their expiry (revoke_jti): each jti is refused until its token's exp
+        3,
+        (
+            """CREATE TABLE IF NOT EXISTS bastion_revoked_jtis (
+                jti TEXT PRIMARY KEY,
+                expires_at REAL NOT NULL
+            )""",
+        ),
+        (
+            """CREATE TABLE IF NOT EXISTS bastion_revoked_jtis (
+                jti TEXT PRIMARY KEY,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 ]
 
 SCHEMA_TABLE: Final = (

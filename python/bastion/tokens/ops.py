@@ -289,6 +289,23 @@ def events_since(seq: int) -> Op:
     return rows
 
 
+def revoke_jti(d: Dialect, jti: str, until: float, now: float) -> Op:
+    """Refuse the JWT ``jti`` until ``until`` (its ``exp``); a second revocation never shortens the first."""
+    rows = yield Query(
+        "INSERT INTO bastion_revoked_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE "  # noqa: S608
+        f"SET expires_at = {d.greatest()}(bastion_revoked_jtis.expires_at, excluded.expires_at) RETURNING expires_at",
+        (jti, until),
+    )
+    until = float(rows[0][0])
+    yield from _event(d, now, "jti", jti, None, until)
+    return until
+
+
+def revoked_jtis(now: float) -> Op:
+    rows = yield Query("SELECT jti, expires_at FROM bastion_revoked_jtis WHERE expires_at >= ?", (now,))
+    return [(r[0], float(r[1])) for r in rows]
+
+
 def subject_cutoffs() -> Op:
     rows = yield Query("SELECT subject, valid_after FROM bastion_subjects")
     return [(r[0], float(r[1])) for r in rows]
@@ -301,6 +318,8 @@ def last_seq() -> Op:
 
 def prune_events(before: float) -> Op:
     yield Query("DELETE FROM bastion_events WHERE at < ?", (before,))
+    # a revoked JWT past its own expiry is refused as expired anyway
+    yield Query("DELETE FROM bastion_revoked_jtis WHERE expires_at < ?", (before,))
 
 
 def pepper_ids_in_use() -> Op:

@@ -161,6 +161,8 @@ class TokenStore(OpaqueIndex):
             # apply to JWTs too, which never pass through the record lookup
             for subject, valid_after in self._backend.run(ops.subject_cutoffs()):
                 self._subject_cutoff(subject, valid_after)
+            for jti, until in self._backend.run(ops.revoked_jtis(time.time())):
+                self._deny_jti(jti, until)
         except BACKEND_ERRORS as exc:
             self._backend.close()
             raise _unavailable(exc) from exc
@@ -218,6 +220,9 @@ class TokenStore(OpaqueIndex):
 
     def _fetch(self, candidates: builtins.list[ops.Candidate], digest: bytes) -> ops.RecordRow | None:
         """Called by the Rust ``verify`` on an index miss."""
+        if self._closed:
+            # a closed store serves nothing, from memory or from its backend (which would reopen)
+            raise AuthUnavailable("the token store is closed", retry_after=1.0)
         try:
             row: ops.RecordRow | None = self._backend.run(ops.fetch(candidates, digest, self.pepper_id))
             return row
@@ -226,6 +231,15 @@ class TokenStore(OpaqueIndex):
         except Exception as exc:
             # whatever the driver or pool raised, a request fails closed with a 503, never a 500
             raise _unavailable(exc) from exc
+
+    def _fetch_row(self, miss: _Miss) -> ops.RecordRow | None:
+        """The record behind an index miss of the request path (``bastion.Authenticator``), blocking."""
+        return self._fetch(miss.candidates, miss.digest)
+
+    async def _afetch_row(self, miss: _Miss) -> ops.RecordRow | None:
+        """The record behind an index miss of the request path, awaited."""
+        row: ops.RecordRow | None = await self._asql(ops.fetch(miss.candidates, miss.digest, self.pepper_id))
+        return row
 
     # --------------------------------------------------------------------------------------------- flows
 
@@ -279,6 +293,13 @@ class TokenStore(OpaqueIndex):
         cut: float = yield _Sql(ops.revoke_subject(self._dialect, subject, time.time()), write=True)
         self._subject_cutoff(subject, cut)
         return cut
+
+    def _revoke_jti(self, jti: object, expires_at: object) -> Flow[float]:
+        jti = plain(jti, "jti")
+        until = number(expires_at, "expires_at", low=0, high=time.time() + MAX_TTL)
+        stored: float = yield _Sql(ops.revoke_jti(self._dialect, jti, until, time.time()), write=True)
+        self._deny_jti(jti, stored)
+        return stored
 
     def _rotate(self, token: str | bytes, grace: object) -> Flow[IssuedToken]:
         old = yield _Verify(token, time.time())  # the clock revoke and issue use
@@ -347,6 +368,8 @@ class TokenStore(OpaqueIndex):
                     self._evict(token_id)
                 elif kind == "subject" and subject is not None and valid_after is not None:
                     self._subject_cutoff(subject, float(valid_after))
+                elif kind == "jti" and token_id is not None and valid_after is not None:
+                    self._deny_jti(token_id, float(valid_after))
                 self._seq = max(self._seq, int(seq))
             if len(rows) < 10_000:
                 return
@@ -481,6 +504,17 @@ class TokenStore(OpaqueIndex):
         """Async :meth:`revoke_subject`."""
         return await self._arun(self._revoke_subject(subject))
 
+    def revoke_jti(self, jti: str, expires_at: float) -> float:
+        """Revoke one JWT by its ``jti`` until ``expires_at`` (its ``exp``, epoch seconds): every
+        ``bastion.Authenticator`` using this store refuses it as ``token_revoked`` — in this process at once,
+        in others within ``poll_interval`` (SQLite) or at once (PostgreSQL). After ``expires_at`` the entry is
+        forgotten (the token has expired). Returns the time until which the jti is refused."""
+        return self._run(self._revoke_jti(jti, expires_at))
+
+    async def arevoke_jti(self, jti: str, expires_at: float) -> float:
+        """Async :meth:`revoke_jti`."""
+        return await self._arun(self._revoke_jti(jti, expires_at))
+
     def rotate(self, token: str | bytes, *, grace: float = 60.0) -> IssuedToken:
         """Replace a valid token by a new one with the same subject, scopes, roles, tier, kind and lifetime. The
         old token keeps working for ``grace`` seconds, then fails as ``token_revoked``."""
@@ -581,8 +615,8 @@ class TokenStore(OpaqueIndex):
             pass
         finally:
             self._backend.close()
-            # no more revocations reach a closed store: it serves nothing from memory (fail closed)
-            self._clear()
+            # no more revocations reach a closed store: it serves nothing, from memory or not (fail closed)
+            self._mark_closed()
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
@@ -596,7 +630,7 @@ class TokenStore(OpaqueIndex):
         finally:
             self._closed = True
             await self._backend.aclose()
-            self._clear()
+            self._mark_closed()
 
     def _stop_worker(self) -> None:
         self._stop.set()

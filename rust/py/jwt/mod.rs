@@ -16,7 +16,7 @@ mod convert;
 mod dangerous;
 mod keys;
 mod signer;
-mod verifier;
+pub(crate) mod verifier;
 
 /// The token as bytes for the JWT calls (see [`args::token_bytes`]): a `str` over `max_token_bytes`
 /// code points is `token_too_large`, anything else that is not text is `token_malformed`.

@@ -25,6 +25,16 @@ pub struct PyJWTVerifier {
 }
 
 impl PyJWTVerifier {
+    /// The core verifier (the fused request path verifies through it with its own sink).
+    pub(crate) fn core(&self) -> &Verifier {
+        &self.inner
+    }
+
+    /// The verified-token cache's size (0: no cache); the request path keeps a cache of principals as large.
+    pub(crate) fn cache_capacity(&self) -> usize {
+        self.cache.as_ref().map_or(0, Cache::capacity)
+    }
+
     fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
         let mut sink = PySink::with_memo(py, &self.shapes, &self.expected);
         let (claims, times) = self
@@ -40,7 +50,7 @@ impl PyJWTVerifier {
 /// The signature step of a verification. HMAC stays attached (well under a microsecond, less than
 /// a detach/attach round trip); RSA, ECDSA and `EdDSA` run with the GIL detached. The signing input
 /// borrows the caller's `str`, so it is copied before the GIL is let go.
-fn run_signature(py: Python<'_>, sig: SignatureCheck<'_>) -> crate::error::Result<()> {
+pub(crate) fn run_signature(py: Python<'_>, sig: SignatureCheck<'_>) -> crate::error::Result<()> {
     if sig.is_symmetric() {
         return sig.check();
     }

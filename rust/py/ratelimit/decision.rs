@@ -61,6 +61,18 @@ pub struct PyDecision {
     pub(super) policy: Option<Py<PyString>>,
 }
 
+impl crate::auth::flow::Verdict for PyDecision {
+    fn allowed(&self) -> bool {
+        self.core.allowed
+    }
+    fn retry_after(&self) -> f64 {
+        super::secs(self.retry_after_ns)
+    }
+    fn unavailable(&self) -> bool {
+        matches!(self.source, Source::Closed)
+    }
+}
+
 impl PyDecision {
     /// Each rate's quota and outcome, in the tier's order.
     fn rate_slice(&self) -> impl Iterator<Item = (&Quota, &Outcome)> {

@@ -104,14 +104,33 @@ impl PyRateLimiter {
     ) -> PyResult<PyDecision> {
         let t = self.tier_index(tier)?;
         let cost = Self::cost(cost)?;
-        let mut d = ratelimit::Decision::new(t, 0);
-        if self.core.is_unlimited(t) {
+        let digest = if self.core.is_unlimited(t) {
             Self::check_key_type(key)?;
-            self.core.check_into(t, 0, cost, 0, &mut d)?;
+            0
         } else {
-            let digest = self.digest(key)?;
-            self.core.check_into(t, digest, cost, self.now(py)?, &mut d)?;
-        }
+            self.digest(key)?
+        };
+        self.decide_digest(py, t, digest, cost)
+    }
+
+    /// One check of `key` in the tier named `tier` (`None` or an unknown name: the default tier), for the
+    /// fused request path, whose key (the principal's rate-limit key) and tier name are Rust strings.
+    pub(crate) fn decide_named(&self, py: Python<'_>, key: &str, tier: Option<&str>) -> PyResult<PyDecision> {
+        let policy = self.core.policy();
+        let t = tier.and_then(|name| policy.find(name)).unwrap_or(policy.default);
+        let digest = if self.core.is_unlimited(t) {
+            0
+        } else {
+            self.core.digest(key.as_bytes())
+        };
+        self.decide_digest(py, t, digest, 1)
+    }
+
+    #[inline]
+    fn decide_digest(&self, py: Python<'_>, t: usize, digest: u64, cost: u64) -> PyResult<PyDecision> {
+        let mut d = ratelimit::Decision::new(t, 0);
+        let now = if self.core.is_unlimited(t) { 0 } else { self.now(py)? };
+        self.core.check_into(t, digest, cost, now, &mut d)?;
         Ok(PyDecision {
             retry_after_ns: d.retry_after_ns(),
             core: d,

@@ -16,6 +16,9 @@ mod limiter;
 mod rate;
 mod redis;
 
+pub(crate) use decision::PyDecision;
+pub(crate) use limiter::PyRateLimiter;
+
 const NS_PER_S: f64 = 1e9;
 
 /// A `str` with lone surrogates as bytes (`str.encode(s, "utf-8", "surrogatepass")`, the base

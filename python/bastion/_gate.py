@@ -1,0 +1,226 @@
+"""What the ASGI and the WSGI middleware share: configuration, the request's context, refusals and audit.
+
+The two middlewares differ only in how they read a request and write a response; every decision — the
+rules, what a refusal looks like, which headers a success carries, what the audit record says — is made
+here once (and the authentication itself in :class:`bastion.Authenticator`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from bastion import _http
+from bastion._client import ClientResolver
+from bastion.audit import AuditRecord
+from bastion.auth import Authenticator
+from bastion.errors import ConfigurationError
+from bastion.rules import AuthMode, Rule
+from bastion.rules import compile as compile_rules
+
+if TYPE_CHECKING:
+    from bastion._core import Decision, Outcome, Principal
+
+__all__ = ["ANONYMOUS", "AuthContext", "Credentials", "Gate"]
+
+
+class Anonymous:
+    """The user of a request that carried no token where none was needed (``auth="optional"`` or ``"none"``).
+
+    The Starlette ``BaseUser`` duck type, like :class:`bastion.Principal`: ``is_authenticated`` is false."""
+
+    __slots__ = ()
+    is_authenticated: Final = False
+    display_name: Final = ""
+    identity: Final = ""
+    subject: Final = None
+    scopes: Final = frozenset[str]()
+    roles: Final = frozenset[str]()
+
+    def has_scopes(self, *scopes: str) -> bool:
+        return not scopes
+
+    def has_role(self, role: str) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "Anonymous()"
+
+
+ANONYMOUS: Final = Anonymous()
+
+
+class Credentials:
+    """``scope["auth"]``: the granted scopes, in the shape of Starlette's ``AuthCredentials``."""
+
+    __slots__ = ("scopes",)
+
+    def __init__(self, scopes: Iterable[str] = ()) -> None:
+        self.scopes = sorted(scopes)
+
+    def __repr__(self) -> str:
+        return f"Credentials(scopes={self.scopes!r})"
+
+
+_NO_CREDENTIALS: Final = Credentials()
+
+
+class AuthContext:
+    """``scope["bastion"]`` / ``environ["bastion.auth"]``: what bastion decided about this request."""
+
+    __slots__ = ("client_address", "decision", "principal", "request_id", "rule")
+
+    def __init__(
+        self,
+        principal: Principal | None,
+        decision: Decision | None,
+        request_id: str,
+        client_address: str | None,
+        rule: Rule | None,
+    ) -> None:
+        #: the authenticated principal, or ``None`` for an anonymous request
+        self.principal = principal
+        #: the rate-limit decision, when the request was rate-limited
+        self.decision = decision
+        self.request_id = request_id
+        #: the client's address: the peer, or what trusted proxies said
+        self.client_address = client_address
+        #: the route rule that applied (``None``: the default)
+        self.rule = rule
+
+    def __repr__(self) -> str:
+        who = self.principal.subject if self.principal is not None else None
+        return f"AuthContext(subject={who!r}, request_id={self.request_id!r})"
+
+
+class Gate:
+    """The configuration of one middleware and the steps both middlewares take around the app."""
+
+    __slots__ = (
+        "_rule_list",
+        "auth",
+        "problem_details",
+        "ratelimit_headers",
+        "request_id_header",
+        "resolver",
+        "rules",
+    )
+
+    def __init__(
+        self,
+        auth: Authenticator,
+        *,
+        rules: Sequence[Rule] = (),
+        exempt: Iterable[str] = (),
+        default: AuthMode = "required",
+        problem_details: bool = False,
+        ratelimit_headers: bool = True,
+        trusted_proxies: Iterable[str] = (),
+        request_id_header: str = "X-Request-ID",
+    ) -> None:
+        if not isinstance(auth, Authenticator):
+            raise ConfigurationError("auth must be a bastion.Authenticator")
+        if not isinstance(problem_details, bool) or not isinstance(ratelimit_headers, bool):
+            raise ConfigurationError("problem_details and ratelimit_headers are True or False")
+        if isinstance(exempt, str):
+            raise ConfigurationError("exempt is a list of paths, not one str")
+        exempt = tuple(exempt)
+        rules = tuple(rules)
+        self.auth = auth
+        self.rules = compile_rules(rules, exempt=exempt, default=default)
+        # what each index of the compiled set refers to, for the audit's http.route and AuthContext.rule
+        self._rule_list: tuple[Rule, ...] = tuple(Rule(p, auth="none") for p in exempt) + tuple(rules)
+        self.problem_details = problem_details
+        self.ratelimit_headers = ratelimit_headers
+        self.resolver = ClientResolver(trusted_proxies)
+        self.request_id_header = request_id_header
+
+    def rule(self, index: int) -> Rule | None:
+        return self._rule_list[index] if index >= 0 else None
+
+    def refusal(self, outcome: Outcome) -> _http.Refusal:
+        """The response to a refused request."""
+        assert outcome.error is not None
+        return _http.render(
+            outcome.error,
+            realm=self.auth.realm,
+            problem_details=self.problem_details,
+            decision=outcome.decision,
+            include_ratelimit_headers=self.ratelimit_headers,
+        )
+
+    def success_headers(self, outcome: Outcome) -> list[tuple[str, str]]:
+        """Headers added to an admitted request's response: the RateLimit fields, when configured."""
+        decision = outcome.decision
+        if decision is None or not self.ratelimit_headers:
+            return []
+        return _http.ratelimit_headers(decision)
+
+    def context(self, outcome: Outcome | None, request_id: str, client_address: str | None) -> AuthContext:
+        """The request's :class:`AuthContext` (``outcome`` None: a preflight bastion did not decide)."""
+        if outcome is None:
+            return AuthContext(None, None, request_id, client_address, None)
+        return AuthContext(outcome.principal, outcome.decision, request_id, client_address, self.rule(outcome.rule))
+
+    def identify(self, peer: str | None, headers: Any) -> tuple[str, str | None]:
+        """The request id and the client address (trusted proxies only; by default the peer itself)."""
+        address, request_id = self.resolver.resolve(peer, headers, self.request_id_header)
+        return request_id, address
+
+    def audit(
+        self,
+        outcome: Outcome | None,
+        method: str,
+        path: str,
+        status: int,
+        request_id: str,
+        client_address: str | None,
+        started: float,
+        reason: str | None = None,
+    ) -> None:
+        """One audit record for the request, admitted or refused; nothing when the Authenticator has no audit.
+
+        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight)."""
+        log = self.auth.audit
+        if log is None:
+            return
+        record = AuditRecord(request_id, method, path, client_address)
+        record.status = status
+        record.duration_ms = (time.perf_counter() - started) * 1000.0
+        if outcome is None:
+            record.reason = reason or "preflight"
+        else:
+            rule = self.rule(outcome.rule)
+            if rule is not None:
+                record.route = rule.path
+            principal = outcome.principal
+            if principal is not None:
+                record.set_principal(principal)
+            decision = outcome.decision
+            if decision is not None:
+                record.set_decision(decision)
+            error = outcome.error
+            if error is not None:
+                record.reason = record.error_type = error.code
+            elif principal is not None:
+                record.reason = "authenticated"
+            else:
+                record.reason = "exempt" if rule is not None and rule.auth == "none" else "anonymous"
+            if reason is not None:
+                record.error_type = reason
+        log.emit(record)
+
+
+def is_preflight(method: str, headers: Any) -> bool:
+    """A CORS preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method`` (browsers never send
+    ``Authorization`` on one, so it passes unauthenticated). ``headers``: ASGI pairs (lowercase bytes)."""
+    if method != "OPTIONS":
+        return False
+    seen = 0
+    for name, _ in headers:
+        if name == b"origin":
+            seen |= 1
+        elif name == b"access-control-request-method":
+            seen |= 2
+    return seen == 3

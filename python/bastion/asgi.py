@@ -1,0 +1,171 @@
+"""`bastion.asgi.AuthMiddleware`: authenticate every HTTP request and WebSocket handshake of an ASGI app.
+
+Usage::
+
+    app = bastion.asgi.AuthMiddleware(app, auth, rules=[bastion.Rule("/health", auth="none")])
+
+``scope["user"]`` is the :class:`bastion.Principal` (or an anonymous user, ``is_authenticated`` false),
+``scope["auth"]`` the granted scopes (Starlette's ``AuthCredentials`` shape), ``scope["bastion"]`` the
+request's :class:`bastion.AuthContext`. A refused request gets its error response here (JSON
+``{"error", "message"}``, the RFC 6750 challenge, 429/503 with ``Retry-After``) and never reaches the app;
+a refused WebSocket handshake is closed with code 1008 before it is accepted. Lifespan and any other scope
+type pass through untouched. The scope is copied before it is changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from typing import Any, Final
+
+from bastion import _core
+from bastion._gate import ANONYMOUS, Credentials, Gate, is_preflight
+from bastion.audit.context import bind, reset
+from bastion.auth import Authenticator
+from bastion.rules import AuthMode, Rule
+
+__all__ = ["AuthMiddleware"]
+
+# loose on purpose: apps, servers and test clients each spell these types their own way
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+_REFUSED: Final = _core.Outcome.REFUSED
+#: WebSocket close code for a refused handshake: 1008, policy violation (RFC 6455 §7.4.1)
+WS_POLICY_VIOLATION: Final = 1008
+
+
+class AuthMiddleware:
+    """ASGI middleware: ``AuthMiddleware(app, auth, *, rules=(), exempt=(), default="required",
+    problem_details=False, ratelimit_headers=True, trusted_proxies=(), request_id_header="X-Request-ID")``.
+
+    ``rules``: :class:`bastion.Rule` objects, the first whose path and method match applies; ``exempt``: paths
+    that need no token (shorthand for ``Rule(path, auth="none")``, checked first); ``default``: the auth mode
+    of a path no rule matches (``"required"``: secure by default); ``problem_details``: answer refusals as RFC
+    9457 ``application/problem+json`` (keeping the ``error`` and ``message`` members); ``ratelimit_headers``:
+    add the RateLimit fields to admitted responses too; ``trusted_proxies``: CIDRs whose ``Forwarded`` /
+    ``X-Forwarded-For`` and request id are believed (none by default).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        auth: Authenticator,
+        *,
+        rules: Sequence[Rule] = (),
+        exempt: Iterable[str] = (),
+        default: AuthMode = "required",
+        problem_details: bool = False,
+        ratelimit_headers: bool = True,
+        trusted_proxies: Iterable[str] = (),
+        request_id_header: str = "X-Request-ID",
+    ) -> None:
+        self.app = app
+        self._gate = Gate(
+            auth,
+            rules=rules,
+            exempt=exempt,
+            default=default,
+            problem_details=problem_details,
+            ratelimit_headers=ratelimit_headers,
+            trusted_proxies=trusted_proxies,
+            request_id_header=request_id_header,
+        )
+        self._auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _decide(self, scope: Scope, method: str) -> _core.Outcome:
+        auth = self._auth
+        rules = self._gate.rules
+        headers = scope["headers"]
+        path = scope["path"]
+        step = auth._core.step(rules, method, path, headers, None, None, None)
+        if step.kind <= _REFUSED:
+            return step
+        return await auth._adrive(auth._resolve(rules, step, method, path, headers, None, None, None))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        gate = self._gate
+        method: str = scope["method"]
+        headers = scope["headers"]
+        client = scope.get("client")
+        request_id, address = gate.identify(client[0] if client else None, headers)
+        status = [500]
+        extra: list[tuple[bytes, bytes]] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                if extra:
+                    message = dict(message)
+                    message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        if is_preflight(method, headers):
+            scope = self._scope(scope, None, request_id, address)
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                gate.audit(None, method, scope["path"], status[0], request_id, address, started)
+            return
+
+        outcome = await self._decide(scope, method)
+        if outcome.error is not None:
+            refusal = gate.refusal(outcome)
+            await send({"type": "http.response.start", "status": refusal.status, "headers": refusal.asgi_headers()})
+            await send({"type": "http.response.body", "body": refusal.body})
+            gate.audit(outcome, method, scope["path"], refusal.status, request_id, address, started)
+            return
+
+        scope = self._scope(scope, outcome, request_id, address)
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in gate.success_headers(outcome)]
+        token = bind(outcome.principal, request_id)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            reset(token)
+            gate.audit(outcome, method, scope["path"], status[0], request_id, address, started)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        gate = self._gate
+        client = scope.get("client")
+        request_id, address = gate.identify(client[0] if client else None, scope["headers"])
+        outcome = await self._decide(scope, "GET")
+        if outcome.error is not None:
+            # close before accept: the server answers the handshake with 403 and no connection is opened
+            await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": outcome.error.code})
+            gate.audit(outcome, "GET", scope["path"], 403, request_id, address, started)
+            return
+        scope = self._scope(scope, outcome, request_id, address)
+        token = bind(outcome.principal, request_id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset(token)
+            gate.audit(outcome, "GET", scope["path"], 101, request_id, address, started)
+
+    def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
+        """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""
+        scope = dict(scope)
+        principal = outcome.principal if outcome is not None else None
+        if principal is None:
+            scope["user"] = ANONYMOUS
+            scope["auth"] = Credentials()
+        else:
+            scope["user"] = principal
+            scope["auth"] = Credentials(principal.scopes)
+        scope["bastion"] = self._gate.context(outcome, request_id, address)
+        return scope

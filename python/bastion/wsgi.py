@@ -1,0 +1,160 @@
+"""`bastion.wsgi.AuthMiddleware`: authenticate every request of a WSGI (PEP 3333) app.
+
+Usage::
+
+    app.wsgi_app = bastion.wsgi.AuthMiddleware(app.wsgi_app, auth, rules=[bastion.Rule("/health", auth="none")])
+
+``environ["bastion.principal"]`` is the :class:`bastion.Principal` (``None`` for an anonymous request),
+``environ["bastion.auth"]`` the request's :class:`bastion.AuthContext`, ``environ["AUTH_TYPE"]`` is
+``"Bearer"`` and ``environ["REMOTE_USER"]`` the subject — unless the server already set one, which is never
+overwritten. A refused request gets its error response here and never reaches the app. The options are
+those of :class:`bastion.asgi.AuthMiddleware`; every decision is shared with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from bastion._gate import Gate
+from bastion.audit.context import bind, reset
+from bastion.auth import Authenticator
+from bastion.rules import AuthMode, Rule
+
+__all__ = ["AuthMiddleware"]
+
+Environ = dict[str, Any]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Any, Any], Iterable[bytes]]
+
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+class AuthMiddleware:
+    """WSGI middleware: ``AuthMiddleware(app, auth, *, rules=(), exempt=(), default="required",
+    problem_details=False, ratelimit_headers=True, trusted_proxies=(), request_id_header="X-Request-ID")``
+    (see :class:`bastion.asgi.AuthMiddleware` for the options)."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        auth: Authenticator,
+        *,
+        rules: Sequence[Rule] = (),
+        exempt: Iterable[str] = (),
+        default: AuthMode = "required",
+        problem_details: bool = False,
+        ratelimit_headers: bool = True,
+        trusted_proxies: Iterable[str] = (),
+        request_id_header: str = "X-Request-ID",
+    ) -> None:
+        self.app = app
+        self._gate = Gate(
+            auth,
+            rules=rules,
+            exempt=exempt,
+            default=default,
+            problem_details=problem_details,
+            ratelimit_headers=ratelimit_headers,
+            trusted_proxies=trusted_proxies,
+            request_id_header=request_id_header,
+        )
+        self._auth = auth
+        self._api_key = _environ_key(auth.api_key_header) if auth.api_key_header else None
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        gate = self._gate
+        method: str = environ.get("REQUEST_METHOD", "GET")
+        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
+        status = [500]
+        extra: list[tuple[str, str]] = []
+
+        def starting(line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
+            try:
+                status[0] = int(line[:3])
+            except ValueError:
+                status[0] = 500
+            if extra:
+                headers = [*headers, *extra]
+            return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
+
+        if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+            environ["bastion.principal"] = None
+            environ["bastion.auth"] = gate.context(None, request_id, address)
+            return self._run(environ, starting, None, method, path, status, request_id, address, started)
+
+        api_key = environ.get(self._api_key) if self._api_key else None
+        outcome = self._auth.decide(
+            environ.get("HTTP_AUTHORIZATION"), method=method, path=path, api_key=api_key, rules=gate.rules
+        )
+        if outcome.error is not None:
+            refusal = gate.refusal(outcome)
+            start_response(refusal.status_line, refusal.headers)
+            gate.audit(outcome, method, path, refusal.status, request_id, address, started)
+            return [refusal.body]
+
+        principal = outcome.principal
+        environ["bastion.principal"] = principal
+        environ["bastion.auth"] = gate.context(outcome, request_id, address)
+        if principal is not None:
+            environ["AUTH_TYPE"] = "Bearer"
+            environ.setdefault("REMOTE_USER", principal.subject)
+        extra = gate.success_headers(outcome)
+        return self._run(environ, starting, outcome, method, path, status, request_id, address, started)
+
+    def _run(
+        self,
+        environ: Environ,
+        starting: StartResponse,
+        outcome: Any,
+        method: str,
+        path: str,
+        status: list[int],
+        request_id: str,
+        address: str | None,
+        started: float,
+    ) -> Iterable[bytes]:
+        gate = self._gate
+        token = bind(outcome.principal if outcome is not None else None, request_id)
+        try:
+            body = self.app(environ, starting)
+        except BaseException:
+            reset(token)
+            gate.audit(outcome, method, path, 500, request_id, address, started)
+            raise
+        reset(token)
+        if isinstance(body, list):  # the common case: the response is complete, start_response was called
+            gate.audit(outcome, method, path, status[0], request_id, address, started)
+            return body
+        return _Closing(body, lambda: gate.audit(outcome, method, path, status[0], request_id, address, started))
+
+
+class _Closing:
+    """A streamed response: the audit record is written when the server closes it (PEP 3333 ``close()``)."""
+
+    __slots__ = ("_body", "_done", "_on_close")
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._body = body
+        self._on_close = on_close
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._done:
+                self._done = True
+                self._on_close()
