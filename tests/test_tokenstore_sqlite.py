@@ -70,16 +70,18 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
     # migrations are idempotent: opening again applies nothing twice
     TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (3,)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     # a database at version 1 (made by an older bastion) is brought up to date when opened
     conn.execute("DROP INDEX bastion_tokens_subject_created")
-    conn.execute("DELETE FROM bastion_schema WHERE version = 2")
+    conn.execute("DROP TABLE bastion_revoked_jtis")
+    conn.execute("DELETE FROM bastion_schema WHERE version >= 2")
     conn.commit()
     conn.close()
     TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (3,)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bastion_revoked_jtis'").fetchone()
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bastion_tokens_subject_created'").fetchone()
     conn.close()
 
