@@ -66,7 +66,7 @@ class AuditRecord:
       (``bastion.auth.scopes``): string collections; ``token_type`` (``"jwt"``/``"opaque"``) and ``token_id``;
     - ``reason`` (``bastion.auth.reason``): how the auth layer concluded, a short code — the refusal's error
       code, or e.g. ``"authenticated"``, ``"anonymous"``, ``"exempt"``, ``"preflight"``; never a message;
-    - ``error_type`` (``error.type``): the error code of a refusal, or the exception class an app raised;
+    - ``error_type`` (``error.type``): the error code of a refusal (an app's exception shows only as status 500);
     - ``tier`` and ``remaining`` (``bastion.ratelimit.*``): from the rate decision;
     - ``duration_ms``: from the first byte of the request to the end of the response;
     - ``timestamp``: epoch seconds, default now (taken here, so that the delayed write keeps the real time).

@@ -3,7 +3,7 @@
 The interface and semantics of :class:`bastion.RateLimiter`, with the GCRA run in Redis by one atomic script
 per check (``gcra.lua``, sent by ``_script``) over a pipelining connection of bastion's own (``_pipe``). This
 module owns the rest: the configuration, the per-tier failure mode when Redis cannot answer, and the thin
-sync and asyncio methods. Where a check's time goes: docs/PERFORMANCE-redis.md. Over 400 lines because the
+sync and asyncio methods. Where a check's time goes: docs/PERFORMANCE.md, last section. Over 400 lines because the
 connections it keeps (one per process, one per event loop, or a caller's client; forgotten after a fork) are
 configured here too.
 """
