@@ -29,8 +29,9 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "Authenticator", "Outcome"]
 
 Outcome = _core.Outcome
 
-#: Authorization values longer than this are refused (`invalid_request`) before any parsing.
-DEFAULT_MAX_HEADER_BYTES: Final = 8192 + 64
+#: Authorization values longer than this are refused (`invalid_request`) before any parsing: 8192 bytes of
+#: token plus ``"Bearer "``, the core's own default (one owner, so the two can never disagree).
+DEFAULT_MAX_HEADER_BYTES: Final = _core.DEFAULT_MAX_HEADER_BYTES
 
 _DONE: Final = _core.Outcome.DONE
 _REFUSED: Final = _core.Outcome.REFUSED
