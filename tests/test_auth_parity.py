@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import bastion
@@ -87,7 +86,11 @@ def world(
         assert issuer.revoke(r.id)
     store._evict(revoked[0].id)
     tokens = [*jwts, *(t.token for t in (*indexed, *fetched, *revoked))]
-    headers = [f"Bearer {t}" for t in tokens] + [f"bearer {tokens[0]}", f"Bearer {tokens[0]}x", f"Bearer {tokens[8]}"[:-3]]
+    headers = [f"Bearer {t}" for t in tokens] + [
+        f"bearer {tokens[0]}",
+        f"Bearer {tokens[0]}x",
+        f"Bearer {tokens[8]}"[:-3],
+    ]
     try:
         yield World(auth, store, [t.id for t in (*fetched, *revoked)], headers)
     finally:
