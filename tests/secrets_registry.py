@@ -22,11 +22,6 @@ def remember(secret: str | bytes) -> None:
         _secrets.add(text)
 
 
-def count() -> int:
-    """How many secrets are remembered."""
-    return len(_secrets)
-
-
 def leaks(texts: Iterable[tuple[str, str]]) -> list[str]:
     """A description of each hit in ``texts`` (text, where it was logged) — never the secret itself."""
     windows: dict[str, int] = {}

@@ -15,6 +15,7 @@ import bastion
 import httpx
 import pytest
 from bastion import _core
+from starlette.testclient import TestClient
 from werkzeug.test import EnvironBuilder
 
 from tests.opaque_support import PEPPER
@@ -37,7 +38,24 @@ def store() -> Iterator[bastion.TokenStore]:
 
 
 def authenticator(keys: Keys, store: bastion.TokenStore, **kw: Any) -> bastion.Authenticator:
+    """An Authenticator reading headers up to the fixture's cap (the parser's default: 8192 token bytes plus
+    ``"Bearer "``). The Authenticator's own default is a little larger, so that a token just over the
+    verifier's ``max_token_bytes`` is ``token_too_large`` (test_middleware_errors); see the test below."""
+    kw.setdefault("max_header_bytes", _core.DEFAULT_MAX_HEADER_BYTES)
     return make_auth(keys, store, bastion.RateLimiter(TIERS, default="default"), **kw)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_under_the_default_cap_a_token_over_its_own_cap_is_token_too_large(
+    kind: str, keys: Keys, store: bastion.TokenStore
+) -> None:
+    auth = make_auth(keys, store, bastion.RateLimiter(TIERS, default="default"))
+    assert bastion.auth.DEFAULT_MAX_HEADER_BYTES > _core.DEFAULT_MAX_HEADER_BYTES
+    client = Client(kind, auth)
+    r = client.request("GET", PATH, {"Authorization": "Bearer " + "a" * 4096 + "." + "b" * 4096 + ".c"})
+    assert (r.status, r.body["error"]) == (401, "token_too_large")
+    r = client.request("GET", PATH, {"Authorization": "Bearer " + "a" * (bastion.auth.DEFAULT_MAX_HEADER_BYTES)})
+    assert (r.status, r.body["error"]) == (400, "invalid_request")
 
 
 # -- the two ways a server hands a request over --------------------------------------------------------
@@ -145,9 +163,7 @@ def through_test_client(auth: bastion.Authenticator, name: str, values: list[byt
     return Response(r.status_code, {k.lower(): v for k, v in r.headers.items()}, body)
 
 
-def bastion_client(auth: bastion.Authenticator) -> Any:
-    from starlette.testclient import TestClient
-
+def bastion_client(auth: bastion.Authenticator) -> TestClient:
     return TestClient(asgi_app(auth), raise_server_exceptions=True)
 
 

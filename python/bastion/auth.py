@@ -29,9 +29,10 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "Authenticator", "Outcome"]
 
 Outcome = _core.Outcome
 
-#: Authorization values longer than this are refused (`invalid_request`) before any parsing: 8192 bytes of
-#: token plus ``"Bearer "``, the core's own default (one owner, so the two can never disagree).
-DEFAULT_MAX_HEADER_BYTES: Final = _core.DEFAULT_MAX_HEADER_BYTES
+#: Authorization values longer than this are refused (`invalid_request`) before any parsing. Above the
+#: verifier's default ``max_token_bytes`` (8192) plus the scheme on purpose: a token just over its own cap is
+#: then refused as ``token_too_large``, the error that names what is wrong, not as a malformed header.
+DEFAULT_MAX_HEADER_BYTES: Final = 8192 + 64
 
 _DONE: Final = _core.Outcome.DONE
 _REFUSED: Final = _core.Outcome.REFUSED
