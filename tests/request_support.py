@@ -20,11 +20,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
-from tests import jwt_tokens
+from tests import jwt_tokens, secrets_registry
 from tests.opaque_support import PEPPER
 
 ISSUER = "https://issuer.test"
 SECRET = jwt_tokens.SECRET
+secrets_registry.remember(SECRET)
+secrets_registry.remember(PEPPER)
+
+#: the audit log of every Authenticator made by :func:`make_auth` without one: its records reach the root
+#: logger (not ``bastion.audit``, which some tests collect from), where the session searches them for secrets
+AUDIT = bastion.audit.AuditLog("tests.audit")
 
 RULES = [
     Rule("/health", auth="none"),
@@ -67,7 +73,9 @@ class Keys:
         h: dict[str, Any] = {"alg": self.alg, "kid": self.kid, "typ": "at+jwt"}
         h.update(header)
         h = {k: v for k, v in h.items() if v is not None}
-        return jwt_tokens.make(h, payload, self.raw_key, alg=h.get("alg", self.alg) if "alg" in header else self.alg)
+        token = jwt_tokens.make(h, payload, self.raw_key, alg=h.get("alg", self.alg) if "alg" in header else self.alg)
+        secrets_registry.remember(token)
+        return token
 
 
 def hs_keys() -> Keys:
@@ -94,8 +102,18 @@ class Stack:
 
 
 def make_auth(keys: Keys, store: bastion.TokenStore, limiter: Any, **kw: Any) -> bastion.Authenticator:
+    """An Authenticator over ``keys`` and ``store``, writing its audit records to :data:`AUDIT` unless ``audit=``
+    says otherwise."""
     verifier = bastion.JWTVerifier(keys.verify_key, algorithms=[keys.alg], issuer=ISSUER, typ="at+jwt")
+    kw.setdefault("audit", AUDIT)
     return bastion.Authenticator(jwt=verifier, tokens=store, limiter=limiter, **kw)
+
+
+def issue(store: bastion.TokenStore, subject: str, **kw: Any) -> bastion.IssuedToken:
+    """``store.issue(subject, **kw)``, its token remembered as a secret that no log record may contain."""
+    issued = store.issue(subject, **kw)
+    secrets_registry.remember(issued.token)
+    return issued
 
 
 # -- the applications ------------------------------------------------------------------------------------
@@ -224,4 +242,17 @@ def collecting(logger: str = "bastion.audit") -> Iterator[list[Any]]:
         log.setLevel(old)
 
 
-__all__ = ["KEYS", "PEPPER", "RULES", "TIERS", "Boom", "Client", "Keys", "Response", "Stack", "make_auth"]
+__all__ = [
+    "AUDIT",
+    "KEYS",
+    "PEPPER",
+    "RULES",
+    "TIERS",
+    "Boom",
+    "Client",
+    "Keys",
+    "Response",
+    "Stack",
+    "issue",
+    "make_auth",
+]

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.opaque_support import PEPPER
-from tests.request_support import TIERS, Boom, Client, Keys, collecting, hs_keys, make_auth
+from tests.request_support import TIERS, Boom, Client, Keys, collecting, hs_keys, issue, make_auth
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_websocket_refused_with_1008_before_accept(auth: bastion.Authenticator, 
 
 def test_api_key_header(keys: Keys, store: bastion.TokenStore) -> None:
     auth = make_auth(keys, store, None, api_key_header="X-API-Key")
-    issued = store.issue("partner", scopes=["read:reports"])
+    issued = issue(store, "partner", scopes=["read:reports"])
     for kind in ("asgi", "wsgi"):
         c = Client(kind, auth)
         r = c.request("GET", "/api/reports", {"X-API-Key": issued.token})

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests import jwt_tokens
 from tests.opaque_support import PEPPER, fresh_pg_url
-from tests.request_support import KEYS, TIERS, Client, Keys, Response, make_auth
+from tests.request_support import KEYS, TIERS, Client, Keys, Response, issue, make_auth
 from tests.servers import PostgresServer, RedisServer
 
 # (middleware, algorithm, store, limiter): every row runs through each
@@ -105,7 +105,7 @@ def test_valid_jwt_and_opaque_tokens_are_admitted(env: Env) -> None:
     assert r.body["type"] == "jwt"
     assert "ratelimit" in r.headers
     assert "ratelimit-policy" in r.headers
-    issued = env.store.issue("user_2", scopes=["read:reports"])
+    issued = issue(env.store, "user_2", scopes=["read:reports"])
     r = bearer(env, issued.token, "/api/reports")
     assert (r.status, r.body["subject"], r.body["type"]) == (200, "user_2", "opaque")
     # the scheme is case-insensitive
@@ -155,9 +155,9 @@ def test_claim_rows(env: Env) -> None:
 
 
 def test_opaque_rows(env: Env) -> None:
-    stranger = bastion.TokenStore(None, pepper=PEPPER).issue("nobody")
+    stranger = issue(bastion.TokenStore(None, pepper=PEPPER), "nobody")
     assert_refused(bearer(env, stranger.token), "unknown_token")
-    issued = env.store.issue("user_3", scopes=["read:reports"])
+    issued = issue(env.store, "user_3", scopes=["read:reports"])
     assert bearer(env, issued.token).status == 200
     assert env.store.revoke(issued.token)
     assert_refused(bearer(env, issued.token), "token_revoked")
@@ -206,7 +206,7 @@ def test_rate_limited(env: Env) -> None:
 
 
 def test_auth_unavailable_when_the_store_is_closed(env: Env) -> None:
-    issued = env.store.issue("user_6")
+    issued = issue(env.store, "user_6")
     env.store.close()
     r = bearer(env, issued.token)
     assert_refused(r, "auth_unavailable")

@@ -29,7 +29,9 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "Authenticator", "Outcome"]
 
 Outcome = _core.Outcome
 
-#: Authorization values longer than this are refused (`invalid_request`) before any parsing.
+#: Authorization values longer than this are refused (`invalid_request`) before any parsing. Above the
+#: verifier's default ``max_token_bytes`` (8192) plus the scheme on purpose: a token just over its own cap is
+#: then refused as ``token_too_large``, the error that names what is wrong, not as a malformed header.
 DEFAULT_MAX_HEADER_BYTES: Final = 8192 + 64
 
 _DONE: Final = _core.Outcome.DONE

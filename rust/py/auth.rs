@@ -449,7 +449,11 @@ impl PyAuthenticator {
         };
         let max_header_bytes = match max_header_bytes {
             None => DEFAULT_MAX_HEADER_BYTES,
-            Some(m) => config_usize(m, "max_header_bytes must be a positive integer")?,
+            Some(m) => match config_usize(m, "max_header_bytes must be a positive integer")? {
+                // a cap of 0 would refuse every request that carries a credential
+                0 => return Err(config_err("max_header_bytes must be a positive integer")),
+                n => n,
+            },
         };
         let cache = jwt
             .as_ref()
