@@ -177,10 +177,12 @@ impl Backends for Rust {
 
 fn rust_backends(cache_size: usize) -> Rust {
     let key = Arc::new(Key::hmac(SECRET, None, Some(Alg::HS256)).expect("key"));
-    let verifier =
-        Verifier::new(&[key], &[Alg::HS256], Policy::default(), DEFAULT_MAX_TOKEN_BYTES).expect("verifier");
-    let tier = Tier::limited("default", vec![Rate::new(1_000_000_000, 1_000_000_000, None).expect("rate")])
-        .expect("tier");
+    let verifier = Verifier::new(&[key], &[Alg::HS256], Policy::default(), DEFAULT_MAX_TOKEN_BYTES).expect("verifier");
+    let tier = Tier::limited(
+        "default",
+        vec![Rate::new(1_000_000_000, 1_000_000_000, None).expect("rate")],
+    )
+    .expect("tier");
     let policy = ratelimit::Policy::new(vec![tier], None).expect("policy");
     Rust {
         verifier,
@@ -225,7 +227,10 @@ fn bench_flow(c: &mut Criterion) {
     let mut g = c.benchmark_group("fused request (rule, header, HS256, principal, limiter, scope)");
     for (name, cache_size) in [("HS256, no cache", 0), ("repeated HS256 token (cache of 1024)", 1024)] {
         let backends = rust_backends(cache_size);
-        assert!(request(&backends, &set, header.as_bytes()), "the benchmark's token is admitted");
+        assert!(
+            request(&backends, &set, header.as_bytes()),
+            "the benchmark's token is admitted"
+        );
         g.bench_function(name, |b| {
             b.iter(|| request(black_box(&backends), &set, black_box(header.as_bytes())));
         });

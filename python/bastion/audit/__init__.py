@@ -144,7 +144,7 @@ class AuditRecord:
         """The fields under their output names, None ones left out; roles and scopes as sorted lists."""
         return {
             name: sorted(value) if name in _SET_NAMES else value
-            for name, value in zip(_NAMES, _values(self))
+            for name, value in zip(_NAMES, _values(self), strict=True)
             if value is not None
         }
 
