@@ -42,9 +42,13 @@ _rng = random.Random()  # a request id must be unique, not secret; its own strea
 os.register_at_fork(after_in_child=_rng.seed)
 
 
+_randbytes = _rng.randbytes
+
+
 def new_request_id() -> str:
-    """A fresh request id: 32 hex digits (128 random bits, the size of a uuid4), cheaper than ``uuid4().hex``."""
-    return f"{_rng.getrandbits(128):032x}"
+    """A fresh request id: 32 hex digits (128 random bits, the size of a uuid4), cheaper than ``uuid4().hex``
+    (16 bytes as hex: half the cost of formatting ``getrandbits(128)``)."""
+    return _randbytes(16).hex()
 
 
 class ClientResolver:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from bastion import _http
-from bastion._client import ClientResolver
+from bastion._client import ClientResolver, new_request_id
 from bastion.audit import AuditRecord
 from bastion.auth import Authenticator
 from bastion.errors import ConfigurationError
@@ -99,6 +99,7 @@ class Gate:
 
     __slots__ = (
         "_rule_list",
+        "_trusting",
         "auth",
         "problem_details",
         "ratelimit_headers",
@@ -134,6 +135,7 @@ class Gate:
         self.problem_details = problem_details
         self.ratelimit_headers = ratelimit_headers
         self.resolver = ClientResolver(trusted_proxies)
+        self._trusting = bool(self.resolver.trusted_proxies)
         self.request_id_header = request_id_header
 
     def rule(self, index: int) -> Rule | None:
@@ -157,6 +159,13 @@ class Gate:
             return []
         return _http.ratelimit_headers(decision)
 
+    def asgi_success_headers(self, outcome: Outcome) -> Sequence[tuple[bytes, bytes]]:
+        """:meth:`success_headers` as ASGI byte pairs."""
+        decision = outcome.decision
+        if decision is None or not self.ratelimit_headers:
+            return ()
+        return _http.asgi_ratelimit_headers(decision)
+
     def context(self, outcome: Outcome | None, request_id: str, client_address: str | None) -> AuthContext:
         """The request's :class:`AuthContext` (``outcome`` None: a preflight bastion did not decide)."""
         if outcome is None:
@@ -165,6 +174,8 @@ class Gate:
 
     def identify(self, peer: str | None, headers: Any) -> tuple[str, str | None]:
         """The request id and the client address (trusted proxies only; by default the peer itself)."""
+        if not self._trusting:  # the default: the peer is the client, and the id is ours
+            return new_request_id(), peer
         address, request_id = self.resolver.resolve(peer, headers, self.request_id_header)
         return request_id, address
 

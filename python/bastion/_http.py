@@ -19,7 +19,7 @@ from http import HTTPStatus
 from bastion._core import Decision
 from bastion.errors import AuthError, ConfigurationError, InsufficientScope
 
-__all__ = ["Refusal", "asgi_headers", "check_realm", "ratelimit_headers", "render"]
+__all__ = ["Refusal", "asgi_headers", "asgi_ratelimit_headers", "check_realm", "ratelimit_headers", "render"]
 
 #: Statuses that carry an RFC 6750 ``WWW-Authenticate: Bearer`` challenge.
 CHALLENGE_STATUSES = frozenset({400, 401, 403})
@@ -27,6 +27,8 @@ CHALLENGE_STATUSES = frozenset({400, 401, 403})
 DEFAULT_RETRY_AFTER = 1
 # A day is the longest wait worth announcing; a larger (or infinite) value is a limiter misconfiguration.
 _MAX_RETRY_AFTER = 86_400
+# the one rate-limit header an admitted response does not carry
+_REFUSAL_ONLY = "Retry-After"
 # error_description is advice for a developer; a longer message is cut rather than bloat every refusal.
 _MAX_DESCRIPTION = 256
 
@@ -110,12 +112,22 @@ def render(
 def ratelimit_headers(decision: Decision) -> list[tuple[str, str]]:
     """``RateLimit-Policy`` and ``RateLimit`` for ``decision`` (none for an unlimited tier), without ``Retry-After``
     (a refusal adds its own): what a successful response carries."""
-    return [h for h in decision.headers() if h[0] != "Retry-After"]
+    return [h for h in decision.headers() if h[0] != _REFUSAL_ONLY]
+
+
+def asgi_ratelimit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    """:func:`ratelimit_headers` as ASGI byte pairs, in one pass (every admitted ASGI request builds them)."""
+    return [(_asgi_name(n), v.encode("latin-1")) for n, v in decision.headers() if n != _REFUSAL_ONLY]
 
 
 def asgi_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     """``(name, value)`` str pairs as ASGI byte pairs, names lowercased (values must be Latin-1, as bastion's are)."""
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    return [(_asgi_name(name), value.encode("latin-1")) for name, value in headers]
+
+
+@lru_cache(maxsize=64)  # a handful of names, each sent on every response
+def _asgi_name(name: str) -> bytes:
+    return name.lower().encode("latin-1")
 
 
 def check_realm(realm: object) -> str:

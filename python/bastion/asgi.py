@@ -77,33 +77,38 @@ class AuthMiddleware:
         self._auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # the HTTP request is the hot path: handled here, one coroutine deep. The core's first step is called
+        # directly (Authenticator.decide_async's first line): a coroutine is only awaited when it asks for a
+        # record or a shared limiter's answer, which the Authenticator's own resolver supplies.
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _decide(self, scope: Scope, method: str) -> _core.Outcome:
-        auth = self._auth
-        rules = self._gate.rules
-        headers = scope["headers"]
-        path = scope["path"]
-        step = auth._core.step(rules, method, path, headers, None, None, None)
-        if step.kind <= _REFUSED:
-            return step
-        return await auth._adrive(auth._resolve(rules, step, method, path, headers, None, None, None))
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if kind != "http":
+            if kind == "websocket":
+                await self._websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         gate = self._gate
         method: str = scope["method"]
         headers = scope["headers"]
         client = scope.get("client")
         request_id, address = gate.identify(client[0] if client else None, headers)
+        if method == "OPTIONS" and is_preflight(method, headers):
+            await self._preflight(scope, receive, send, request_id, address, started)
+            return
+
+        outcome = self._auth._core.step(gate.rules, method, scope["path"], headers, None, None, None)
+        if outcome.kind > _REFUSED:
+            outcome = await self._resolve(outcome, scope, method)
+        if outcome.error is not None:
+            refusal = gate.refusal(outcome)
+            await send({"type": "http.response.start", "status": refusal.status, "headers": refusal.asgi_headers()})
+            await send({"type": "http.response.body", "body": refusal.body})
+            gate.audit(outcome, method, scope["path"], refusal.status, request_id, address, started)
+            return
+
         status = [500]
-        extra: list[tuple[bytes, bytes]] = []
+        extra = gate.asgi_success_headers(outcome)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -113,24 +118,7 @@ class AuthMiddleware:
                     message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
-        if is_preflight(method, headers):
-            scope = self._scope(scope, None, request_id, address)
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                gate.audit(None, method, scope["path"], status[0], request_id, address, started)
-            return
-
-        outcome = await self._decide(scope, method)
-        if outcome.error is not None:
-            refusal = gate.refusal(outcome)
-            await send({"type": "http.response.start", "status": refusal.status, "headers": refusal.asgi_headers()})
-            await send({"type": "http.response.body", "body": refusal.body})
-            gate.audit(outcome, method, scope["path"], refusal.status, request_id, address, started)
-            return
-
         scope = self._scope(scope, outcome, request_id, address)
-        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in gate.success_headers(outcome)]
         token = bind(outcome.principal, request_id)
         try:
             await self.app(scope, receive, sending)
@@ -138,12 +126,37 @@ class AuthMiddleware:
             reset(token)
             gate.audit(outcome, method, scope["path"], status[0], request_id, address, started)
 
+    async def _resolve(self, step: _core.Outcome, scope: Scope, method: str) -> _core.Outcome:
+        """Supply what the core's first step asked for (a record, a shared limiter's answer), awaited."""
+        auth = self._auth
+        gen = auth._resolve(self._gate.rules, step, method, scope["path"], scope["headers"], None, None, None)
+        return await auth._adrive(gen)
+
+    async def _preflight(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, address: str | None, started: float
+    ) -> None:
+        """A CORS preflight goes to the app anonymous, undecided (see :func:`bastion._gate.is_preflight`)."""
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        scope = self._scope(scope, None, request_id, address)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self._gate.audit(None, "OPTIONS", scope["path"], status[0], request_id, address, started)
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         gate = self._gate
         client = scope.get("client")
         request_id, address = gate.identify(client[0] if client else None, scope["headers"])
-        outcome = await self._decide(scope, "GET")
+        outcome = self._auth._core.step(gate.rules, "GET", scope["path"], scope["headers"], None, None, None)
+        if outcome.kind > _REFUSED:
+            outcome = await self._resolve(outcome, scope, "GET")
         if outcome.error is not None:
             # close before accept: the server answers the handshake with 403 and no connection is opened
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": outcome.error.code})
@@ -159,13 +172,8 @@ class AuthMiddleware:
 
     def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
         """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""
-        scope = dict(scope)
         principal = outcome.principal if outcome is not None else None
+        context = self._gate.context(outcome, request_id, address)
         if principal is None:
-            scope["user"] = ANONYMOUS
-            scope["auth"] = Credentials()
-        else:
-            scope["user"] = principal
-            scope["auth"] = Credentials(principal.scopes)
-        scope["bastion"] = self._gate.context(outcome, request_id, address)
-        return scope
+            return {**scope, "user": ANONYMOUS, "auth": Credentials(), "bastion": context}
+        return {**scope, "user": principal, "auth": Credentials(principal.scopes), "bastion": context}

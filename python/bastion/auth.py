@@ -168,11 +168,23 @@ class Authenticator:
         (the rate decision, when one was made), ``.error`` (the refusal, or ``None``) and ``.rule`` (the index of
         the rule that matched, ``-1`` for the default). ``headers`` (ASGI's list of lowercase ``(name, value)``
         byte pairs) may be given instead of ``authorization``/``api_key``. Blocking."""
-        ruleset = self._ruleset(rules)
-        step = self._core.step(ruleset, method, path, headers, authorization, api_key, now)
+        return self._decide(self._ruleset(rules), method, path, headers, authorization, api_key, now)
+
+    def _decide(
+        self,
+        rules: RuleSet,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[bytes, bytes]] | None,
+        authorization: str | bytes | None,
+        api_key: str | bytes | None,
+        now: float | None,
+    ) -> Outcome:
+        """:meth:`decide` with positional, checked arguments: what the WSGI middleware calls per request."""
+        step = self._core.step(rules, method, path, headers, authorization, api_key, now)
         if step.kind <= _REFUSED:
             return step
-        return self._drive(self._resolve(ruleset, step, method, path, headers, authorization, api_key, now))
+        return self._drive(self._resolve(rules, step, method, path, headers, authorization, api_key, now))
 
     async def decide_async(
         self,

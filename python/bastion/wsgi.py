@@ -91,9 +91,7 @@ class AuthMiddleware:
             return self._run(environ, starting, None, method, path, status, request_id, address, started)
 
         api_key = environ.get(self._api_key) if self._api_key else None
-        outcome = self._auth.decide(
-            environ.get("HTTP_AUTHORIZATION"), method=method, path=path, api_key=api_key, rules=gate.rules
-        )
+        outcome = self._auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
         if outcome.error is not None:
             refusal = gate.refusal(outcome)
             start_response(refusal.status_line, refusal.headers)

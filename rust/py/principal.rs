@@ -20,15 +20,17 @@ pub type Source = Arc<dyn AsRef<Principal> + Send + Sync>;
 #[pyclass(frozen, module = "bastion._core", name = "Principal")]
 pub struct PyPrincipal {
     source: Source,
-    // one cell for the three views keeps the object small: it is cached per index record
+    // scopes and roles share one cell (the object is cached per index record: kept small); the claims have
+    // their own, because every request reads the scopes (the audit, the context) and few read the claims,
+    // which cost several times more to build (a frozen dict of every member)
     views: PyOnceLock<Views>,
+    claims: PyOnceLock<Py<PyMappingProxy>>,
 }
 
-/// The Python views of a principal, built together on first access.
+/// The set views of a principal, built together on first access.
 struct Views {
     scopes: Py<PyFrozenSet>,
     roles: Py<PyFrozenSet>,
-    claims: Py<PyMappingProxy>,
 }
 
 impl PyPrincipal {
@@ -37,6 +39,7 @@ impl PyPrincipal {
         PyPrincipal {
             source,
             views: PyOnceLock::new(),
+            claims: PyOnceLock::new(),
         }
     }
 
@@ -48,14 +51,19 @@ impl PyPrincipal {
     fn views(&self, py: Python<'_>) -> PyResult<&Views> {
         self.views.get_or_try_init(py, || {
             let p = self.p();
-            // nested values frozen too: this object is shared by every request that presents the token
-            let members = p.claims.as_deref().map_or(&[][..], Vec::as_slice);
-            let dict = json::members_to_dict(py, members, Shape::Frozen)?;
             Ok::<_, PyErr>(Views {
                 scopes: frozen(py, &p.scopes)?.unbind(),
                 roles: frozen(py, &p.roles)?.unbind(),
-                claims: PyMappingProxy::new(py, dict.cast::<PyMapping>()?).unbind(),
             })
+        })
+    }
+
+    fn claims_view(&self, py: Python<'_>) -> PyResult<&Py<PyMappingProxy>> {
+        self.claims.get_or_try_init(py, || {
+            // nested values frozen too: this object is shared by every request that presents the token
+            let members = self.p().claims.as_deref().map_or(&[][..], Vec::as_slice);
+            let dict = json::members_to_dict(py, members, Shape::Frozen)?;
+            Ok::<_, PyErr>(PyMappingProxy::new(py, dict.cast::<PyMapping>()?).unbind())
         })
     }
 }
@@ -127,7 +135,7 @@ impl PyPrincipal {
     /// The verified claims (JWT) or the token's metadata (opaque), as a read-only mapping.
     #[getter]
     fn claims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyMappingProxy>> {
-        Ok(self.views(py)?.claims.bind(py).clone())
+        Ok(self.claims_view(py)?.bind(py).clone())
     }
 
     /// The key to rate-limit on: the client id for machine clients, else the subject.

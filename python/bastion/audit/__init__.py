@@ -12,6 +12,7 @@ type and token id of a verified :class:`~bastion.Principal` and nothing else (no
 
 from __future__ import annotations
 
+from operator import attrgetter
 from time import time as _now
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,10 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 # names holding a set of strings: written as a sorted list
 _SETS = frozenset({"roles", "scopes"})
+_SET_NAMES = frozenset(name for attr, name in FIELDS if attr in _SETS)
+_NAMES = tuple(name for _, name in FIELDS)
+# every field in one C call: as_dict runs for every record the writer formats
+_values = attrgetter(*(attr for attr, _ in FIELDS))
 
 
 class AuditRecord:
@@ -137,13 +142,11 @@ class AuditRecord:
 
     def as_dict(self) -> dict[str, object]:
         """The fields under their output names, None ones left out; roles and scopes as sorted lists."""
-        out: dict[str, object] = {}
-        for attr, name in FIELDS:
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            out[name] = sorted(value) if attr in _SETS else value
-        return out
+        return {
+            name: sorted(value) if name in _SET_NAMES else value
+            for name, value in zip(_NAMES, _values(self), strict=True)
+            if value is not None
+        }
 
     def summary(self) -> str:
         """A short human line for plain-text handlers: ``"GET /api/v1/reports 403 insufficient_scope"``."""

@@ -28,14 +28,16 @@ class AuditContext(NamedTuple):
 
 _NO_SCOPES: frozenset[str] = frozenset()
 _CURRENT: ContextVar[AuditContext | None] = ContextVar("bastion_audit_context", default=None)
+# tuple.__new__ builds the NamedTuple without its Python-level __new__: half the cost, once per request
+_new = tuple.__new__
 
 
 def bind(principal: Principal | None, request_id: str | None) -> Token[AuditContext | None]:
     """Bind ``principal`` (None for an anonymous request) and ``request_id`` to the current context; give the
     token to :func:`reset` when the request ends."""
     if principal is None:
-        return _CURRENT.set(AuditContext(None, _NO_SCOPES, request_id))
-    return _CURRENT.set(AuditContext(principal.subject, principal.scopes, request_id))
+        return _CURRENT.set(_new(AuditContext, (None, _NO_SCOPES, request_id)))
+    return _CURRENT.set(_new(AuditContext, (principal.subject, principal.scopes, request_id)))
 
 
 def reset(token: Token[AuditContext | None]) -> None:

@@ -31,6 +31,8 @@ _CONTEXT_FIELDS = (
     ("enduser_scopes", "bastion.auth.scopes"),
 )
 _LIVE: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+# json.dumps with any option builds a new encoder per call: a third of the cost of formatting a record
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 class AuditLog:
@@ -190,7 +192,7 @@ class JSONFormatter(logging.Formatter):
                 doc["exception"] = self.formatException(record.exc_info)
             if record.stack_info:
                 doc["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(doc, default=str, separators=(",", ":"))
+        return _ENCODER.encode(doc)
 
 
 def _close_all() -> None:

@@ -15,13 +15,10 @@ and a repeated token (``cache_size=1024``), the rate limiter and the audit log o
 scope ``read``. The audit log writes JSON lines to a temporary file from its thread: what that thread takes
 during a bastion batch is billed to that batch, and its queue is drained after each batch (untimed) so that
 the next case never pays for it. :func:`footer` judges the budgets from the run.
-
-Until ``bastion.Authenticator`` exists in the tree, bastion's rows are listed as not built and the rest runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import tempfile
 import time
@@ -30,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bastion
+from bastion import asgi, wsgi
 from bastion.audit import AuditLog, JSONFormatter
 from bastion.bench import NOT_INSTALLED, Case, Group, Row, fmt_ratio, fmt_time
 from bastion.bench.webapps import (
@@ -49,7 +47,6 @@ SECRET = b"bench-middleware-secret-0123456789abcdef"
 #: the key the bad JWT is signed with: a well-formed token that every stack must refuse
 WRONG_SECRET = b"another-secret-entirely-0123456789abcdef"
 SUBJECT = "user_8c1f2b7e"
-NOT_BUILT = "not built in this tree: bastion.Authenticator is missing"
 
 ASGI_RAW = "ASGI: raw app, GET /api/items (per request)"
 ASGI_STARLETTE = "ASGI: Starlette app, GET /api/items (per request)"
@@ -167,23 +164,11 @@ def audit_log(folder: str) -> AuditLog:
 
 
 class _Bastion:
-    """Bastion's pieces, built against the ``Authenticator`` API (looked up, not imported, so that this module
-    runs in a tree without it); ``missing`` says why they could not be built, or is empty."""
+    """Bastion's pieces: one token store, limiter and audit log under two Authenticators (HS256 without a
+    cache, and with ``cache_size=1024``)."""
 
     def __init__(self, tokens: Tokens) -> None:
-        self.missing = ""
-        authenticator: Any = getattr(bastion, "Authenticator", None)
-        if authenticator is None:
-            self.missing = NOT_BUILT
-            return
-        try:
-            self.asgi: Any = importlib.import_module("bastion.asgi")
-            self.wsgi: Any = importlib.import_module("bastion.wsgi")
-            rule: Any = importlib.import_module("bastion.rules").Rule
-        except ImportError as exc:
-            self.missing = f"not built in this tree: {exc}"
-            return
-        self.rules = [rule("/api/*", scopes=["read"])]
+        self.rules = [bastion.Rule("/api/*", scopes=["read"])]
         # lives as long as this object, which every bastion stack holds through its ``settle``
         self.folder = tempfile.TemporaryDirectory(prefix="bastion-bench-audit-")
         store = bastion.TokenStore(None)
@@ -193,13 +178,13 @@ class _Bastion:
         limiter = bastion.RateLimiter({"default": bastion.Rate(10**9, per=1)}, default="default")
         self.audit = audit_log(self.folder.name)
         key = bastion.Key.hmac(SECRET)
-        self.plain = authenticator(
+        self.plain = bastion.Authenticator(
             jwt=bastion.JWTVerifier(key, algorithms=["HS256"], cache_size=0),
             tokens=store,
             limiter=limiter,
             audit=self.audit,
         )
-        self.cached = authenticator(
+        self.cached = bastion.Authenticator(
             jwt=bastion.JWTVerifier(key, algorithms=["HS256"], cache_size=1024),
             tokens=store,
             limiter=limiter,
@@ -214,10 +199,12 @@ class _Bastion:
         """Bastion's middleware around ``app``: the HS256 row (the group's reference) and, with
         ``all_tokens``, the opaque and the cached rows."""
         names = [BASTION_HS256, BASTION_OPAQUE, BASTION_CACHED] if all_tokens else [BASTION_HS256]
-        if self.missing or app is None:
-            why = self.missing or NOT_INSTALLED
-            return [Stack(group, name, kind, None, missing=why, is_bastion=name == BASTION_HS256) for name in names]
-        middleware = (self.asgi if kind == "asgi" else self.wsgi).AuthMiddleware
+        if app is None:  # the group's framework is not installed
+            return [
+                Stack(group, name, kind, None, missing=NOT_INSTALLED, is_bastion=name == BASTION_HS256)
+                for name in names
+            ]
+        middleware: Any = asgi.AuthMiddleware if kind == "asgi" else wsgi.AuthMiddleware
         plain = middleware(app, self.plain, rules=self.rules)
         settle = self.settle
         out = [Stack(group, BASTION_HS256, kind, plain, tokens.jwt, tokens.bad_jwt, is_bastion=True, settle=settle)]
