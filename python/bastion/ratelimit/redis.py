@@ -80,7 +80,8 @@ class RedisRateLimiter:
     only) or another redis-py client with ``evalsha`` (e.g. ``RedisCluster``; its own timeouts apply).
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
     tier, or a dict of tier → mode (tiers not named use ``"local"``), applied when Redis cannot answer within
-    ``timeout`` seconds (a call queued behind another's round trip waits at most twice that): ``"local"`` falls
+    ``timeout`` seconds (a call queued behind another's round trip waits at most twice that, and one that waited for
+    another thread's connection three times, however many threads call): ``"local"`` falls
     back to an in-process limiter with the same policies (``Decision.source == "fallback"``), ``"open"`` admits
     (``source == "open"``), ``"closed"`` refuses (``source == "closed"``; ``acquire`` raises ``AuthUnavailable``,
     a 503, rather than ``RateLimited``); after a failure Redis is not asked again for ``retry_interval``
@@ -148,6 +149,8 @@ class RedisRateLimiter:
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
         self._pipe_sync: SyncPipe | None = None
+        #: when the last connection attempt failed (monotonic): threads that waited for it fail at once too
+        self._connect_failed_at = -1.0
         # a forked child (e.g. a pre-forking server) must never touch the parent's socket: forget it there
         _LIMITERS.add(self)
         self._lock = threading.Lock()
@@ -314,14 +317,28 @@ class RedisRateLimiter:
         pipe = self._pipe_sync
         if pipe is not None and pipe.error is None:
             return pipe
-        with self._lock:
+        # one thread connects; the others wait for it at most ``timeout`` and take its outcome: a connection, or
+        # its failure at once (never a connection attempt each, in turn, behind the lock)
+        asked = time.monotonic()
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError("another thread is still connecting to Redis")
+        try:
             pipe = self._pipe_sync
-            if pipe is None or pipe.error is not None:
-                cls, kwargs = self._conn_factory
-                conn = cls(**kwargs)
+            if pipe is not None and pipe.error is None:
+                return pipe
+            if self._connect_failed_at >= asked:
+                raise ConnectionError("Redis could not be reached just now")
+            cls, kwargs = self._conn_factory
+            conn = cls(**kwargs)
+            try:
                 conn.connect()
-                pipe = self._pipe_sync = SyncPipe(conn, self._timeout, self._spin)
-        return pipe
+            except BaseException:
+                self._connect_failed_at = time.monotonic()
+                raise
+            pipe = self._pipe_sync = SyncPipe(conn, self._timeout, self._spin)
+            return pipe
+        finally:
+            self._lock.release()
 
     def _eval(self, spec: Tier, digest: bytes, cost: int) -> bytes:
         """Run the script for one key: its raw reply (a caller's client's answer is encoded back to RESP).
