@@ -606,13 +606,18 @@ class TokenStore(OpaqueIndex):
         ``foreign_tokens=True``; each is re-keyed to the current pepper on first use. Rows whose digest is
         already stored are skipped. Returns the number of rows given.
         """
-        if not isinstance(scheme, str) or scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
+        scheme = exact_str(scheme)  # type: ignore[assignment]
+        if scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
             raise ConfigurationError("scheme must be 'sha256-b64url', 'sha256' or 'hmac-sha256'")
         if not isinstance(rows, Iterable) or isinstance(rows, str | bytes | Mapping):
             raise ConfigurationError("rows must be an iterable of mappings")
+        try:
+            given = builtins.list(rows)
+        except Exception as exc:  # an iterable whose own iteration fails
+            raise ConfigurationError(f"rows could not be read ({type(exc).__name__})") from None
         now = time.time()
         prepared: builtins.list[dict[str, Any]] = []
-        for row in rows:
+        for row in given:
             if not isinstance(row, Mapping):
                 raise ConfigurationError("each imported row must be a mapping")
             digest = row.get("digest")

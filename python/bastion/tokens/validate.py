@@ -129,7 +129,8 @@ def number(value: object, what: str, *, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"{what} must be a finite number")
     try:
-        number = float(value)
+        # the built-in conversions: a subclass's own __float__ or __index__ is never called
+        number = float.__float__(value) if isinstance(value, float) else float(int.__int__(value))
     except OverflowError:  # an int beyond the float range
         number = math.inf
     if not math.isfinite(number):
