@@ -106,7 +106,7 @@ def test_bad_arguments_elsewhere(store: TokenStore) -> None:
         expect_config(lambda s=subject: store.revoke_subject(s))  # type: ignore[misc]
         expect_config(lambda s=subject: store.list(s))  # type: ignore[misc]
     for reason in ("\udcff", "a\x00", 5):
-        expect_config(lambda r=reason: store.revoke(t.id, reason=r))  # type: ignore[misc]
+        expect_config(lambda r=reason: store.revoke_id(t.id, reason=r))  # type: ignore[misc]
     for now in (True, float("nan"), float("inf"), 10**400, "now", b"1"):
         expect_config(lambda n=now: store.verify(t.token, now=n))  # type: ignore[misc]
     # lookups of what cannot exist answer "nothing", never raise

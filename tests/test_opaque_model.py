@@ -84,7 +84,7 @@ class TokenRules(RuleBasedStateMachine):
     def revoke(self, i: int, by_token: bool) -> None:
         assert self.store is not None
         m = self.tokens[i % len(self.tokens)]
-        done = self.store.revoke(m.token if by_token else m.id)
+        done = self.store.revoke(m.token) if by_token else self.store.revoke_id(m.id)
         assert done == (m.revoked_at > self.now), "True exactly when this call revoked a live-or-grace token"
         m.revoked_at = min(m.revoked_at, self.now)
 

@@ -50,7 +50,7 @@ def test_issued_tokens_verify_until_expiry_or_revocation(ttl: float, offset: flo
     issued = STORE.issue("prop_user", ttl=ttl, kind=kind)  # type: ignore[arg-type]
     at = issued.created_at + offset
     if revoke:
-        STORE.revoke(issued.id)
+        STORE.revoke_id(issued.id)
         assert rejected(STORE, issued.token) == "token_revoked"
     elif offset < ttl:
         assert STORE.verify(issued.token, now=at).token_id == issued.id

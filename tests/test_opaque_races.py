@@ -140,7 +140,7 @@ def test_revocations_committing_out_of_order_all_reach_other_processes(postgres_
         t_slow = threading.Thread(target=slow_revoke)
         t_slow.start()
         assert opened.wait(5), "the slow transaction revoked x (not yet committed)"
-        fast = threading.Thread(target=writer.revoke, args=(y.id,))
+        fast = threading.Thread(target=writer.revoke_id, args=(y.id,))
         fast.start()
         time.sleep(0.3)  # the fast revocation commits now, unless it has to wait for the slow one
         reader.refresh()
@@ -192,7 +192,7 @@ def test_rotate_racing_revoke_subject_gives_no_live_token(interleaved: _Interlea
 
 def test_rotate_racing_revoke_gives_no_live_token(interleaved: _Interleaved) -> None:
     t = interleaved.issue("fay")
-    interleaved.between = lambda s, old: s.revoke(old.token_id or "")
+    interleaved.between = lambda s, old: s.revoke_id(old.token_id or "")
     with pytest.raises(bastion.TokenRevoked):
         interleaved.rotate(t.token)
     assert len(interleaved.list("fay")) == 1
@@ -216,7 +216,7 @@ def test_revocation_does_not_depend_on_the_verifier_clock(store: TokenStore) -> 
     t = store.issue("hal")
     rotated = store.issue("hal")
     store.rotate(rotated.token, grace=30)
-    store.revoke(t.id)
+    store.revoke_id(t.id)
     store._clear()  # reload both from the database, as another process would
     behind = time.time() - 5
     with pytest.raises(bastion.TokenRevoked):
@@ -232,7 +232,7 @@ def test_revocation_does_not_depend_on_the_verifier_clock(store: TokenStore) -> 
     assert info.revoked_at is not None
     assert info.revoked_at == pytest.approx(time.time(), abs=5), "the record keeps the real revocation time"
     with pytest.raises(bastion.ConfigurationError):
-        store.revoke(rotated.id, reason="rotated")  # reserved for rotations' grace periods
+        store.revoke_id(rotated.id, reason="rotated")  # reserved for rotations' grace periods
 
 
 def test_a_cut_in_the_future_never_extends_a_new_token_lifetime(store: TokenStore, clock: Clock) -> None:

@@ -82,7 +82,7 @@ def test_cached_and_released(store: TokenStore) -> None:
     t = store.issue("user_5")
     p = store.verify(t.token)
     assert store.verify(t.token) is p
-    assert store.revoke(t.id)
+    assert store.revoke_id(t.id)
     with pytest.raises(bastion.TokenRevoked):
         store.verify(t.token)
     assert p.subject == "user_5", "a Principal outlives its record's eviction"

@@ -190,6 +190,15 @@ def test_a_client_instead_of_a_url(redis_server: RedisServer, r: redis.Redis[byt
         {"timeout": 0},
         {"timeout": "1"},
         {"retry_interval": -1},
+        {"retry_interval": 10**400},
+        {"retry_interval": float("nan")},
+        {"retry_interval": float("inf")},
+        {"retry_interval": True},
+        {"timeout": float("nan")},
+        {"timeout": 10**400},
+        {"spin": float("nan")},
+        {"failure_mode": {"third_party": None}},
+        {"failure_mode": {3: "open"}},
         {"prefix": "a{b}"},
         {"prefix": ""},
         {"failure_mode": "maybe"},
@@ -212,6 +221,11 @@ def test_bad_arguments(redis_server: RedisServer) -> None:
     lim = make(redis_server.url)
     with pytest.raises(bastion.ConfigurationError):
         make(42)
+    for url in ("redis://:pw@host:notaport/0", "nope://h", "redis://[::1"):
+        with pytest.raises(bastion.ConfigurationError) as info:
+            make(url)
+        assert "pw" not in str(info.value)
+        assert info.value.__cause__ is None
     with pytest.raises(bastion.ConfigurationError):
         make(redis_server.url, {"t": bastion.Rate(10**7, per=1)})  # faster than 1/µs
     for bad in (None, 3, ["k"]):

@@ -72,9 +72,9 @@ def test_every_error_code(store: TokenStore) -> None:
     assert codes(store, t, now=issued.expires_at) == "token_expired"
     assert codes(store, t, now=issued.expires_at + 1) == "token_expired"
     assert store.verify(t, now=issued.expires_at - 1).subject == "user_2"
-    assert store.revoke(issued.id, reason="test") is True
+    assert store.revoke_id(issued.id, reason="test") is True
     assert codes(store, t) == "token_revoked"
-    assert store.revoke(issued.id) is False, "already revoked"
+    assert store.revoke_id(issued.id) is False, "already revoked"
     info = store.get(issued.id)
     assert info is not None
     assert info.revoked_reason == "test"
@@ -144,7 +144,7 @@ def test_revoke_by_token_and_list_get(store: TokenStore) -> None:
     assert store.get("nope") is None
     assert store.get("0" * 22) is None
     assert store.list("nobody") == []
-    assert store.revoke("0" * 22) is False
+    assert store.revoke_id("0" * 22) is False
     with pytest.raises(bastion.TokenMalformed):
         store.revoke("not a token")
 
@@ -184,7 +184,7 @@ def test_async_variants(store: TokenStore) -> None:
         info = await store.aget(new.id)
         assert info is not None
         assert info.parent_id == issued.id
-        assert await store.arevoke(new.id) is True
+        assert await store.arevoke_id(new.id) is True
         with pytest.raises(bastion.TokenRevoked):
             await store.averify(new.token)
         again = await store.aissue("user_8")

@@ -52,7 +52,7 @@ def test_revocation_reaches_another_process_within_one_second(postgres_server: P
         child.stdin.flush()
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.3)  # the watcher is serving from its index
-        store.revoke(issued.id)
+        store.revoke_id(issued.id)
         revoked = time.time()
         line = child.stdout.readline().split()
         child.wait(timeout=15)
@@ -143,7 +143,7 @@ def test_server_restart_fails_closed_then_recovers() -> None:
         assert store.verify(fresh.token).subject == "w"
         # ...and follows other processes' revocations again, through the re-established LISTEN
         other = TokenStore(server.url, pepper=PEPPER, background=False)
-        other.revoke(fresh.id)
+        other.revoke_id(fresh.id)
         other.close()
         deadline = time.monotonic() + 3
         while True:
@@ -178,7 +178,7 @@ def test_listener_killed_by_the_server_is_re_established(postgres_server: Postgr
         assert killed is not None
         assert killed[0] == 1
         time.sleep(1.5)  # the store notices, reconnects its listener
-        other.revoke(issued.id)
+        other.revoke_id(issued.id)
         deadline = time.monotonic() + 1.0  # LISTEN/NOTIFY speed again, not the 5 s poll
         while True:
             try:

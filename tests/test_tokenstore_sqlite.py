@@ -117,7 +117,7 @@ def test_no_verify_succeeds_after_revoke_returns(tmp_path: Path, kind: str, requ
             if i % 6 == 0:
                 store._clear()  # force misses, so loads race with revocations too
             time.sleep(0.01)
-            assert store.revoke(t.id)
+            assert store.revoke_id(t.id)
             revoked_at[t.id] = time.monotonic_ns()
 
     threads = [threading.Thread(target=verifier) for _ in range(8)]

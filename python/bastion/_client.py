@@ -76,7 +76,7 @@ class ClientResolver:
         networks: list[_Network] = []
         try:
             items = list(entries)
-        except TypeError:
+        except Exception:  # not iterable, or an iterable whose own iteration fails
             raise ConfigurationError("trusted_proxies must be an iterable of addresses or CIDR networks") from None
         for item in items:
             if not isinstance(item, str):

@@ -152,7 +152,7 @@ def _demo_opaque() -> None:
             stranger.close()
             short = store.issue("user_8c1f2b7e", ttl=60)
             _show_error("expired (clock moved 2 min on)", partial(store.verify, short.token, now=time.time() + 120))
-            store.revoke(rotated.id, reason="laptop lost")
+            store.revoke_id(rotated.id, reason="laptop lost")
             _show_error("revoked by id", partial(store.verify, rotated.token))
             with open(os.path.join(tmp, "tokens.db"), "rb") as f:
                 at_rest = f.read()

@@ -17,6 +17,7 @@ from bastion.audit import AuditRecord
 from bastion.auth import Authenticator
 from bastion.errors import ConfigurationError
 from bastion.rules import AuthMode, Rule
+from bastion.rules import _names as names_of
 from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
@@ -126,8 +127,8 @@ class Gate:
             raise ConfigurationError("problem_details and ratelimit_headers are True or False")
         if isinstance(exempt, str):
             raise ConfigurationError("exempt is a list of paths, not one str")
-        exempt = tuple(exempt)
-        rules = tuple(rules)
+        exempt = names_of(exempt, "exempt")
+        rules = names_of(rules, "rules", "bastion.Rule objects")
         self.auth = auth
         self.rules = compile_rules(rules, exempt=exempt, default=default)
         # what each index of the compiled set refers to, for the audit's http.route and AuthContext.rule

@@ -33,7 +33,10 @@ def _names(value: object, field: str, items: str = "strings") -> tuple[Any, ...]
         raise ConfigurationError(f"{field} must be a list of {items}, not one string: write {field}=[{value!r}]")
     if not isinstance(value, Iterable):
         raise ConfigurationError(f"{field} must be a list of {items}, not {type(value).__name__}")
-    return tuple(value)
+    try:
+        return tuple(value)
+    except Exception as exc:  # an iterable whose own iteration fails
+        raise ConfigurationError(f"{field} could not be read ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -53,7 +53,7 @@ class AuditLog:
         if isinstance(level, bool) or not isinstance(level, int):
             raise ConfigurationError("level must be a logging level (an int such as logging.INFO)")
         if isinstance(logger, str):
-            logger = logging.getLogger(logger)
+            logger = logging.getLogger(str.__str__(logger))  # a str subclass's own methods are never called
         elif not isinstance(logger, logging.Logger):
             raise ConfigurationError("logger must be a logging.Logger or a logger name")
         #: The logger records are written to.

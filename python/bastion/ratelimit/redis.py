@@ -72,6 +72,27 @@ def _forget_connections_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
+def _seconds(value: object, message: str, low: float, high: float, *, low_open: bool = False) -> float:
+    """A number of seconds in ``[low, high]`` (``(low, high]`` if ``low_open``), as a float; anything else (a
+    bool, NaN, an int beyond the float range, a str) is a ConfigurationError saying ``message``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(message)
+    try:
+        seconds = float.__float__(value) if isinstance(value, float) else float(int.__int__(value))
+    except OverflowError:
+        raise ConfigurationError(message) from None
+    if not (low < seconds if low_open else low <= seconds) or not seconds <= high:
+        raise ConfigurationError(message)
+    return seconds
+
+
+def _mode(mode: object, message: str) -> str:
+    name = str.__str__(mode) if isinstance(mode, str) else None
+    if name is None or name not in _MODES:
+        raise ConfigurationError(message)
+    return name
+
+
 class RedisRateLimiter:
     """A rate limiter whose buckets live in Redis, shared by every process and host that uses it.
 
@@ -80,7 +101,8 @@ class RedisRateLimiter:
     only) or another redis-py client with ``evalsha`` (e.g. ``RedisCluster``; its own timeouts apply).
     ``policies``, ``default``: as for :class:`bastion.RateLimiter`. ``failure_mode``: one mode for every
     tier, or a dict of tier → mode (tiers not named use ``"local"``), applied when Redis cannot answer within
-    ``timeout`` seconds (a call queued behind another's round trip waits at most twice that): ``"local"`` falls
+    ``timeout`` seconds (a call queued behind another's round trip waits at most twice that, and one that waited for
+    another thread's connection three times, however many threads call): ``"local"`` falls
     back to an in-process limiter with the same policies (``Decision.source == "fallback"``), ``"open"`` admits
     (``source == "open"``), ``"closed"`` refuses (``source == "closed"``; ``acquire`` raises ``AuthUnavailable``,
     a 503, rather than ``RateLimited``); after a failure Redis is not asked again for ``retry_interval``
@@ -118,16 +140,16 @@ class RedisRateLimiter:
             raise ConfigurationError("RedisRateLimiter needs redis-py: pip install 'bastion[redis]'") from exc
         self._redis_py = redis_py
         self._local = RateLimiter(policies, default=default, max_keys=max_keys, clock=clock)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 60:
-            raise ConfigurationError("timeout must be a number of seconds in (0, 60]")
+        timeout = _seconds(timeout, "timeout must be a number of seconds in (0, 60]", 0, 60, low_open=True)
         if spin is None:
             spin = min(DEFAULT_SPIN, timeout)
-        if not isinstance(spin, (int, float)) or isinstance(spin, bool) or not 0 <= spin <= min(0.01, timeout):
-            raise ConfigurationError("spin must be a number of seconds in [0, 0.01], and at most timeout")
-        self._spin = float(spin)
-        if not isinstance(retry_interval, (int, float)) or isinstance(retry_interval, bool) or retry_interval < 0:
-            raise ConfigurationError("retry_interval must be a non-negative number of seconds")
-        # isprintable: no line breaks, no lone surrogates (which have no UTF-8 form)
+        self._spin = _seconds(
+            spin, "spin must be a number of seconds in [0, 0.01], and at most timeout", 0, min(0.01, timeout)
+        )
+        retry_interval = _seconds(retry_interval, "retry_interval must be a number of seconds in [0, 86400]", 0, 86400)
+        # isprintable: no line breaks, no lone surrogates (which have no UTF-8 form); a str subclass's own
+        # methods are never called
+        prefix = str.__str__(prefix) if isinstance(prefix, str) else prefix
         if not isinstance(prefix, str) or not prefix or not prefix.isprintable() or "{" in prefix or "}" in prefix:
             raise ConfigurationError("prefix must be a non-empty printable str without braces")
         for name in self._local.policies:
@@ -135,8 +157,8 @@ class RedisRateLimiter:
                 # a brace would end the hash tag early and put every identity of the tier in one slot
                 raise ConfigurationError("a tier name used with Redis must not contain braces")
         modes = self._modes(failure_mode)
-        self._timeout = float(timeout)
-        self._retry_interval = float(retry_interval)
+        self._timeout = timeout
+        self._retry_interval = retry_interval
         self._down_until = 0.0
         self._tiers: dict[str, Tier | None] = {
             name: _script.tier(name, rates, prefix, modes.get(name, "local"))
@@ -148,6 +170,8 @@ class RedisRateLimiter:
         self._conn_factory: Any = None
         self._generic: Any = None  # a client used through evalsha (cluster, …)
         self._pipe_sync: SyncPipe | None = None
+        #: when the last connection attempt failed (monotonic): threads that waited for it fail at once too
+        self._connect_failed_at = -1.0
         # a forked child (e.g. a pre-forking server) must never touch the parent's socket: forget it there
         _LIMITERS.add(self)
         self._lock = threading.Lock()
@@ -160,8 +184,14 @@ class RedisRateLimiter:
             weakref.WeakKeyDictionary()
         )
         if isinstance(redis, str):
-            self._url = redis
-            pool = redis_py.ConnectionPool.from_url(redis, **self._conn_options())
+            self._url = str.__str__(redis)
+            try:
+                pool = redis_py.ConnectionPool.from_url(self._url, **self._conn_options())
+            except Exception:
+                # the parser's message quotes the URL, which may hold a password: not chained
+                raise ConfigurationError(
+                    "the Redis URL cannot be parsed (use redis://, rediss:// or unix://)"
+                ) from None
             self._conn_factory = (pool.connection_class, dict(pool.connection_kwargs))
         elif isinstance(redis, redis_asyncio.Redis):
             self._aclient = redis
@@ -180,17 +210,21 @@ class RedisRateLimiter:
 
     def _modes(self, failure_mode: object) -> dict[str, str]:
         names = set(self._local.policies)
+        bad_mode = "failure_mode must be 'open', 'closed' or 'local'"
         if isinstance(failure_mode, str):
-            if failure_mode not in _MODES:
-                raise ConfigurationError("failure_mode must be 'open', 'closed' or 'local'")
-            return dict.fromkeys(names, failure_mode)
+            return dict.fromkeys(names, _mode(failure_mode, bad_mode))
         if isinstance(failure_mode, Mapping):
-            for tier, mode in failure_mode.items():
-                if tier not in names:
+            try:
+                items = list(failure_mode.items())
+            except Exception:  # a mapping whose own methods fail
+                raise ConfigurationError("failure_mode could not be read") from None
+            modes: dict[str, str] = {}
+            for tier, mode in items:
+                name = str.__str__(tier) if isinstance(tier, str) else None
+                if name is None or name not in names:
                     raise ConfigurationError("failure_mode names a tier that is not in the policies")
-                if mode not in _MODES:
-                    raise ConfigurationError("failure_mode must be 'open', 'closed' or 'local'")
-            return dict(failure_mode)
+                modes[name] = _mode(mode, bad_mode)
+            return modes
         raise ConfigurationError("failure_mode must be a mode or a dict of tier to mode")
 
     def _conn_options(self) -> dict[str, Any]:
@@ -314,14 +348,28 @@ class RedisRateLimiter:
         pipe = self._pipe_sync
         if pipe is not None and pipe.error is None:
             return pipe
-        with self._lock:
+        # one thread connects; the others wait for it at most ``timeout`` and take its outcome: a connection, or
+        # its failure at once (never a connection attempt each, in turn, behind the lock)
+        asked = time.monotonic()
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError("another thread is still connecting to Redis")
+        try:
             pipe = self._pipe_sync
-            if pipe is None or pipe.error is not None:
-                cls, kwargs = self._conn_factory
-                conn = cls(**kwargs)
+            if pipe is not None and pipe.error is None:
+                return pipe
+            if self._connect_failed_at >= asked:
+                raise ConnectionError("Redis could not be reached just now")
+            cls, kwargs = self._conn_factory
+            conn = cls(**kwargs)
+            try:
                 conn.connect()
-                pipe = self._pipe_sync = SyncPipe(conn, self._timeout, self._spin)
-        return pipe
+            except BaseException:
+                self._connect_failed_at = time.monotonic()
+                raise
+            pipe = self._pipe_sync = SyncPipe(conn, self._timeout, self._spin)
+            return pipe
+        finally:
+            self._lock.release()
 
     def _eval(self, spec: Tier, digest: bytes, cost: int) -> bytes:
         """Run the script for one key: its raw reply (a caller's client's answer is encoded back to RESP).

@@ -95,6 +95,8 @@ class SQLiteBackend(Backend):
         self._all_lock = threading.Lock()
         self._memory_lock: threading.Lock | None = None
         self._shared: sqlite3.Connection | None = None
+        #: set by close(): no thread opens a connection again (a closed store must not read the file)
+        self._closed = False
         if path is None:
             self._memory_lock = threading.Lock()
             self._shared = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -106,17 +108,22 @@ class SQLiteBackend(Backend):
         self._migrate()
 
     def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the SQLite backend is closed")
         if self._shared is not None:
             return self._shared
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             assert self.path is not None
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            with self._all_lock:
+                if self._closed:  # closed while this thread was connecting
+                    conn.close()
+                    raise sqlite3.ProgrammingError("the SQLite backend is closed")
+                self._all.append(conn)
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
         return conn
 
     def _migrate(self) -> None:
@@ -156,6 +163,7 @@ class SQLiteBackend(Backend):
 
     def close(self) -> None:
         with self._all_lock:
+            self._closed = True
             conns, self._all = self._all, []
         if self._shared is not None:
             conns.append(self._shared)

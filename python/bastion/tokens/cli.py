@@ -45,9 +45,10 @@ def add_parser(sub: Any) -> None:
     common(lst)
     lst.add_argument("subject")
     lst.add_argument("--json", action="store_true")
-    rev = actions.add_parser("revoke", help="revoke a token by id (or the token itself, '-' reads stdin)")
+    rev = actions.add_parser("revoke", help="revoke a token ('-' reads it from stdin), or a record with --id")
     common(rev)
-    rev.add_argument("token_or_id")
+    rev.add_argument("token_or_id", help="the token, or with --id the record's public id")
+    rev.add_argument("--id", action="store_true", help="the argument is a record id (see 'list'), not a token")
     rev.add_argument("--reason")
     rot = actions.add_parser("rotate", help="rotate a token ('-' reads it from stdin) and print the new one once")
     common(rot)
@@ -138,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
                         )
                 return 0
             if args.action == "revoke":
-                done = store.revoke(_secret_arg(args.token_or_id), reason=args.reason)
+                if args.id:
+                    done = store.revoke_id(args.token_or_id, reason=args.reason)
+                else:
+                    done = store.revoke(_secret_arg(args.token_or_id), reason=args.reason)
                 print("revoked" if done else "not found or already revoked", file=sys.stderr)
                 return 0 if done else 1
             if args.action == "rotate":

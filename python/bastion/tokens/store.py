@@ -21,11 +21,12 @@ import json
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Generator, Iterable, Mapping
 from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 from bastion._core import OpaqueIndex, Principal, _Miss
-from bastion.errors import AuthUnavailable, BastionError, ConfigurationError, TokenRevoked, UnknownToken
+from bastion.errors import AuthError, AuthUnavailable, BastionError, ConfigurationError, TokenRevoked, UnknownToken
 from bastion.tokens import ops, worker
 from bastion.tokens.backends import BACKEND_ERRORS, Backend, PostgresBackend, SQLiteBackend
 from bastion.tokens.options import Options, read
@@ -35,6 +36,7 @@ from bastion.tokens.validate import (
     ID_RE,
     KINDS,
     MAX_TTL,
+    exact_str,
     metadata_json,
     names,
     number,
@@ -47,6 +49,13 @@ __all__ = ["IssuedToken", "TokenInfo", "TokenStore"]
 Kind = Literal["k", "a", "r", "c"]
 #: how far ahead of this host's clock an imported creation time may be (another host's clock)
 _CLOCK_SLACK = 300.0
+
+
+def _reason(reason: object) -> str | None:
+    reason = optional(reason, "reason")
+    if reason == ops.ROTATED:
+        raise ConfigurationError(f"the reason {ops.ROTATED!r} is reserved for rotated tokens in their grace period")
+    return reason
 
 
 def _unavailable(exc: BaseException) -> AuthUnavailable:
@@ -179,6 +188,7 @@ class TokenStore(OpaqueIndex):
 
     def _run(self, flow: Flow[T]) -> T:
         """Drive ``flow`` with blocking calls."""
+        self._serving()
         try:
             step = next(flow)
             while True:
@@ -192,6 +202,7 @@ class TokenStore(OpaqueIndex):
 
     async def _arun(self, flow: Flow[T]) -> T:
         """Drive ``flow`` with awaiting calls."""
+        self._serving()
         try:
             step = next(flow)
             while True:
@@ -203,16 +214,21 @@ class TokenStore(OpaqueIndex):
             result: T = done.value
             return result
 
+    def _serving(self) -> None:
+        """Refuse when closed: a closed store serves nothing, from memory or from its backend (which would
+        reopen a connection, and read records whose revocations it no longer hears)."""
+        if self._closed:
+            raise AuthUnavailable("the token store is closed", retry_after=1.0)
+
     def _sql(self, op: ops.Op, *, write: bool = False) -> Any:
+        self._serving()
         try:
             return self._backend.run(op, write=write)
         except BACKEND_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     async def _asql(self, op: ops.Op, *, write: bool = False) -> Any:
-        if self._closed:
-            # the async pool opens lazily: a closed store must not open a new one
-            raise AuthUnavailable("the token store is closed", retry_after=1.0)
+        self._serving()  # the async pool opens lazily: a closed store must not open a new one
         try:
             return await self._backend.arun(op, write=write)
         except BACKEND_ERRORS as exc:
@@ -220,9 +236,7 @@ class TokenStore(OpaqueIndex):
 
     def _fetch(self, candidates: builtins.list[ops.Candidate], digest: bytes) -> ops.RecordRow | None:
         """Called by the Rust ``verify`` on an index miss."""
-        if self._closed:
-            # a closed store serves nothing, from memory or from its backend (which would reopen)
-            raise AuthUnavailable("the token store is closed", retry_after=1.0)
+        self._serving()
         try:
             row: ops.RecordRow | None = self._backend.run(ops.fetch(candidates, digest, self.pepper_id))
             return row
@@ -255,8 +269,9 @@ class TokenStore(OpaqueIndex):
         kind: object,
         client_id: object,
     ) -> Flow[IssuedToken]:
+        life = self.default_ttl if ttl is None else number(ttl, "ttl", low=1, high=MAX_TTL)
         values, token, digest = self._prepare(
-            subject, scopes, roles, tier, ttl, name, metadata, kind, client_id, time.time()
+            subject, scopes, roles, tier, life, name, metadata, kind, client_id, time.time()
         )
         yield _Sql(ops.insert_token(values), write=True)
         return self._issued(values, token, digest)
@@ -274,16 +289,36 @@ class TokenStore(OpaqueIndex):
                 return settled
         raise AuthUnavailable("the token kept changing while it was being read", retry_after=1.0)
 
-    def _revoke(self, token_or_id: object, reason: object) -> Flow[bool]:
-        reason = optional(reason, "reason")
-        if reason == ops.ROTATED:
-            raise ConfigurationError(f"the reason {ops.ROTATED!r} is reserved for rotated tokens in their grace period")
-        if isinstance(token_or_id, str) and ID_RE.match(token_or_id):
-            token_id: str | None = token_or_id
-        else:  # a token: its id by its digest (format checked first)
-            token_id = yield _Sql(ops.find_id(self._lookup_keys(token_or_id)))
+    def _revoke(self, token: object, reason: object) -> Flow[bool]:
+        reason = _reason(reason)
+        try:
+            keys = self._lookup_keys(token)
+        except AuthError:
+            if isinstance(token, str) and ID_RE.match(token):
+                # not a token of this store's format, so it cannot be one: a record id, as revoke() took before
+                # revoke_id() existed (a store with foreign_tokens=True takes such a string as a token)
+                warnings.warn(
+                    "revoke() takes a token: revoke a record by its id with revoke_id()",
+                    DeprecationWarning,
+                    stacklevel=4,
+                )
+                return (yield from self._revoked(token, reason))
+            raise
+        token_id = yield _Sql(ops.find_id(keys))
         if token_id is None:
             return False
+        return (yield from self._revoked(token_id, reason))
+
+    def _revoke_id(self, token_id: object, reason: object) -> Flow[bool]:
+        reason = _reason(reason)
+        text = exact_str(token_id)
+        if text is None:
+            raise ConfigurationError("a token id is a str")
+        if not ID_RE.match(text):
+            return False  # no record has such an id
+        return (yield from self._revoked(text, reason))
+
+    def _revoked(self, token_id: str, reason: str | None) -> Flow[bool]:
         done: bool = yield _Sql(ops.revoke(self._dialect, token_id, reason, time.time()), write=True)
         self._evict(token_id)
         return done
@@ -321,6 +356,7 @@ class TokenStore(OpaqueIndex):
         info = yield from self._get(old.token_id)
         if info is None:
             raise UnknownToken()
+        # the old token's lifetime, whatever it is: an imported token may live longer than issue() allows
         life = max(1.0, info.expires_at - info.created_at)
         values, new_token, digest = self._prepare(
             info.subject,
@@ -339,9 +375,10 @@ class TokenStore(OpaqueIndex):
         return info.id, values, new_token, digest, now + grace_s
 
     def _get(self, token_id: object) -> Flow[TokenInfo | None]:
-        if not isinstance(token_id, str) or not ID_RE.match(token_id):
+        text = exact_str(token_id)
+        if text is None or not ID_RE.match(text):
             return None
-        row = yield _Sql(ops.info(token_id))
+        row = yield _Sql(ops.info(text))
         return None if row is None else TokenInfo.from_row(row)
 
     def _list(self, subject: object) -> Flow[builtins.list[TokenInfo]]:
@@ -383,7 +420,7 @@ class TokenStore(OpaqueIndex):
         scopes: Iterable[str] | str | None,
         roles: Iterable[str] | str | None,
         tier: object,
-        ttl: object,
+        life: float,
         name: object,
         metadata: object,
         kind: object,
@@ -391,13 +428,13 @@ class TokenStore(OpaqueIndex):
         now: float,
     ) -> tuple[dict[str, Any], str, bytes]:
         subject = plain(subject, "subject")
-        if not isinstance(kind, str) or kind not in KINDS:
+        kind = exact_str(kind)
+        if kind not in KINDS:
             raise ConfigurationError(
                 "kind must be one of 'k' (API key), 'a' (access), 'r' (refresh), 'c' (client secret)"
             )
-        life = self.default_ttl if ttl is None else number(ttl, "ttl", low=1, high=MAX_TTL)
         meta = metadata_json(metadata)
-        token, digest = self._new_token(str(kind))
+        token, digest = self._new_token(kind)
         values: dict[str, Any] = {
             "id": self._new_id(),
             "digest": digest,
@@ -485,15 +522,25 @@ class TokenStore(OpaqueIndex):
             return probed  # an index hit, without a flow
         return await self._arun(self._verified(token, now, probed))
 
-    def revoke(self, token_or_id: str | bytes, *, reason: str | None = None) -> bool:
-        """Revoke a token (given itself or its id). True if this call revoked it; False if it was unknown or
-        already revoked. Once this returns, no verify of the token succeeds in this process, and other
-        processes follow within ``poll_interval`` (SQLite) or at once (PostgreSQL)."""
-        return self._run(self._revoke(token_or_id, reason))
+    def revoke(self, token: str | bytes, *, reason: str | None = None) -> bool:
+        """Revoke a token, given itself (revoke a record by its public id with :meth:`revoke_id`). True if this
+        call revoked it; False if it was unknown or already revoked. Once this returns, no verify of the token
+        succeeds in this process, and other processes follow within ``poll_interval`` (SQLite) or at once
+        (PostgreSQL). Deprecated: a record id, which cannot be a token of this store's format, is still revoked
+        by id, with a ``DeprecationWarning`` (with ``foreign_tokens=True`` every string is taken as a token)."""
+        return self._run(self._revoke(token, reason))
 
-    async def arevoke(self, token_or_id: str | bytes, *, reason: str | None = None) -> bool:
+    async def arevoke(self, token: str | bytes, *, reason: str | None = None) -> bool:
         """Async :meth:`revoke`."""
-        return await self._arun(self._revoke(token_or_id, reason))
+        return await self._arun(self._revoke(token, reason))
+
+    def revoke_id(self, token_id: str, *, reason: str | None = None) -> bool:
+        """Revoke a token by its public record id (``IssuedToken.id``, ``TokenInfo.id``); as :meth:`revoke`."""
+        return self._run(self._revoke_id(token_id, reason))
+
+    async def arevoke_id(self, token_id: str, *, reason: str | None = None) -> bool:
+        """Async :meth:`revoke_id`."""
+        return await self._arun(self._revoke_id(token_id, reason))
 
     def revoke_subject(self, subject: str) -> float:
         """Revoke every token of ``subject`` issued until now (in O(1): a per-subject "valid after" time);
@@ -559,13 +606,18 @@ class TokenStore(OpaqueIndex):
         ``foreign_tokens=True``; each is re-keyed to the current pepper on first use. Rows whose digest is
         already stored are skipped. Returns the number of rows given.
         """
-        if not isinstance(scheme, str) or scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
+        scheme = exact_str(scheme)  # type: ignore[assignment]
+        if scheme not in ("sha256-b64url", "sha256", "hmac-sha256"):
             raise ConfigurationError("scheme must be 'sha256-b64url', 'sha256' or 'hmac-sha256'")
         if not isinstance(rows, Iterable) or isinstance(rows, str | bytes | Mapping):
             raise ConfigurationError("rows must be an iterable of mappings")
+        try:
+            given = builtins.list(rows)
+        except Exception as exc:  # an iterable whose own iteration fails
+            raise ConfigurationError(f"rows could not be read ({type(exc).__name__})") from None
         now = time.time()
         prepared: builtins.list[dict[str, Any]] = []
-        for row in rows:
+        for row in given:
             if not isinstance(row, Mapping):
                 raise ConfigurationError("each imported row must be a mapping")
             digest = row.get("digest")
@@ -607,16 +659,16 @@ class TokenStore(OpaqueIndex):
         """Flush usage, stop the background thread and close the backend."""
         if self._closed:
             return
-        self._closed = True
         self._stop_worker()
         try:
-            self._run(self._flushed())
+            self._run(self._flushed())  # before _closed is set: _sql refuses a closed store
         except AuthUnavailable:
             pass
         finally:
-            self._backend.close()
             # no more revocations reach a closed store: it serves nothing, from memory or not (fail closed)
+            self._closed = True
             self._mark_closed()
+            self._backend.close()
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
@@ -629,8 +681,8 @@ class TokenStore(OpaqueIndex):
             pass
         finally:
             self._closed = True
-            await self._backend.aclose()
             self._mark_closed()
+            await self._backend.aclose()
 
     def _stop_worker(self) -> None:
         self._stop.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from bastion.errors import ConfigurationError
 
@@ -18,6 +18,7 @@ __all__ = [
     "ID_RE",
     "KINDS",
     "MAX_TTL",
+    "exact_str",
     "metadata_json",
     "names",
     "number",
@@ -67,15 +68,16 @@ def parse_url(url: str | None) -> tuple[str, str | None]:
 def plain(value: object, what: str, *, limit: int = _NAME_MAX) -> str:
     """A non-empty str of at most ``limit`` characters that every backend stores as is: valid UTF-8 (no lone
     surrogates) and no control characters (PostgreSQL refuses NUL; the others have no place in a name)."""
-    if not isinstance(value, str) or not value or len(value) > limit or not _PLAIN_RE.match(value):
+    text = exact_str(value)  # a str subclass's own methods (encode, __eq__, __hash__) are never called
+    if text is None or not text or len(text) > limit or not _PLAIN_RE.match(text):
         raise ConfigurationError(
             f"{what} must be a non-empty str of at most {limit} characters, without control characters"
         )
     try:
-        value.encode("utf-8")
+        str.encode(text, "utf-8")
     except UnicodeEncodeError:
         raise ConfigurationError(f"{what} must be valid Unicode (no lone surrogates)") from None
-    return value
+    return text
 
 
 def _check_postgres_url(url: str) -> None:
@@ -101,15 +103,21 @@ def _check_postgres_url(url: str) -> None:
 def names(values: Iterable[str] | str | None, what: str) -> list[str]:
     if values is None:
         return []
-    if isinstance(values, str):
-        values = values.split()
-    if not isinstance(values, Iterable) or isinstance(values, bytes | bytearray | Mapping):
+    text = exact_str(values)
+    if text is not None:
+        values = str.split(text)
+    if not isinstance(values, Iterable) or isinstance(values, bytes | bytearray | memoryview | Mapping):
         raise ConfigurationError(f"{what} must be a list of str or a space-separated str")
     out: list[str] = []
-    for v in values:
-        if not isinstance(v, str) or any(c.isspace() for c in v):
+    try:
+        items = list(values)
+    except Exception as exc:  # an iterable whose own iteration fails
+        raise ConfigurationError(f"{what} could not be read ({type(exc).__name__})") from None
+    for v in items:
+        name = exact_str(v)
+        if name is None or any(c.isspace() for c in name):
             raise ConfigurationError(f"each of {what} must be a non-empty str without spaces")
-        out.append(plain(v, f"each of {what}"))
+        out.append(plain(name, f"each of {what}"))
     return sorted(set(out))
 
 
@@ -121,7 +129,8 @@ def number(value: object, what: str, *, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"{what} must be a finite number")
     try:
-        number = float(value)
+        # the built-in conversions: a subclass's own __float__ or __index__ is never called
+        number = float.__float__(value) if isinstance(value, float) else float(int.__int__(value))
     except OverflowError:  # an int beyond the float range
         number = math.inf
     if not math.isfinite(number):
@@ -131,40 +140,53 @@ def number(value: object, what: str, *, low: float, high: float) -> float:
     return number
 
 
-def _json_value(value: object, depth: int) -> None:
-    """Check that ``value`` is plain JSON the Rust side reads back exactly: str keys, finite floats, 64-bit
-    integers, valid Unicode, bounded depth."""
+def exact_str(value: object) -> str | None:
+    """``value`` as a plain ``str`` if it is one (a subclass's overridden methods are never called), else None."""
+    return str.__str__(value) if isinstance(value, str) else None
+
+
+def _json_value(value: object, depth: int) -> object:
+    """``value`` as plain JSON the Rust side reads back exactly (dicts, lists, exact str/int/float): str keys,
+    finite floats, 64-bit integers, valid Unicode, bounded depth. Any ``Mapping`` or ``Sequence`` is taken (a
+    ``Principal``'s read-only claims, a tuple)."""
     if depth > _META_DEPTH:
         raise ConfigurationError(f"metadata may nest at most {_META_DEPTH} levels")
     if value is None or isinstance(value, bool):
-        return
+        return value
     if isinstance(value, int):
-        if not -(2**63) <= value < 2**64:
+        number = int.__int__(value)
+        if not -(2**63) <= number < 2**64:
             raise ConfigurationError("metadata integers must fit in 64 bits")
-        return
+        return number
     if isinstance(value, float):
-        if not math.isfinite(value):
+        real = float.__float__(value)
+        if not math.isfinite(real):
             raise ConfigurationError("metadata numbers must be finite")
-        return
-    if isinstance(value, str):
+        return real
+    text = exact_str(value)
+    if text is not None:
         try:
-            value.encode("utf-8")
+            str.encode(text, "utf-8")
         except UnicodeEncodeError:
             raise ConfigurationError("metadata strings must be valid Unicode (no lone surrogates)") from None
-        return
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigurationError("metadata keys must be str")
-            _json_value(k, depth + 1)
-            _json_value(v, depth + 1)
-        return
-    if isinstance(value, list | tuple):
-        for v in value:
-            _json_value(v, depth + 1)
-        return
+        return text
+    try:
+        if isinstance(value, Mapping):
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                key = exact_str(k)
+                if key is None:
+                    raise ConfigurationError("metadata keys must be str")
+                out[str(_json_value(key, depth + 1))] = _json_value(v, depth + 1)
+            return out
+        if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+            return [_json_value(v, depth + 1) for v in value]
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # a Mapping or Sequence whose own methods fail
+        raise ConfigurationError(f"metadata could not be read ({type(exc).__name__})") from None
     raise ConfigurationError(
-        "metadata must hold only JSON values (str, int, float, bool, None, lists and str-keyed dicts)"
+        "metadata must hold only JSON values (str, int, float, bool, None, sequences and str-keyed mappings)"
     )
 
 
@@ -173,10 +195,10 @@ def metadata_json(metadata: object) -> str | None:
         return None
     if not isinstance(metadata, Mapping):
         raise ConfigurationError("metadata must be a mapping")
-    if not metadata:
+    plain_json = _json_value(metadata, 0)
+    if not plain_json:
         return None
-    _json_value(metadata, 0)
-    text = json.dumps(dict(metadata), separators=(",", ":"), allow_nan=False)
+    text = json.dumps(plain_json, separators=(",", ":"), allow_nan=False)
     if len(text) > _META_MAX:
         raise ConfigurationError(f"metadata must serialise to at most {_META_MAX} characters of JSON")
     return text

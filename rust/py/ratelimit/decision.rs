@@ -108,7 +108,8 @@ impl PyDecision {
         retry_after: Option<&Bound<'_, PyAny>>,
         source: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let allowed = allowed.is_truthy()?;
+        // a caller's object whose own __bool__ or __len__ fails is a bad argument, not an escape
+        let allowed = allowed.is_truthy().map_err(|_| cfg("allowed must be true or false"))?;
         let tier = tier.cast::<PyString>().map_err(|_| cfg("tier must be a str"))?.clone();
         // the name goes into the headers verbatim: only names a limiter would accept (no quotes, no
         // line breaks, printable ASCII)
@@ -136,7 +137,7 @@ impl PyDecision {
                 .try_iter()
                 .map_err(|_| cfg("rates must be a sequence of tuples"))?
             {
-                let item = item?;
+                let item = item.map_err(|_| cfg("rates must be a sequence of tuples"))?;
                 if core.len == MAX_RATES {
                     return Err(cfg("a decision holds at most 4 rates"));
                 }
