@@ -96,11 +96,14 @@ class AuthContext:
 
 
 class Gate:
-    """The configuration of one middleware and the steps both middlewares take around the app."""
+    """The configuration of one middleware and the steps both middlewares take around the app: the base of
+    :class:`bastion.asgi.AuthMiddleware` and :class:`bastion.wsgi.AuthMiddleware`, which share its options."""
 
     __slots__ = (
         "_rule_list",
         "_trusting",
+        "api_key_environ",
+        "app",
         "auth",
         "problem_details",
         "ratelimit_headers",
@@ -111,6 +114,7 @@ class Gate:
 
     def __init__(
         self,
+        app: Any,
         auth: Authenticator,
         *,
         rules: Sequence[Rule] = (),
@@ -129,7 +133,10 @@ class Gate:
             raise ConfigurationError("exempt is a list of paths, not one str")
         exempt = names_of(exempt, "exempt")
         rules = names_of(rules, "rules", "bastion.Rule objects")
+        self.app = app
         self.auth = auth
+        #: the WSGI environ key of the API-key header (``X-API-Key`` → ``HTTP_X_API_KEY``), if one is configured
+        self.api_key_environ = "HTTP_" + auth.api_key_header.upper().replace("-", "_") if auth.api_key_header else None
         self.rules = compile_rules(rules, exempt=exempt, default=default)
         # what each index of the compiled set refers to, for the audit's http.route and AuthContext.rule
         self._rule_list: tuple[Rule, ...] = tuple(Rule(p, auth="none") for p in exempt) + tuple(rules)

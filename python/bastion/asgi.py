@@ -15,14 +15,12 @@ type pass through untouched. The scope is copied before it is changed.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 from bastion import _core
 from bastion._gate import ANONYMOUS, Credentials, Gate, is_preflight
 from bastion.audit.context import bind, reset
-from bastion.auth import Authenticator
-from bastion.rules import AuthMode, Rule
 
 __all__ = ["AuthMiddleware"]
 
@@ -38,7 +36,7 @@ _REFUSED: Final = _core.Outcome.REFUSED
 WS_POLICY_VIOLATION: Final = 1008
 
 
-class AuthMiddleware:
+class AuthMiddleware(Gate):
     """ASGI middleware: ``AuthMiddleware(app, auth, *, rules=(), exempt=(), default="required",
     problem_details=False, ratelimit_headers=True, trusted_proxies=(), request_id_header="X-Request-ID")``.
 
@@ -49,32 +47,6 @@ class AuthMiddleware:
     add the RateLimit fields to admitted responses too; ``trusted_proxies``: CIDRs whose ``Forwarded`` /
     ``X-Forwarded-For`` and request id are believed (none by default).
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        auth: Authenticator,
-        *,
-        rules: Sequence[Rule] = (),
-        exempt: Iterable[str] = (),
-        default: AuthMode = "required",
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
-    ) -> None:
-        self.app = app
-        self._gate = Gate(
-            auth,
-            rules=rules,
-            exempt=exempt,
-            default=default,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
-        self._auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # the HTTP request is the hot path: handled here, one coroutine deep. The core's first step is called
@@ -88,7 +60,7 @@ class AuthMiddleware:
                 await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        gate = self._gate
+        gate = self
         method: str = scope["method"]
         headers = scope["headers"]
         client = scope.get("client")
@@ -97,7 +69,7 @@ class AuthMiddleware:
             await self._preflight(scope, receive, send, request_id, address, started)
             return
 
-        outcome = self._auth._core.step(gate.rules, method, scope["path"], headers, None, None, None)
+        outcome = self.auth._core.step(gate.rules, method, scope["path"], headers, None, None, None)
         if outcome.kind > _REFUSED:
             outcome = await self._resolve(outcome, scope, method)
         if outcome.error is not None:
@@ -128,8 +100,8 @@ class AuthMiddleware:
 
     async def _resolve(self, step: _core.Outcome, scope: Scope, method: str) -> _core.Outcome:
         """Supply what the core's first step asked for (a record, a shared limiter's answer), awaited."""
-        auth = self._auth
-        gen = auth._resolve(self._gate.rules, step, method, scope["path"], scope["headers"], None, None, None)
+        auth = self.auth
+        gen = auth._resolve(self.rules, step, method, scope["path"], scope["headers"], None, None, None)
         return await auth._adrive(gen)
 
     async def _preflight(
@@ -147,14 +119,14 @@ class AuthMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self._gate.audit(None, "OPTIONS", scope["path"], status[0], request_id, address, started)
+            self.audit(None, "OPTIONS", scope["path"], status[0], request_id, address, started)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        gate = self._gate
+        gate = self
         client = scope.get("client")
         request_id, address = gate.identify(client[0] if client else None, scope["headers"])
-        outcome = self._auth._core.step(gate.rules, "GET", scope["path"], scope["headers"], None, None, None)
+        outcome = self.auth._core.step(gate.rules, "GET", scope["path"], scope["headers"], None, None, None)
         if outcome.kind > _REFUSED:
             outcome = await self._resolve(outcome, scope, "GET")
         if outcome.error is not None:
@@ -173,7 +145,7 @@ class AuthMiddleware:
     def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
         """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""
         principal = outcome.principal if outcome is not None else None
-        context = self._gate.context(outcome, request_id, address)
+        context = self.context(outcome, request_id, address)
         if principal is None:
             return {**scope, "user": ANONYMOUS, "auth": Credentials(), "bastion": context}
         return {**scope, "user": principal, "auth": Credentials(principal.scopes), "bastion": context}

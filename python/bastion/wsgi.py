@@ -14,14 +14,12 @@ those of :class:`bastion.asgi.AuthMiddleware`; every decision is shared with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from bastion._gate import Gate
 from bastion.audit.context import bind, reset
-from bastion.auth import Authenticator
-from bastion.rules import AuthMode, Rule
 
 __all__ = ["AuthMiddleware"]
 
@@ -31,45 +29,14 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
 
-def _environ_key(header: str) -> str:
-    return "HTTP_" + header.upper().replace("-", "_")
-
-
-class AuthMiddleware:
+class AuthMiddleware(Gate):
     """WSGI middleware: ``AuthMiddleware(app, auth, *, rules=(), exempt=(), default="required",
     problem_details=False, ratelimit_headers=True, trusted_proxies=(), request_id_header="X-Request-ID")``
     (see :class:`bastion.asgi.AuthMiddleware` for the options)."""
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        auth: Authenticator,
-        *,
-        rules: Sequence[Rule] = (),
-        exempt: Iterable[str] = (),
-        default: AuthMode = "required",
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
-    ) -> None:
-        self.app = app
-        self._gate = Gate(
-            auth,
-            rules=rules,
-            exempt=exempt,
-            default=default,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
-        self._auth = auth
-        self._api_key = _environ_key(auth.api_key_header) if auth.api_key_header else None
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        gate = self._gate
+        gate = self
         method: str = environ.get("REQUEST_METHOD", "GET")
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
@@ -90,8 +57,8 @@ class AuthMiddleware:
             environ["bastion.auth"] = gate.context(None, request_id, address)
             return self._run(environ, starting, None, method, path, status, request_id, address, started)
 
-        api_key = environ.get(self._api_key) if self._api_key else None
-        outcome = self._auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
+        api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
+        outcome = self.auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
         if outcome.error is not None:
             refusal = gate.refusal(outcome)
             start_response(refusal.status_line, refusal.headers)
@@ -119,7 +86,7 @@ class AuthMiddleware:
         address: str | None,
         started: float,
     ) -> Iterable[bytes]:
-        gate = self._gate
+        gate = self
         token = bind(outcome.principal if outcome is not None else None, request_id)
         try:
             body = self.app(environ, starting)
