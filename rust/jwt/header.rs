@@ -24,6 +24,12 @@ pub fn check_kid(kid: &str) -> Result<()> {
     Ok(())
 }
 
+/// True when a `cty` says the payload is itself a JWT (RFC 7519 §5.2), a nesting bastion refuses.
+pub fn names_nested_jwt(cty: &str) -> bool {
+    let cty = cty.strip_prefix("application/").unwrap_or(cty);
+    cty.eq_ignore_ascii_case("jwt")
+}
+
 /// The header members bastion acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
@@ -80,8 +86,7 @@ pub fn from_value(value: &Value) -> Result<Header> {
         ));
     }
     if let Some(cty) = string_member(value, "cty")? {
-        let cty = cty.strip_prefix("application/").unwrap_or(cty);
-        if cty.eq_ignore_ascii_case("jwt") {
+        if names_nested_jwt(cty) {
             return Err(Error::new(
                 ErrorKind::UnsupportedHeader,
                 "nested tokens are not supported",

@@ -258,9 +258,9 @@ fn unsupported_kind(jwk: &Value) -> Option<String> {
     let kty = jwk.get("kty")?.as_str()?;
     let crv = jwk.get("crv").and_then(Value::as_str);
     match (kty, crv) {
-        ("RSA" | "oct", _) | ("OKP", Some("Ed25519")) | ("EC", Some("P-256" | "P-384" | "P-521")) => None,
+        // a missing crv is malformed: loading names it
+        ("RSA" | "oct", _) | ("OKP", Some("Ed25519") | None) | ("EC", Some("P-256" | "P-384" | "P-521") | None) => None,
         ("OKP" | "EC", Some(crv)) => Some(format!("the {kty} curve {crv:?} is not supported")),
-        ("OKP" | "EC", None) => None,
         _ => Some(format!("the key type {kty:?} is not supported")),
     }
 }
@@ -314,10 +314,11 @@ impl KeySet {
         let mut skipped = Vec::new();
         for (i, jwk) in members.iter().enumerate() {
             // an encryption key bastion cannot load is none of its business: skipped without a word
-            let not_for_signatures = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
-                || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
+            let for_encryption = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig");
+            let not_for_signatures =
+                for_encryption || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
             if let Some(reason) = unsupported_kind(jwk) {
-                if !not_for_signatures {
+                if !for_encryption {
                     let which = member_name(i, jwk.get("kid").and_then(Value::as_str));
                     skipped.push(format!("the JWKS member {which} was skipped: {reason}"));
                 }
