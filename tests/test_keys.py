@@ -481,9 +481,7 @@ def _rsa_with_exponent(e: int) -> rsa.RSAPrivateKey:
     p, q = base.p, base.q
     phi = (p - 1) * (q - 1)
     d = pow(e, -1, phi)
-    numbers = rsa.RSAPrivateNumbers(
-        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q)
-    )
+    numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q))
     return numbers.private_key(unsafe_skip_rsa_key_validation=True)
 
 
@@ -544,14 +542,16 @@ def test_jwks_skips_unsupported_members_with_a_warning() -> None:
     ed448 = {"kty": "OKP", "crv": "Ed448", "kid": "ed448\x1b[31m", "x": b64(bytes(57))}
     unknown = {"kty": "AKP", "kid": "pq-1", "alg": "ML-DSA-44", "pub": "AAAA"}
     k256 = {"kty": "EC", "crv": "secp256k1", "kid": "k", "x": b64(bytes(32)), "y": b64(bytes(32))}
-    with pytest.warns(UserWarning) as caught:
+    with pytest.warns(UserWarning, match="was skipped") as caught:
         ks = bastion.KeySet.from_jwks({"keys": [ed448, _public_ec("e"), unknown, k256]})
     assert ks.kids == ["e"]
     messages = [str(w.message) for w in caught]
     assert len(messages) == 3, messages
-    assert 'keys[0] (kid "ed448\\u{1b}[31m")' in messages[0] and "Ed448" in messages[0]
+    assert 'keys[0] (kid "ed448\\u{1b}[31m")' in messages[0]
+    assert "Ed448" in messages[0]
     assert "\x1b" not in "".join(messages)
-    assert '(kid "k")' in messages[2] and "secp256k1" in messages[2]
+    assert '(kid "k")' in messages[2]
+    assert "secp256k1" in messages[2]
     # dangerous or malformed members of a known kind still refuse the set
     with pytest.raises(bastion.WeakKeyError):
         bastion.KeySet.from_jwks({"keys": [ed448, {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes(32))}]})
