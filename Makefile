@@ -84,7 +84,7 @@ bench-312: ## the JWT peer comparison under Python 3.12 too (ryjwt needs it), fr
 # cargo-fuzz (nightly; `cargo install cargo-fuzz`): each target for FUZZ_SECONDS. New inputs go to
 # fuzz/target/corpus (not committed); fuzz/corpus holds the committed seeds, replayed by `cargo test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := jwt_verify json opaque_format keys bearer
+FUZZ_TARGETS := jwt_verify json json_differential opaque_format keys bearer
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each; crashes land in fuzz/artifacts/<target>
 	@for t in $(FUZZ_TARGETS); do \

@@ -72,6 +72,35 @@ pub fn json(data: &[u8]) {
     let _ = json::parse_object(data, &mut DocumentSink);
 }
 
+/// Differential JSON against serde_json: what bastion's stricter parser accepts, serde_json accepts
+/// too, with the same value (bastion refuses more: duplicate members, depth over 32, lone surrogates).
+pub fn json_differential(data: &[u8]) {
+    let Ok(ours) = json::parse_document(data) else { return };
+    let theirs: serde_json::Value = serde_json::from_slice(data).expect("serde_json accepts what bastion accepts");
+    assert!(same_value(&ours, &theirs), "bastion {ours:?} vs serde_json {theirs:?}");
+}
+
+fn same_value(ours: &Value, theirs: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (ours, theirs) {
+        (Value::Null, J::Null) => true,
+        (Value::Bool(a), J::Bool(b)) => a == b,
+        (Value::Int(a), J::Number(b)) => b.as_i64() == Some(*a) || b.as_f64() == Some(*a as f64),
+        // beyond i64: serde_json keeps a u64 exactly, or rounds to the nearest f64
+        (Value::BigInt(digits), J::Number(b)) => b.as_u64().map_or_else(
+            || b.as_f64().is_some_and(|f| digits.parse::<f64>().ok() == Some(f)),
+            |u| u.to_string() == *digits,
+        ),
+        (Value::Float(a), J::Number(b)) => b.as_f64() == Some(*a),
+        (Value::String(a), J::String(b)) => a == b,
+        (Value::Array(a), J::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y)),
+        (Value::Object(a), J::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => false,
+    }
+}
+
 /// Opaque tokens: the default and a longer prefix; an accepted token has the exact shape.
 pub fn opaque_format(data: &[u8]) {
     use crate::opaque::format::{parse, BODY_CHARS, CRC_CHARS, KINDS};
@@ -141,9 +170,10 @@ pub fn bearer(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` call them.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("jwt_verify", jwt_verify),
     ("json", json),
+    ("json_differential", json_differential),
     ("opaque_format", opaque_format),
     ("keys", keys),
     ("bearer", bearer),
