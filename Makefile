@@ -80,3 +80,15 @@ bench-312: ## the JWT peer comparison under Python 3.12 too (ryjwt needs it), fr
 	.venv312/bin/maturin build -q --release -o target/wheels-312
 	.venv312/bin/python -m pip install -q --force-reinstall --no-deps target/wheels-312/bastion-*.whl
 	.venv312/bin/python -m bastion bench jwt
+
+# cargo-fuzz (nightly; `cargo install cargo-fuzz`): each target for FUZZ_SECONDS. New inputs go to
+# fuzz/target/corpus (not committed); fuzz/corpus holds the committed seeds, replayed by `cargo test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := jwt_verify json json_differential opaque_format keys bearer
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each; crashes land in fuzz/artifacts/<target>
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t; \
+		cargo +nightly fuzz run --fuzz-dir fuzz $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 || exit 1; \
+	done

@@ -18,4 +18,8 @@ pub mod ratelimit;
 #[cfg(feature = "python")]
 mod py;
 
+/// The fuzz targets' bodies, shared by `fuzz/` and the corpus replay test.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_targets;
+
 pub use error::{Error, ErrorKind, Result};

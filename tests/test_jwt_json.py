@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import bastion
 import pytest
 
 from tests.jwt_tokens import (
@@ -191,3 +192,27 @@ def test_moderate_nesting_is_fine() -> None:
 )
 def test_invalid_json_text(payload: bytes) -> None:
     assert code_of(hs_verifier(), hs_token(payload)) == "token_malformed"
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_the_signer_and_the_verifier_share_one_depth_limit() -> None:
+    key = bastion.Key.hmac(SECRET, kid="k1")
+    signer = bastion.JWTSigner(key, "HS256")
+    # the payload object is level 1: a claim may nest 31 more levels, as the verifier reads it
+    deepest = signer.sign({"x": _nested(31)}, now=NOW)
+    assert hs_verifier().verify(deepest, now=NOW)["x"] == _nested(31)
+    with pytest.raises(bastion.ConfigurationError, match="nested too deeply"):
+        signer.sign({"x": _nested(32)}, now=NOW)
+    # a header member is one level down too
+    header_deepest = signer.sign({}, {"x": _nested(31)}, now=NOW)
+    assert hs_verifier().verify(header_deepest, now=NOW)["iat"] == NOW
+    with pytest.raises(bastion.ConfigurationError, match="nested too deeply"):
+        signer.sign({}, {"x": _nested(32)}, now=NOW)
+    # scalars at the deepest level are fine
+    assert hs_verifier().verify(signer.sign({"x": [[1] * 3] * 2}, now=NOW), now=NOW)["x"] == [[1, 1, 1]] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -447,3 +448,123 @@ def test_jwk_not_for_signatures_is_not_used_to_verify() -> None:
             bastion.JWTVerifier(bastion.KeySet.from_jwks(jwks), algorithms=["ES256"])
     ok = bastion.JWTVerifier(bastion.Key.from_jwk({**base, "use": "sig", "key_ops": ["verify"]}), algorithms=["ES256"])
     assert ok.verify(make({"alg": "ES256"}, claims(), pair.private), now=NOW)["sub"] == "user_1"
+
+
+# -- hostile public keys: small-order Ed25519 points, unusable RSA exponents ------------------------------------
+
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_P = 2**255 - 19
+_HOSTILE_ED25519 = {
+    "identity": (1).to_bytes(32, "little"),
+    "all-zero x": bytes(32),
+    "order 2": (_P - 1).to_bytes(32, "little"),
+    "order 8": bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    "y = p": _P.to_bytes(32, "little"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_ED25519))
+def test_small_order_and_non_canonical_ed25519_keys_are_refused(name: str) -> None:
+    x = _HOSTILE_ED25519[name]
+    with pytest.raises((bastion.WeakKeyError, bastion.InvalidKeyError)):
+        bastion.Key.from_jwk({"kty": "OKP", "crv": "Ed25519", "x": b64(x)})
+    der = _ED25519_SPKI_PREFIX + x
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der) + b"\n-----END PUBLIC KEY-----\n"
+    with pytest.raises((bastion.WeakKeyError, bastion.InvalidKeyError)):
+        bastion.Key.from_pem(pem)
+    with pytest.raises((bastion.WeakKeyError, bastion.InvalidKeyError)):
+        bastion.KeySet.from_jwks({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64(x), "kid": "bad"}]})
+
+
+def _rsa_with_exponent(e: int) -> rsa.RSAPrivateKey:
+    base = rsa_pair().private.private_numbers()
+    p, q = base.p, base.q
+    phi = (p - 1) * (q - 1)
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q))
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def test_rsa_keys_with_a_huge_exponent_are_refused_at_load() -> None:
+    e = 2**64 + 1
+    try:
+        private = _rsa_with_exponent(e)
+    except ValueError:  # gcd(e, phi) != 1 for this modulus: try the next odd candidate
+        e = 2**64 + 3
+        private = _rsa_with_exponent(e)
+    public = private.public_key()
+    pems = [
+        public.public_bytes(Enc.PEM, Pub.SubjectPublicKeyInfo),
+        public.public_bytes(Enc.PEM, Pub.PKCS1),
+        private.private_bytes(Enc.PEM, Priv.PKCS8, serialization.NoEncryption()),
+        private.private_bytes(Enc.PEM, Priv.TraditionalOpenSSL, serialization.NoEncryption()),
+    ]
+    for pem in pems:
+        with pytest.raises(bastion.InvalidKeyError, match="exponent"):
+            bastion.Key.from_pem(pem)
+    n = public.public_numbers().n.to_bytes(256, "big")
+    with pytest.raises(bastion.InvalidKeyError, match="exponent"):
+        bastion.Key.from_jwk({"kty": "RSA", "n": b64(n), "e": b64(e.to_bytes(9, "big"))})
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.Key.from_jwk({"kty": "RSA", "n": b64(n), "e": b64(n)})  # e = n
+
+
+# -- one kid limit, at load and at verification -------------------------------------------------------------------
+
+
+def test_a_kid_the_verifier_could_not_look_up_is_refused_at_load() -> None:
+    long, fits = "k" * 257, "k" * 256
+    loaders = [
+        lambda kid: bastion.Key.hmac(SECRET, kid=kid),
+        lambda kid: bastion.Key.generate("ES256", kid=kid),
+        lambda kid: bastion.Key.from_pem(ec_pair().public_pem, kid=kid),
+        lambda kid: bastion.Key.from_jwk({**bastion.Key.from_pem(ec_pair().public_pem).public_jwk(), "kid": kid}),
+        lambda kid: bastion.KeySet.from_jwks({"keys": [{**_public_ec("x"), "kid": kid}]}),
+    ]
+    for load in loaders:
+        with pytest.raises(bastion.ConfigurationError, match="at most 256 bytes"):
+            load(long)
+        assert load(fits) is not None
+    key = bastion.Key.hmac(SECRET, kid=fits)
+    token = bastion.JWTSigner(key, "HS256").sign({"sub": "u"}, now=NOW)
+    assert bastion.JWTVerifier(key, algorithms=["HS256"]).verify(token, now=NOW)["sub"] == "u"
+    # the signer's own header override follows the same rule
+    with pytest.raises(bastion.ConfigurationError, match="at most 256 bytes"):
+        bastion.JWTSigner(key, "HS256").sign({}, {"kid": long})
+    with pytest.raises(bastion.ConfigurationError, match="kid"):
+        bastion.JWTSigner(key, "HS256").sign({}, {"kid": 5})
+
+
+# -- a JWKS skips members bastion does not implement ---------------------------------------------------------------
+
+
+def test_jwks_skips_unsupported_members_with_a_warning() -> None:
+    ed448 = {"kty": "OKP", "crv": "Ed448", "kid": "ed448\x1b[31m", "x": b64(bytes(57))}
+    unknown = {"kty": "AKP", "kid": "pq-1", "alg": "ML-DSA-44", "pub": "AAAA"}
+    k256 = {"kty": "EC", "crv": "secp256k1", "kid": "k", "x": b64(bytes(32)), "y": b64(bytes(32))}
+    with pytest.warns(UserWarning, match="was skipped") as caught:
+        ks = bastion.KeySet.from_jwks({"keys": [ed448, _public_ec("e"), unknown, k256]})
+    assert ks.kids == ["e"]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 3, messages
+    assert 'keys[0] (kid "ed448\\u{1b}[31m")' in messages[0]
+    assert "Ed448" in messages[0]
+    assert "\x1b" not in "".join(messages)
+    assert '(kid "k")' in messages[2]
+    assert "secp256k1" in messages[2]
+    # dangerous or malformed members of a known kind still refuse the set
+    with pytest.raises(bastion.WeakKeyError):
+        bastion.KeySet.from_jwks({"keys": [ed448, {"kty": "OKP", "crv": "Ed25519", "x": b64(bytes(32))}]})
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.KeySet.from_jwks({"keys": [_public_ec("e"), {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]})
+    with pytest.raises(bastion.InvalidKeyError):
+        bastion.KeySet.from_jwks({"keys": [_oct(SECRET, kid="h")]})
+
+
+# -- arguments of the wrong type are configuration errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("not_a_key", [None, "secret", b"x" * 32, 5, [bastion.Key.hmac(SECRET)], object()])
+def test_a_signer_needs_a_key(not_a_key: Any) -> None:
+    with pytest.raises(bastion.ConfigurationError, match="private_key must be a Key"):
+        bastion.JWTSigner(not_a_key)

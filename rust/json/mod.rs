@@ -22,6 +22,13 @@ pub use write::{write_members, write_str, write_value};
 /// Deepest nesting of arrays and objects accepted (the top-level object counts as 1).
 pub const MAX_DEPTH: usize = 32;
 
+/// True when an array or object inside `enclosing` others is within [`MAX_DEPTH`]: the one nesting
+/// rule, of the parser and of every writer of JSON that bastion parses back (the binding's writer of
+/// claims and headers), so nothing is written that the parser would refuse.
+pub fn nesting_allowed(enclosing: usize) -> bool {
+    enclosing < MAX_DEPTH
+}
+
 /// Where the parser puts what it reads. `object_insert` returns `false` when the key was already
 /// present (the parser then rejects the document as having a duplicate member).
 pub trait Sink {

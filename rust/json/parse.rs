@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{malformed, Sink, MAX_DEPTH};
+use super::{malformed, nesting_allowed, Sink};
 use crate::error::Result;
 
 /// A scanned number: small enough to come back in registers.
@@ -107,7 +107,7 @@ impl<'a> Parser<'a> {
     }
 
     fn object<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<S::Value> {
-        if depth > MAX_DEPTH {
+        if !nesting_allowed(depth - 1) {
             return Err(malformed("the JSON text is nested too deeply"));
         }
         let mut obj = sink.object_new()?;
@@ -134,7 +134,7 @@ impl<'a> Parser<'a> {
     }
 
     fn array<S: Sink>(&mut self, sink: &mut S, depth: usize) -> Result<S::Value> {
-        if depth > MAX_DEPTH {
+        if !nesting_allowed(depth - 1) {
             return Err(malformed("the JSON text is nested too deeply"));
         }
         let mut arr = sink.array_new()?;

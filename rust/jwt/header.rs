@@ -8,8 +8,27 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::json::{self, Value, ValueSink};
 use crate::jwt::alg::Alg;
 
-/// Longest `kid` looked up; longer ones cannot name a key (`unknown_key`).
+/// Longest `kid` looked up, in bytes; longer ones cannot name a key (`unknown_key`). The same limit
+/// refuses such a kid on a key at load ([`check_kid`]), so no key signs tokens it cannot verify.
 pub const MAX_KID_LEN: usize = 256;
+
+/// A key's (or a signer's header) `kid` must be one the verifier can look up: at most
+/// [`MAX_KID_LEN`] bytes, else a configuration error.
+pub fn check_kid(kid: &str) -> Result<()> {
+    if kid.len() > MAX_KID_LEN {
+        return Err(Error::config(format!(
+            "a kid may have at most {MAX_KID_LEN} bytes (this one has {}): a longer one could never be looked up",
+            kid.len()
+        )));
+    }
+    Ok(())
+}
+
+/// True when a `cty` says the payload is itself a JWT (RFC 7519 §5.2), a nesting bastion refuses.
+pub fn names_nested_jwt(cty: &str) -> bool {
+    let cty = cty.strip_prefix("application/").unwrap_or(cty);
+    cty.eq_ignore_ascii_case("jwt")
+}
 
 /// The header members bastion acts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +86,7 @@ pub fn from_value(value: &Value) -> Result<Header> {
         ));
     }
     if let Some(cty) = string_member(value, "cty")? {
-        let cty = cty.strip_prefix("application/").unwrap_or(cty);
-        if cty.eq_ignore_ascii_case("jwt") {
+        if names_nested_jwt(cty) {
             return Err(Error::new(
                 ErrorKind::UnsupportedHeader,
                 "nested tokens are not supported",

@@ -12,7 +12,9 @@ use crate::json::{self, Value};
 use crate::jwt::alg::{Alg, Curve};
 use crate::jwt::b64;
 use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg};
-use crate::jwt::keys::{check_rsa, ec_private, ed_private, rsa_private, strip_zeros, Key, Material};
+use crate::jwt::keys::{
+    check_ed25519, check_rsa, ec_private, ed_private, ed_public, rsa_private, strip_zeros, Key, Material,
+};
 
 impl Key {
     /// A JWK (RFC 7517) given as JSON text.
@@ -198,16 +200,12 @@ impl Jwk<'_> {
             return Err(Error::invalid_key("the JWK's Ed25519 public key has the wrong length"));
         }
         if !self.has("d") {
-            ParsedPublicKey::new(&signature::ED25519, &x)
-                .map_err(|_| Error::invalid_key("the JWK's Ed25519 public key is not valid"))?;
-            return Ok(Material::Ed25519 {
-                public: x,
-                private: None,
-            });
+            return ed_public(&x);
         }
+        check_ed25519(&x)?;
         let pair = Ed25519KeyPair::from_seed_and_public_key(&self.bytes("d")?, &x)
             .map_err(|_| Error::invalid_key("the JWK's Ed25519 private key does not match its public key"))?;
-        Ok(ed_private(pair))
+        ed_private(pair)
     }
 }
 
@@ -215,33 +213,56 @@ impl Jwk<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     pub keys: Vec<Arc<Key>>,
+    /// The members of the JWKS it was loaded from that were skipped as unsupported, one line each
+    /// (position, escaped kid, reason): the binding warns with them.
+    pub skipped: Vec<String>,
 }
 
 fn is_jws_alg(name: &str) -> bool {
     Alg::from_name(name).is_some()
 }
 
-/// The longest part of a kid quoted in [`symmetric_refused`]'s message, in characters.
+/// The longest part of a kid quoted in messages about a JWKS member, in characters.
 const KID_SHOWN: usize = 64;
 
-/// The error for an `oct` member of a JWKS loaded without `allow_symmetric`. The kid is not secret
-/// (it is published next to the key) but it is whatever the set's author wrote: it is quoted with
-/// Rust's escaping (no control character reaches a log line) and cut to [`KID_SHOWN`] characters.
-fn symmetric_refused(index: usize, kid: Option<&str>) -> crate::error::Error {
-    let which = match kid {
+/// A JWKS member named in a message: its position and kid. The kid is not secret (it is published
+/// next to the key) but it is whatever the set's author wrote: it is quoted with Rust's escaping (no
+/// control character reaches a log line) and cut to [`KID_SHOWN`] characters.
+fn member_name(index: usize, kid: Option<&str>) -> String {
+    match kid {
         Some(kid) if kid.chars().count() > KID_SHOWN => {
             let cut: String = kid.chars().take(KID_SHOWN).collect();
             format!("keys[{index}] (kid {cut:?}…)")
         }
         Some(kid) => format!("keys[{index}] (kid {kid:?})"),
         None => format!("keys[{index}] (no kid)"),
-    };
+    }
+}
+
+/// The error for an `oct` member of a JWKS loaded without `allow_symmetric`.
+fn symmetric_refused(index: usize, kid: Option<&str>) -> crate::error::Error {
+    let which = member_name(index, kid);
     Error::invalid_key(format!(
         "the JWKS member {which} is a symmetric key (kty \"oct\"): a published key set should hold public keys \
          only, and an HMAC secret in it lets anyone who can read or alter the set mint tokens; pass \
          allow_symmetric=True only for a JWKS that is itself kept secret, or load the secret with Key.hmac() \
          or Key.from_jwk()"
     ))
+}
+
+/// Why a JWKS member is of a kind bastion does not implement (RFC 7517 §5: such members SHOULD be
+/// ignored), or `None` for a kind it knows, which must then load. Unknown `kty`s, OKP curves other
+/// than Ed25519 (Ed448, X25519, X448) and EC curves other than P-256/384/521 are unsupported; a
+/// member with no `kty`, or one that is not a string, is malformed and is not skipped.
+fn unsupported_kind(jwk: &Value) -> Option<String> {
+    let kty = jwk.get("kty")?.as_str()?;
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    match (kty, crv) {
+        // a missing crv is malformed: loading names it
+        ("RSA" | "oct", _) | ("OKP", Some("Ed25519") | None) | ("EC", Some("P-256" | "P-384" | "P-521") | None) => None,
+        ("OKP" | "EC", Some(crv)) => Some(format!("the {kty} curve {crv:?} is not supported")),
+        _ => Some(format!("the key type {kty:?} is not supported")),
+    }
 }
 
 impl KeySet {
@@ -254,7 +275,10 @@ impl KeySet {
                 }
             }
         }
-        Ok(KeySet { keys })
+        Ok(KeySet {
+            keys,
+            skipped: Vec::new(),
+        })
     }
 
     /// A JWK Set (RFC 7517 §5) as JSON text; see [`KeySet::from_jwks`].
@@ -263,8 +287,11 @@ impl KeySet {
         KeySet::from_jwks(&value, allow_symmetric)
     }
 
-    /// A JWK Set. Members meant for encryption (`use` other than `sig`) or naming a non-JWS `alg`
-    /// are skipped when bastion cannot load them; every other member must load.
+    /// A JWK Set. Members of a kind bastion does not implement (an unknown `kty`, an Ed448 or
+    /// secp256k1 key) are skipped and listed in [`KeySet::skipped`], as RFC 7517 §5 asks; so are
+    /// members meant for encryption (`use` other than `sig`) or naming a non-JWS `alg` when bastion
+    /// cannot load them. Every other member must load: a weak or malformed key of a known kind
+    /// refuses the whole set.
     ///
     /// A JWKS is normally published by an identity provider and fetched over the network: a symmetric
     /// (`kty: oct`) member in it is a leaked secret, or lets whoever influenced the set mint HS* tokens.
@@ -284,19 +311,28 @@ impl KeySet {
             }
         }
         let mut keys = Vec::with_capacity(members.len());
-        for jwk in members {
+        let mut skipped = Vec::new();
+        for (i, jwk) in members.iter().enumerate() {
+            // an encryption key bastion cannot load is none of its business: skipped without a word
+            let for_encryption = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig");
+            let not_for_signatures =
+                for_encryption || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
+            if let Some(reason) = unsupported_kind(jwk) {
+                if !for_encryption {
+                    let which = member_name(i, jwk.get("kid").and_then(Value::as_str));
+                    skipped.push(format!("the JWKS member {which} was skipped: {reason}"));
+                }
+                continue;
+            }
             match Key::from_jwk(jwk) {
                 Ok(k) => keys.push(Arc::new(k)),
-                Err(e) => {
-                    let not_for_signatures = jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
-                        || jwk.get("alg").and_then(Value::as_str).is_some_and(|a| !is_jws_alg(a));
-                    if !not_for_signatures {
-                        return Err(e);
-                    }
-                }
+                Err(e) if not_for_signatures => drop(e),
+                Err(e) => return Err(e),
             }
         }
-        KeySet::new(keys)
+        let mut set = KeySet::new(keys)?;
+        set.skipped = skipped;
+        Ok(set)
     }
 
     /// The public JWK Set: public members of the asymmetric keys (HMAC secrets are left out).
@@ -411,5 +447,37 @@ mod tests {
         assert!(public.iter().all(|m| m.get("k").is_none()));
         assert_eq!(KeySet::from_jwks(&set.to_jwks(), false).unwrap().keys.len(), 1);
         assert_eq!(KeySet::from_jwks_json(enc.as_bytes(), true).unwrap().keys.len(), 0);
+    }
+
+    #[test]
+    fn jwks_skips_unsupported_members_and_names_them() {
+        let ed448 = r#"{"kty":"OKP","crv":"Ed448","kid":"ed\u001b448","x":"AAAA"}"#;
+        let x25519 = r#"{"kty":"OKP","crv":"X25519","x":"AAAA"}"#;
+        let future = r#"{"kty":"AKP","kid":"pq","pub":"AAAA"}"#;
+        let k256 = r#"{"kty":"EC","crv":"secp256k1","kid":"k","x":"AAAA","y":"AAAA"}"#;
+        let jwks = format!(r#"{{"keys":[{ed448},{EC_JWK},{x25519},{future},{k256}]}}"#);
+        let set = KeySet::from_jwks_json(jwks.as_bytes(), false).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.skipped.len(), 4, "{:?}", set.skipped);
+        assert!(
+            set.skipped[0].contains(r#"keys[0] (kid "ed\u{1b}448")"#),
+            "{:?}",
+            set.skipped
+        );
+        assert!(set.skipped[0].contains("Ed448"), "{:?}", set.skipped);
+        assert!(
+            set.skipped[2].contains(r#"(kid "pq")"#) && set.skipped[2].contains("AKP"),
+            "{:?}",
+            set.skipped
+        );
+        // dangerous or malformed members of known kinds still refuse the whole set
+        let weak = format!(r#"{{"keys":[{EC_JWK},{{"kty":"RSA","n":"AQAB","e":"AQAB"}}]}}"#);
+        assert_eq!(code(KeySet::from_jwks_json(weak.as_bytes(), false)), "weak_key");
+        let bad_ed = format!(r#"{{"keys":[{EC_JWK},{{"kty":"OKP","crv":"Ed25519","x":"AAAA"}}]}}"#);
+        assert_eq!(code(KeySet::from_jwks_json(bad_ed.as_bytes(), false)), "invalid_key");
+        let no_kty = format!(r#"{{"keys":[{EC_JWK},{{"kid":"x"}}]}}"#);
+        assert_eq!(code(KeySet::from_jwks_json(no_kty.as_bytes(), false)), "invalid_key");
+        let oct = format!(r#"{{"keys":[{{"kty":"oct","k":"{}"}}]}}"#, b64::encode(&[7; 32]));
+        assert_eq!(code(KeySet::from_jwks_json(oct.as_bytes(), false)), "invalid_key");
     }
 }

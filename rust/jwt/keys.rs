@@ -1,13 +1,17 @@
 //! Keys: loading (raw HMAC secrets, PEM, generation), hygiene at load time, and the per-algorithm
 //! verification and signing material built from them. JWK and JWKS live in `jwk.rs`.
 //!
-//! Hygiene (RFC 8725 §3.5, DESIGN §7), all at load time as `weak_key` / `invalid_key`: RSA moduli of
-//! 2048–8192 bits with an odd public exponent ≥ 3; HMAC secrets at least as long as the hash (32 bytes
-//! at load, the exact size of every allowed alg when a verifier or signer is built); EC points on the
-//! named curve (aws-lc checks); Ed25519 only among the OKP curves. A JWK whose `use` is not `sig`, or
-//! whose `key_ops` lacks `verify`, loads but is never used to verify.
+//! Hygiene (RFC 8725 §3.5, DESIGN §7), all at load time as `weak_key` / `invalid_key` (the rules
+//! are in `hygiene.rs`): RSA moduli of 2048–8192 bits with an odd public exponent of 3 to 33 bits;
+//! HMAC secrets at least as long as the hash (32 bytes at load, the exact size of every allowed alg
+//! when a verifier or signer is built); EC points on the named curve (aws-lc checks; the NIST curves
+//! have no other small subgroup, and the point at infinity has no uncompressed encoding); Ed25519
+//! only among the OKP curves, with a canonical point not of small order; a `kid` the verifier can
+//! look up (at most `header::MAX_KID_LEN` bytes, else a configuration error). A JWK whose `use` is
+//! not `sig`, or whose `key_ops` lacks `verify`, loads but is never used to verify.
 //!
-//! Key material never appears in `Debug` output or messages.
+//! Key material never appears in `Debug` output or messages. The file is over 400 lines because
+//! the five PEM forms and the generated keys all end in the one `Material` built here.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -20,6 +24,9 @@ use spki::der::Decode as _;
 use crate::error::{Error, Result};
 use crate::jwt::alg::{Alg, Curve, Family};
 use crate::jwt::crypto::{ec_sign_alg, ec_verify_alg, hmac_alg, rsa_params, MacKey, Signing, Verifying};
+use crate::jwt::header::check_kid;
+pub(crate) use crate::jwt::hygiene::{check_ed25519, check_rsa};
+pub use crate::jwt::hygiene::{RSA_MAX_BITS, RSA_MAX_EXPONENT_BITS, RSA_MIN_BITS};
 
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
@@ -27,10 +34,6 @@ const OID_ED25519: &str = "1.3.101.112";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_P521: &str = "1.3.132.0.35";
-
-/// Smallest and largest RSA modulus accepted, in bits.
-pub const RSA_MIN_BITS: usize = 2048;
-pub const RSA_MAX_BITS: usize = 8192;
 
 /// The key material. Private halves are held by aws-lc objects; the public half is kept in the
 /// form JWKs use (RSA n/e, EC uncompressed point, Ed25519 raw bytes).
@@ -78,37 +81,11 @@ pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
-/// RSA hygiene: modulus size and public exponent.
-pub(crate) fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
-    let n = strip_zeros(n);
-    let bits = if n.is_empty() {
-        0
-    } else {
-        n.len() * 8 - n[0].leading_zeros() as usize
-    };
-    if bits < RSA_MIN_BITS {
-        return Err(Error::weak_key(format!(
-            "RSA keys must have at least {RSA_MIN_BITS} bits, this one has {bits}"
-        )));
-    }
-    if bits > RSA_MAX_BITS {
-        return Err(Error::invalid_key(format!(
-            "RSA keys may have at most {RSA_MAX_BITS} bits, this one has {bits}"
-        )));
-    }
-    let e = strip_zeros(e);
-    let small = e.len() == 1 && e[0] < 3;
-    if e.is_empty() || small {
-        return Err(Error::weak_key("the RSA public exponent must be at least 3"));
-    }
-    if e[e.len() - 1] & 1 == 0 {
-        return Err(Error::invalid_key("the RSA public exponent must be odd"));
-    }
-    Ok(())
-}
-
 impl Key {
     pub(crate) fn new(material: Material, kid: Option<String>, alg: Option<Alg>) -> Result<Key> {
+        if let Some(kid) = &kid {
+            check_kid(kid)?;
+        }
         let key = Key {
             material,
             kid,
@@ -166,7 +143,7 @@ impl Key {
             }
             Family::Rsa => rsa_private(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| failed())?)?,
             Family::Ec(curve) => ec_private(curve, EcdsaKeyPair::generate(ec_sign_alg(curve)).map_err(|_| failed())?),
-            Family::Ed25519 => ed_private(Ed25519KeyPair::generate().map_err(|_| failed())?),
+            Family::Ed25519 => ed_private(Ed25519KeyPair::generate().map_err(|_| failed())?)?,
         };
         Key::new(material, kid, Some(alg))
     }
@@ -348,11 +325,22 @@ pub(crate) fn ec_private(curve: Curve, pair: EcdsaKeyPair) -> Material {
     }
 }
 
-pub(crate) fn ed_private(pair: Ed25519KeyPair) -> Material {
-    Material::Ed25519 {
-        public: pair.public_key().as_ref().to_vec(),
+pub(crate) fn ed_private(pair: Ed25519KeyPair) -> Result<Material> {
+    let public = pair.public_key().as_ref().to_vec();
+    check_ed25519(&public)?;
+    Ok(Material::Ed25519 {
+        public,
         private: Some(Arc::new(pair)),
-    }
+    })
+}
+
+/// An Ed25519 public key, hygiene-checked ([`check_ed25519`]).
+pub(crate) fn ed_public(public: &[u8]) -> Result<Material> {
+    check_ed25519(public)?;
+    Ok(Material::Ed25519 {
+        public: public.to_vec(),
+        private: None,
+    })
 }
 
 fn from_spki(der: &[u8]) -> Result<Material> {
@@ -387,14 +375,7 @@ fn from_spki(der: &[u8]) -> Result<Material> {
                 private: None,
             })
         }
-        OID_ED25519 => {
-            ParsedPublicKey::new(&signature::ED25519, raw)
-                .map_err(|_| Error::invalid_key("not a valid Ed25519 public key"))?;
-            Ok(Material::Ed25519 {
-                public: raw.to_vec(),
-                private: None,
-            })
-        }
+        OID_ED25519 => ed_public(raw),
         _ => Err(Error::invalid_key(
             "unsupported public key algorithm (RSA, EC P-256/384/521 and Ed25519 are)",
         )),
@@ -416,7 +397,7 @@ fn from_pkcs8(der: &[u8]) -> Result<Material> {
         }
     }
     if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-        return Ok(ed_private(pair));
+        return ed_private(pair);
     }
     Err(Error::invalid_key(
         "not a PKCS#8 RSA, EC P-256/384/521 or Ed25519 private key",
@@ -469,6 +450,8 @@ fn check_hmac_secret(secret: &[u8], alg: Alg) -> Result<()> {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::json::Value;
+    use crate::jwt::KeySet;
 
     #[test]
     fn key_text_is_never_an_hmac_secret() {
@@ -513,16 +496,20 @@ mod tests {
     }
 
     #[test]
-    fn rsa_hygiene() {
-        let mut n = vec![0xffu8; 256];
-        assert!(check_rsa(&n, &[1, 0, 1]).is_ok());
-        n[0] = 0x7f;
-        assert_eq!(check_rsa(&n, &[1, 0, 1]).unwrap_err().code(), "weak_key");
-        assert_eq!(check_rsa(&[0xff; 128], &[1, 0, 1]).unwrap_err().code(), "weak_key");
-        assert_eq!(check_rsa(&[0xff; 1025], &[3]).unwrap_err().code(), "invalid_key");
-        assert_eq!(check_rsa(&[0xff; 256], &[1]).unwrap_err().code(), "weak_key");
-        assert_eq!(check_rsa(&[0xff; 256], &[4]).unwrap_err().code(), "invalid_key");
-        assert!(check_rsa(&[0xff; 256], &[3]).is_ok());
+    fn kids_longer_than_the_verifier_looks_up_are_refused_at_load() {
+        use crate::jwt::header::MAX_KID_LEN;
+        let long = Some("k".repeat(MAX_KID_LEN + 1));
+        let fits = Some("k".repeat(MAX_KID_LEN));
+        assert_eq!(code(Key::hmac(&[7; 32], long.clone(), None)), "invalid_configuration");
+        assert!(Key::hmac(&[7; 32], fits, None).is_ok());
+        assert_eq!(code(Key::generate(Alg::ES256, long.clone())), "invalid_configuration");
+        let public = Key::generate(Alg::ES256, None).unwrap().public_jwk().unwrap();
+        let Value::Object(mut members) = public else { panic!() };
+        members.push(("kid".into(), Value::String(long.clone().unwrap())));
+        let jwk = Value::Object(members);
+        assert_eq!(code(Key::from_jwk(&jwk)), "invalid_configuration");
+        let set = Value::Object(vec![("keys".into(), Value::Array(vec![jwk]))]);
+        assert_eq!(code(KeySet::from_jwks(&set, false)), "invalid_configuration");
     }
 
     #[test]

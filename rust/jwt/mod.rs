@@ -7,6 +7,7 @@ pub mod cache;
 pub mod claims;
 pub mod crypto;
 pub mod header;
+pub mod hygiene;
 pub mod identity;
 pub mod jwk;
 pub mod keys;

@@ -1,12 +1,38 @@
 //! Minting compact JWS tokens. The binding layer adds `iat`, `exp`, `jti` and the configured
 //! `iss`/`aud`/`typ`; this module assembles the header, encodes and signs.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::json::{self, Value};
 use crate::jwt::alg::Alg;
 use crate::jwt::b64;
 use crate::jwt::crypto::Signing;
+use crate::jwt::header::{check_kid, names_nested_jwt};
 use crate::jwt::keys::Key;
+
+/// Header members a caller may not set: `alg` is the signer's own, and a token with `crit`, `b64`,
+/// `enc` or `zip` is one bastion's verifier refuses.
+pub const REFUSED_HEADERS: [&str; 5] = ["alg", "crit", "b64", "enc", "zip"];
+
+/// A header member a caller adds must leave a token the verifier accepts: not one of
+/// [`REFUSED_HEADERS`]; `kid`, `typ` and `cty` strings, the kid one the verifier can look up
+/// ([`check_kid`]), and no `cty` naming a nested JWT. Every refusal is a configuration error.
+pub fn check_header(name: &str, value: &Value) -> Result<()> {
+    if REFUSED_HEADERS.contains(&name) {
+        return Err(Error::config(format!("the header member '{name}' cannot be set")));
+    }
+    if matches!(name, "kid" | "typ" | "cty") {
+        let Value::String(text) = value else {
+            return Err(Error::config(format!("the header member '{name}' must be a string")));
+        };
+        if name == "kid" {
+            check_kid(text)?;
+        }
+        if name == "cty" && names_nested_jwt(text) {
+            return Err(Error::config("nested tokens (cty JWT) are not supported"));
+        }
+    }
+    Ok(())
+}
 
 /// A key and an algorithm, ready to sign.
 #[derive(Debug)]
@@ -91,5 +117,17 @@ mod tests {
             Key::from_jwk_json(br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#)
                 .unwrap();
         assert_eq!(Signer::new(&public, Alg::EdDSA).unwrap_err().code(), "invalid_key");
+    }
+
+    #[test]
+    fn headers_the_verifier_would_refuse_are_refused() {
+        let config = |name: &str, v: Value| check_header(name, &v).unwrap_err().code();
+        assert_eq!(config("crit", Value::Array(vec![])), "invalid_configuration");
+        assert_eq!(config("kid", Value::Int(5)), "invalid_configuration");
+        assert_eq!(config("kid", Value::String("k".repeat(257))), "invalid_configuration");
+        assert_eq!(config("cty", Value::String("JWT".into())), "invalid_configuration");
+        assert_eq!(config("typ", Value::Null), "invalid_configuration");
+        assert!(check_header("kid", &Value::String("k".repeat(256))).is_ok());
+        assert!(check_header("x5t", &Value::Int(5)).is_ok());
     }
 }

@@ -63,11 +63,13 @@ pub(crate) fn members_to_dict<'py>(
     Ok(dict)
 }
 
-const MAX_WRITE_DEPTH: usize = 32;
-
-pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) -> CoreResult<()> {
+/// `obj` as JSON text appended to `out`; `enclosing` is the number of arrays and objects the text
+/// sits in (0 for a document, 1 for a claim of a payload), so that the nesting bound is the parser's
+/// ([`json::nesting_allowed`]).
+pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, enclosing: usize) -> CoreResult<()> {
     let bad = |m: &'static str| Error::config(m);
-    if depth > MAX_WRITE_DEPTH {
+    let container = obj.is_instance_of::<PyDict>() || obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>();
+    if container && !json::nesting_allowed(enclosing) {
         return Err(bad("the value is nested too deeply"));
     }
     if obj.is_none() {
@@ -98,7 +100,7 @@ pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize)
             let k = k.cast::<PyString>().map_err(|_| bad("object keys must be strings"))?;
             json::write_str(k.to_str().map_err(|_| bad("strings must be valid Unicode"))?, out);
             out.push(':');
-            write_json(&v, out, depth + 1)?;
+            write_json(&v, out, enclosing + 1)?;
         }
         out.push('}');
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
@@ -107,7 +109,7 @@ pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize)
             if i > 0 {
                 out.push(',');
             }
-            write_json(&v.map_err(|_| bad("not a list"))?, out, depth + 1)?;
+            write_json(&v.map_err(|_| bad("not a list"))?, out, enclosing + 1)?;
         }
         out.push(']');
     } else {
@@ -118,8 +120,9 @@ pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize)
     Ok(())
 }
 
-pub(crate) fn py_to_value(obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+/// `obj` as a [`Value`], to be placed inside `enclosing` arrays and objects (see [`write_json`]).
+pub(crate) fn py_to_value(obj: &Bound<'_, PyAny>, enclosing: usize) -> CoreResult<Value> {
     let mut text = String::new();
-    write_json(obj, &mut text, 0)?;
+    write_json(obj, &mut text, enclosing)?;
     json::parse_value(text.as_bytes()).map_err(|_| Error::config("not a JSON value"))
 }

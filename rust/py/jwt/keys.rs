@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pyo3::exceptions::PyUserWarning;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -186,9 +187,14 @@ impl PyKeySet {
            text_signature = "(jwks, *, allow_symmetric=False)")]
     fn from_jwks(jwks: &Bound<'_, PyAny>, allow_symmetric: AllowSymmetric) -> PyResult<PyKeySet> {
         let text = json_text(jwks, "jwks")?;
-        Ok(PyKeySet {
-            inner: KeySet::from_jwks_json(&text, allow_symmetric.0)?,
-        })
+        let inner = KeySet::from_jwks_json(&text, allow_symmetric.0)?;
+        // one UserWarning per member skipped as unsupported; the core escaped each kid
+        let py = jwks.py();
+        for line in &inner.skipped {
+            let message = std::ffi::CString::new(line.as_str()).unwrap_or_else(|_| c"a JWKS member was skipped".into());
+            PyErr::warn(py, &py.get_type::<PyUserWarning>(), &message, 1)?;
+        }
+        Ok(PyKeySet { inner })
     }
 
     fn to_jwks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

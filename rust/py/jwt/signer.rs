@@ -5,6 +5,7 @@ use pyo3::types::{PyBool, PyDict, PyString};
 
 use super::keys::PyKey;
 use crate::json::{self, Value};
+use crate::jwt::sign::check_header;
 use crate::jwt::{Alg, Signer};
 use crate::py::args::{config_err, config_opt_text, config_strings, config_text, resolve_now};
 use crate::py::json::{py_to_value, write_json};
@@ -39,14 +40,12 @@ pub struct PyJWTSigner {
     typ: Option<String>,
 }
 
-const REFUSED_HEADERS: [&str; 5] = ["alg", "crit", "b64", "enc", "zip"];
-
 #[pymethods]
 impl PyJWTSigner {
     #[new]
     #[pyo3(signature = (private_key, algorithm=None, *, issuer=None, audience=None, ttl=Some(Ttl(900)), typ=None))]
     fn new(
-        private_key: &Bound<'_, PyKey>,
+        private_key: &Bound<'_, PyAny>,
         algorithm: Option<&Bound<'_, PyAny>>,
         issuer: Option<&Bound<'_, PyAny>>,
         audience: Option<&Bound<'_, PyAny>>,
@@ -60,7 +59,10 @@ impl PyJWTSigner {
         let ttl = ttl.map(|t| t.0);
         let issuer = config_opt_text(issuer, "issuer")?;
         let typ = config_opt_text(typ, "typ")?;
-        let inner = Signer::new(&private_key.get().inner, alg)?;
+        let key = private_key.cast::<PyKey>().map_err(|_| {
+            config_err("private_key must be a Key (Key.generate, Key.from_pem, Key.from_jwk or Key.hmac)")
+        })?;
+        let inner = Signer::new(&key.get().inner, alg)?;
         if ttl.is_some_and(|t| t <= 0) {
             return Err(config_err(
                 "ttl must be a positive number of seconds (or None for no exp)",
@@ -143,10 +145,8 @@ impl PyJWTSigner {
                 k.cast::<PyString>()
                     .map_err(|_| config_err("header names must be strings"))?;
                 let name = &*config_text(&k, "a header name")?;
-                if REFUSED_HEADERS.contains(&name) {
-                    return Err(config_err(format!("the header member '{name}' cannot be set")));
-                }
-                let v = py_to_value(&v)?;
+                let v = py_to_value(&v, 1)?;
+                check_header(name, &v)?;
                 if let Some(slot) = extra.iter_mut().find(|(n, _)| n == name) {
                     slot.1 = v;
                 } else {
