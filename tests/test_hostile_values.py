@@ -252,9 +252,8 @@ for _mw in (bastion.asgi.AuthMiddleware, bastion.wsgi.AuthMiddleware):
     )
 
 
-#: argument positions whose checks live in code another change owns (the JWT bindings): JWTSigner's key is
-#: extracted by PyO3's signature, which raises TypeError for a non-Key; left to that change
-ELSEWHERE = {("JWTSigner", 0)}
+#: argument positions left out of the sweep (none: JWTSigner's key is a ConfigurationError now too)
+ELSEWHERE: set[tuple[str, int]] = set()
 
 
 def _variants() -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
