@@ -1,6 +1,8 @@
 //! JWK and JWK Set (RFC 7517): loading keys from them, with the same hygiene as every other key, and
 //! exporting public members. A JWK's `alg` binds the key; `use` other than `sig`, or `key_ops` without
 //! `verify`, keep it from verifying.
+//!
+//! Over 400 lines only with its unit tests, which stay beside the code (the crate's convention).
 
 use std::sync::Arc;
 

@@ -5,6 +5,8 @@
 //! Key selection: by `kid` when the token has one (no such kid → `unknown_key`; the key does not
 //! serve the token's alg → `unsupported_algorithm`); without a kid, the one key that can serve the
 //! token's alg (none, or more than one → `unknown_key`).
+//!
+//! Over 400 lines only with its unit tests, which stay beside the code (the crate's convention).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

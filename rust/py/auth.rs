@@ -6,6 +6,9 @@
 //! checks is the flow's. GIL: attached throughout, but for an asymmetric signature check (the JWT
 //! binding's `run_signature` detaches around it; HMAC, an index hit and a limiter check are far shorter
 //! than a detach/attach round trip).
+//!
+//! Over 400 lines: the flow's `Backends` over the configured Python objects and the `Authenticator` class
+//! that reads a request into it are one concern (each needs the other's fields); `Outcome` is in `outcome.rs`.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use super::bearer::value_bytes;
 use super::errors::to_pyerr;
 use super::jwt::verifier::{run_signature, PyJWTVerifier};
 use super::opaque::PyOpaqueIndex;
+use super::outcome::{PyOutcome, DONE, NEED_LIMIT, NEED_RECORD, REFUSED};
 use super::principal::{PyPrincipal, Source};
 use super::ratelimit::{PyDecision, PyRateLimiter};
 use super::rules::PyRuleSet;
@@ -31,77 +35,6 @@ use crate::jwt::claims;
 use crate::jwt::identity;
 use crate::opaque::Miss;
 use crate::principal::Principal;
-
-const DONE: u8 = 0;
-const REFUSED: u8 = 1;
-const NEED_RECORD: u8 = 2;
-const NEED_LIMIT: u8 = 3;
-
-/// Where a request stands after a call: answered (`DONE`, `REFUSED`), or waiting for the shell to
-/// supply a record (`NEED_RECORD`, `need` is the miss) or a shared limiter's decision (`NEED_LIMIT`,
-/// `need` is `(key, tier)`).
-#[pyclass(frozen, freelist = 32, module = "bastion._core", name = "Outcome")]
-pub struct PyOutcome {
-    #[pyo3(get)]
-    kind: u8,
-    #[pyo3(get)]
-    principal: Option<Py<PyAny>>,
-    #[pyo3(get)]
-    decision: Option<Py<PyAny>>,
-    #[pyo3(get)]
-    error: Option<Py<PyAny>>,
-    #[pyo3(get)]
-    rule: isize,
-    #[pyo3(get)]
-    need: Option<Py<PyAny>>,
-}
-
-#[pymethods]
-impl PyOutcome {
-    #[classattr]
-    const DONE: u8 = DONE;
-    #[classattr]
-    const REFUSED: u8 = REFUSED;
-    #[classattr]
-    const NEED_RECORD: u8 = NEED_RECORD;
-    #[classattr]
-    const NEED_LIMIT: u8 = NEED_LIMIT;
-
-    #[new]
-    #[pyo3(signature = (kind, principal=None, decision=None, error=None, rule=-1, need=None))]
-    fn new(
-        kind: u8,
-        principal: Option<Py<PyAny>>,
-        decision: Option<Py<PyAny>>,
-        error: Option<Py<PyAny>>,
-        rule: isize,
-        need: Option<Py<PyAny>>,
-    ) -> PyResult<Self> {
-        if kind > NEED_LIMIT {
-            return Err(config_err(
-                "an Outcome kind is DONE, REFUSED, NEED_RECORD or NEED_LIMIT",
-            ));
-        }
-        Ok(PyOutcome {
-            kind,
-            principal,
-            decision,
-            error,
-            rule,
-            need,
-        })
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let kind = ["DONE", "REFUSED", "NEED_RECORD", "NEED_LIMIT"][usize::from(self.kind)];
-        let error = self
-            .error
-            .as_ref()
-            .and_then(|e| e.bind(py).getattr("code").ok())
-            .map_or_else(|| "None".to_owned(), |c| c.to_string());
-        format!("Outcome({kind}, rule={}, error={error})", self.rule)
-    }
-}
 
 /// A principal object as the flow holds it.
 struct Handle(Py<PyPrincipal>);
@@ -627,7 +560,6 @@ fn path_bytes(path: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyOutcome>()?;
     m.add_class::<PyAuthenticator>()?;
     Ok(())
 }

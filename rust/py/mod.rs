@@ -11,6 +11,7 @@ mod text;
 mod bearer;
 mod jwt;
 pub mod opaque;
+mod outcome;
 pub mod principal;
 mod ratelimit;
 mod rules;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ratelimit::register(m)?;
     bearer::register(m)?;
     rules::register(m)?;
+    outcome::register(m)?;
     auth::register(m)?;
     Ok(())
 }

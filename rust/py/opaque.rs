@@ -4,6 +4,9 @@
 //! use counting, and the cached `Principal` object of the record. On a miss it calls the Python
 //! subclass's `_fetch(candidates, digest)` (which queries the backend and re-keys old digests) and
 //! settles the miss with the result. The async path uses `_probe` / `_settle` around an awaited fetch.
+//!
+//! Over 400 lines because `OpaqueIndex` is one Python class: its methods (verify, the async halves, the
+//! store's private hooks, the request path's lookup and revocation checks) share its fields.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! `Limiter`: the in-process limiter over a policy's tiers, each a sharded key map of GCRA cells.
+//!
+//! Over 400 lines only with its unit tests, which stay beside the code (the crate's convention).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
