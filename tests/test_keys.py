@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import bastion
@@ -514,7 +515,7 @@ def test_rsa_keys_with_a_huge_exponent_are_refused_at_load() -> None:
 
 def test_a_kid_the_verifier_could_not_look_up_is_refused_at_load() -> None:
     long, fits = "k" * 257, "k" * 256
-    loaders = [
+    loaders: list[Callable[[str], object]] = [
         lambda kid: bastion.Key.hmac(SECRET, kid=kid),
         lambda kid: bastion.Key.generate("ES256", kid=kid),
         lambda kid: bastion.Key.from_pem(ec_pair().public_pem, kid=kid),
