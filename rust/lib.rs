@@ -4,6 +4,7 @@
 //! feature, so `cargo test --no-default-features` runs the core without libpython. This file is
 //! wiring only.
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod json;

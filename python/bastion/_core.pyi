@@ -375,6 +375,8 @@ class Decision:
     @property
     def rates(self) -> list[tuple[int, int, int, float, float]]:
         """Every rate of the tier as ``(limit, window, remaining, reset_after, retry_after)``."""
+    def _asgi_success_headers(self) -> list[tuple[bytes, bytes]]:
+        """The fields of :meth:`headers` an admitted response carries (no ``Retry-After``), as ASGI byte pairs."""
     def headers(self) -> list[tuple[str, str]]:
         """The draft-ietf-httpapi-ratelimit-headers fields and, when refused, ``Retry-After``.
 
@@ -577,3 +579,18 @@ class Authenticator:
         now: float | None = None,
     ) -> Outcome:
         """Resume after a record was settled (``decision`` None) or a shared limiter decided."""
+
+# -- audit lines (rust/audit.rs) ----------------------------------------------------------------------
+
+#: The output name of every audit field, in output order.
+AUDIT_FIELD_NAMES: tuple[str, ...]
+
+def audit_lines(records: list[tuple[Any, ...]], level: str, logger: str) -> str:
+    """The JSON line of each record, newline-terminated: a request tuple ``(outcome, rule, method, path, status,
+    request_id, client_address, duration_ms, timestamp, reason)`` or ``(timestamp, *values)`` in field order."""
+
+def audit_values(request: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The field values of one request tuple, in field order (roles and scopes as sorted tuples)."""
+
+def audit_timestamp(epoch: float) -> str:
+    """``2026-12-02T05:40:01.123Z``: epoch seconds in UTC with milliseconds (truncated)."""

@@ -7,13 +7,13 @@ here once (and the authentication itself in :class:`bastion.Authenticator`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from bastion import _http
 from bastion._client import ClientResolver, new_request_id
 from bastion.audit import AuditRecord
+from bastion.audit.writer import AuditLog
 from bastion.auth import Authenticator
 from bastion.errors import ConfigurationError
 from bastion.rules import AuthMode, Rule
@@ -22,6 +22,9 @@ from bastion.rules import compile as compile_rules
 
 if TYPE_CHECKING:
     from bastion._core import Decision, Outcome, Principal
+
+from time import perf_counter
+from time import time as _now
 
 __all__ = ["ANONYMOUS", "AuthContext", "Credentials", "Gate"]
 
@@ -53,18 +56,33 @@ ANONYMOUS: Final = Anonymous()
 
 
 class Credentials:
-    """``scope["auth"]``: the granted scopes, in the shape of Starlette's ``AuthCredentials``."""
+    """``scope["auth"]``: the granted scopes, in the shape of Starlette's ``AuthCredentials`` (``.scopes``, a
+    sorted list). The middleware builds it from the principal and sorts only when ``scopes`` is first read."""
 
-    __slots__ = ("scopes",)
+    __slots__ = ("_principal", "_scopes")
 
     def __init__(self, scopes: Iterable[str] = ()) -> None:
-        self.scopes = sorted(scopes)
+        self._principal: Principal | None = None
+        self._scopes: list[str] | None = sorted(scopes)
+
+    @classmethod
+    def of(cls, principal: Principal) -> Credentials:
+        """The credentials of ``principal``, read when first asked for."""
+        credentials = cls.__new__(cls)
+        credentials._principal = principal
+        credentials._scopes = None
+        return credentials
+
+    @property
+    def scopes(self) -> list[str]:
+        scopes = self._scopes
+        if scopes is None:
+            assert self._principal is not None
+            scopes = self._scopes = sorted(self._principal.scopes)
+        return scopes
 
     def __repr__(self) -> str:
         return f"Credentials(scopes={self.scopes!r})"
-
-
-_NO_CREDENTIALS: Final = Credentials()
 
 
 class AuthContext:
@@ -200,35 +218,20 @@ class Gate:
     ) -> None:
         """One audit record for the request, admitted or refused; nothing when the Authenticator has no audit.
 
-        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight)."""
+        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight). The
+        record itself is derived on the writer's thread (:meth:`bastion.audit.AuditRecord.of_request`)."""
         log = self.auth.audit
         if log is None:
             return
-        record = AuditRecord(request_id, method, path, client_address)
-        record.status = status
-        record.duration_ms = (time.perf_counter() - started) * 1000.0
-        if outcome is None:
-            record.reason = reason or "preflight"
-        else:
-            rule = self.rule(outcome.rule)
-            if rule is not None:
-                record.route = rule.path
-            principal = outcome.principal
-            if principal is not None:
-                record.set_principal(principal)
-            decision = outcome.decision
-            if decision is not None:
-                record.set_decision(decision)
-            error = outcome.error
-            if error is not None:
-                record.reason = record.error_type = error.code
-            elif principal is not None:
-                record.reason = "authenticated"
-            else:
-                record.reason = "exempt" if rule is not None and rule.auth == "none" else "anonymous"
-            if reason is not None:
-                record.error_type = reason
-        log.emit(record)
+        rule = self._rule_list[outcome.rule] if outcome is not None and outcome.rule >= 0 else None
+        duration_ms = (perf_counter() - started) * 1000.0
+        if isinstance(log, AuditLog):  # bastion's own log takes the parts; another audit object, a record
+            log.request(outcome, rule, method, path, status, request_id, client_address, duration_ms, _now(), reason)
+        else:  # an audit object of the application's own, with emit(record) only
+            record = AuditRecord.of_request(
+                outcome, rule, method, path, status, request_id, client_address, duration_ms, _now(), reason
+            )
+            log.emit(record)
 
 
 def is_preflight(method: str, headers: Any) -> bool:

@@ -116,8 +116,8 @@ def ratelimit_headers(decision: Decision) -> list[tuple[str, str]]:
 
 
 def asgi_ratelimit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
-    """:func:`ratelimit_headers` as ASGI byte pairs, in one pass (every admitted ASGI request builds them)."""
-    return [(_asgi_name(n), v.encode("latin-1")) for n, v in decision.headers() if n != _REFUSAL_ONLY]
+    """:func:`ratelimit_headers` as ASGI byte pairs, built by the core (every admitted ASGI request sends them)."""
+    return decision._asgi_success_headers()
 
 
 def asgi_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

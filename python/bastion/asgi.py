@@ -14,8 +14,8 @@ type pass through untouched. The scope is copied before it is changed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any, Final
 
 from bastion import _core
@@ -59,7 +59,7 @@ class AuthMiddleware(Gate):
             else:
                 await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         gate = self
         method: str = scope["method"]
         headers = scope["headers"]
@@ -79,16 +79,20 @@ class AuthMiddleware(Gate):
             gate.audit(outcome, method, scope["path"], refusal.status, request_id, address, started)
             return
 
-        status = [500]
+        audited = self.auth.audit is not None
         extra = gate.asgi_success_headers(outcome)
+        status = [500]
+        if not audited and not extra:
+            sending = send  # nothing to learn from the response, nothing to add to it: the app sends as is
+        else:
 
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                if extra:
-                    message = dict(message)
-                    message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                    if extra:
+                        message = dict(message)
+                        message["headers"] = [*message.get("headers", ()), *extra]
+                await send(message)
 
         scope = self._scope(scope, outcome, request_id, address)
         token = bind(outcome.principal, request_id)
@@ -96,7 +100,8 @@ class AuthMiddleware(Gate):
             await self.app(scope, receive, sending)
         finally:
             reset(token)
-            gate.audit(outcome, method, scope["path"], status[0], request_id, address, started)
+            if audited:
+                gate.audit(outcome, method, scope["path"], status[0], request_id, address, started)
 
     async def _resolve(self, step: _core.Outcome, scope: Scope, method: str) -> _core.Outcome:
         """Supply what the core's first step asked for (a record, a shared limiter's answer), awaited."""
@@ -122,7 +127,7 @@ class AuthMiddleware(Gate):
             self.audit(None, "OPTIONS", scope["path"], status[0], request_id, address, started)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+        started = perf_counter()
         gate = self
         client = scope.get("client")
         request_id, address = gate.identify(client[0] if client else None, scope["headers"])
@@ -148,4 +153,4 @@ class AuthMiddleware(Gate):
         context = self.context(outcome, request_id, address)
         if principal is None:
             return {**scope, "user": ANONYMOUS, "auth": Credentials(), "bastion": context}
-        return {**scope, "user": principal, "auth": Credentials(principal.scopes), "bastion": context}
+        return {**scope, "user": principal, "auth": Credentials.of(principal), "bastion": context}

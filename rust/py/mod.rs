@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod audit;
 mod auth;
 mod errors;
 mod json;
@@ -29,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rules::register(m)?;
     outcome::register(m)?;
     auth::register(m)?;
+    audit::register(m)?;
     Ok(())
 }

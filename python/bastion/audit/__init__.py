@@ -16,8 +16,11 @@ from operator import attrgetter
 from time import time as _now
 from typing import TYPE_CHECKING
 
+from bastion import _core
+
 if TYPE_CHECKING:
-    from bastion._core import Decision, Principal
+    from bastion._core import Decision, Outcome, Principal
+    from bastion.rules import Rule
 
 __all__ = [
     "FIELDS",
@@ -30,25 +33,28 @@ __all__ = [
     "reset",
 ]
 
-#: ``(attribute, name in the output)`` for every field of an :class:`AuditRecord`, in output order.
-FIELDS: tuple[tuple[str, str], ...] = (
-    ("request_id", "request.id"),
-    ("method", "http.request.method"),
-    ("path", "url.path"),
-    ("route", "http.route"),
-    ("status", "http.response.status_code"),
-    ("client_address", "client.address"),
-    ("enduser_id", "enduser.id"),
-    ("roles", "user.roles"),
-    ("scopes", "bastion.auth.scopes"),
-    ("token_type", "bastion.auth.token_type"),
-    ("token_id", "bastion.auth.token_id"),
-    ("reason", "bastion.auth.reason"),
-    ("error_type", "error.type"),
-    ("tier", "bastion.ratelimit.tier"),
-    ("remaining", "bastion.ratelimit.remaining"),
-    ("duration_ms", "duration_ms"),
+# the attribute of each field, in output order; the output names are the core's (``bastion._core``), which
+# writes the JSON lines
+_ATTRS = (
+    "request_id",
+    "method",
+    "path",
+    "route",
+    "status",
+    "client_address",
+    "enduser_id",
+    "roles",
+    "scopes",
+    "token_type",
+    "token_id",
+    "reason",
+    "error_type",
+    "tier",
+    "remaining",
+    "duration_ms",
 )
+#: ``(attribute, name in the output)`` for every field of an :class:`AuditRecord`, in output order.
+FIELDS: tuple[tuple[str, str], ...] = tuple(zip(_ATTRS, _core.AUDIT_FIELD_NAMES, strict=True))
 # names holding a set of strings: written as a sorted list
 _SETS = frozenset({"roles", "scopes"})
 _SET_NAMES = frozenset(name for attr, name in FIELDS if attr in _SETS)
@@ -127,6 +133,29 @@ class AuditRecord:
         self.token_id = self.reason = self.error_type = self.tier = self.remaining = self.duration_ms = None
         self.timestamp: float = _now() if timestamp is None else timestamp
 
+    @classmethod
+    def of_request(
+        cls,
+        outcome: Outcome | None,
+        rule: Rule | None,
+        method: str,
+        path: str,
+        status: int,
+        request_id: str,
+        client_address: str | None,
+        duration_ms: float,
+        timestamp: float,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        """The record of one request as the middleware saw it: its ``outcome`` (None: a CORS preflight bastion
+        let through undecided), the ``rule`` that applied (None: the default), the response ``status``; ``reason``
+        overrides the error type (e.g. ``"app_error"``). The one place these fields are derived."""
+        request = (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
+        record = cls(None, None, None, timestamp=timestamp)
+        for attr, value in zip(_ATTRS, _core.audit_values(request), strict=True):
+            setattr(record, attr, value)
+        return record
+
     def set_principal(self, principal: Principal) -> None:
         """Copy the identity fields of a verified principal: subject, roles, scopes, token type and id."""
         self.enduser_id = principal.subject
@@ -147,6 +176,10 @@ class AuditRecord:
             for name, value in zip(_NAMES, _values(self), strict=True)
             if value is not None
         }
+
+    def _line_item(self) -> tuple[object, ...]:
+        """``(timestamp, *values)``: the shape ``bastion._core.audit_lines`` writes a hand-built record from."""
+        return (self.timestamp, *_values(self))
 
     def summary(self) -> str:
         """A short human line for plain-text handlers: ``"GET /api/v1/reports 403 insufficient_scope"``."""

@@ -27,27 +27,32 @@ class AuditContext(NamedTuple):
 
 
 _NO_SCOPES: frozenset[str] = frozenset()
-_CURRENT: ContextVar[AuditContext | None] = ContextVar("bastion_audit_context", default=None)
-# tuple.__new__ builds the NamedTuple without its Python-level __new__: half the cost, once per request
-_new = tuple.__new__
+# what is bound: (principal or None, request id) — the principal itself, so that binding reads none of its
+# fields (a request whose app never logs pays for one tuple); AuditContext is built when asked for
+_CURRENT: ContextVar[tuple[Principal | None, str | None] | None] = ContextVar("bastion_audit_context", default=None)
+_set = _CURRENT.set
 
 
-def bind(principal: Principal | None, request_id: str | None) -> Token[AuditContext | None]:
+def bind(principal: Principal | None, request_id: str | None) -> Token[tuple[Principal | None, str | None] | None]:
     """Bind ``principal`` (None for an anonymous request) and ``request_id`` to the current context; give the
     token to :func:`reset` when the request ends."""
-    if principal is None:
-        return _CURRENT.set(_new(AuditContext, (None, _NO_SCOPES, request_id)))
-    return _CURRENT.set(_new(AuditContext, (principal.subject, principal.scopes, request_id)))
+    return _set((principal, request_id))
 
 
-def reset(token: Token[AuditContext | None]) -> None:
+def reset(token: Token[tuple[Principal | None, str | None] | None]) -> None:
     """Restore the context :func:`bind` replaced."""
     _CURRENT.reset(token)
 
 
 def current() -> AuditContext | None:
     """The identity bound to the current context, or None outside a request."""
-    return _CURRENT.get()
+    bound = _CURRENT.get()
+    if bound is None:
+        return None
+    principal, request_id = bound
+    if principal is None:
+        return AuditContext(None, _NO_SCOPES, request_id)
+    return AuditContext(principal.subject, principal.scopes, request_id)
 
 
 class AuditContextFilter(logging.Filter):
@@ -58,7 +63,7 @@ class AuditContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Stamp ``record``; always True."""
-        ctx = _CURRENT.get()
+        ctx = current()
         attrs = record.__dict__
         if ctx is None:
             attrs.setdefault("enduser_id", None)

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use super::{cfg, secs, NS_PER_S};
 use crate::ratelimit::gcra::Outcome;
@@ -81,6 +81,37 @@ impl PyDecision {
 
     fn binding_quota(&self) -> Quota {
         self.quotas[self.core.binding]
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` values; no state (and no header) for an unlimited tier.
+    fn fields<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyString>, Option<String>)> {
+        let tier = self.tier.bind(py).to_str()?;
+        let len = self.core.len;
+        if len == 0 {
+            return Ok((PyString::new(py, ""), None));
+        }
+        let mut state = String::with_capacity(48);
+        for (i, (_, r)) in self.rate_slice().enumerate() {
+            if i > 0 {
+                state.push_str(", ");
+            }
+            let t = r.reset_after_ns.div_ceil(1_000_000_000);
+            if len == 1 {
+                let _ = write!(state, "\"{tier}\";r={};t={t}", r.remaining);
+            } else {
+                let _ = write!(state, "\"{tier}.{i}\";r={};t={t}", r.remaining);
+            }
+        }
+        let policy = match &self.policy {
+            Some(p) => p.clone_ref(py).into_bound(py),
+            None => PyString::new(py, &policy_value(tier, &self.quotas[..len])),
+        };
+        Ok((policy, Some(state)))
+    }
+
+    /// `Retry-After`: whole seconds, at least 1.
+    fn retry_after_header(&self) -> String {
+        self.retry_after_ns.div_ceil(1_000_000_000).max(1).to_string()
     }
 }
 
@@ -246,32 +277,27 @@ impl PyDecision {
     /// refused, `Retry-After` (whole seconds, at least 1). A tier with several rates names them
     /// `"tier.0"`, `"tier.1"`, …; an unlimited tier sends none.
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let tier = self.tier.bind(py).to_str()?;
         let out = PyList::empty(py);
-        let len = self.core.len;
-        if len > 0 {
-            let mut state = String::with_capacity(48);
-            for (i, (_, r)) in self.rate_slice().enumerate() {
-                if i > 0 {
-                    state.push_str(", ");
-                }
-                let t = r.reset_after_ns.div_ceil(1_000_000_000);
-                if len == 1 {
-                    let _ = write!(state, "\"{tier}\";r={};t={t}", r.remaining);
-                } else {
-                    let _ = write!(state, "\"{tier}.{i}\";r={};t={t}", r.remaining);
-                }
-            }
-            let policy = match &self.policy {
-                Some(p) => p.clone_ref(py).into_bound(py),
-                None => PyString::new(py, &policy_value(tier, &self.quotas[..len])),
-            };
+        let (policy, state) = self.fields(py)?;
+        if let Some(state) = state {
             out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
             out.append((pyo3::intern!(py, "RateLimit"), state))?;
         }
         if !self.core.allowed {
-            let s = self.retry_after_ns.div_ceil(1_000_000_000).max(1);
-            out.append((pyo3::intern!(py, "Retry-After"), s.to_string()))?;
+            out.append((pyo3::intern!(py, "Retry-After"), self.retry_after_header()))?;
+        }
+        Ok(out)
+    }
+
+    /// The fields of :meth:`headers` an admitted response carries (no `Retry-After`), as ASGI byte
+    /// pairs with lowercase names: what the ASGI middleware adds to every admitted response.
+    fn _asgi_success_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let (policy, state) = self.fields(py)?;
+        if let Some(state) = state {
+            let policy = PyBytes::new(py, policy.to_str()?.as_bytes());
+            out.append((PyBytes::new(py, b"ratelimit-policy"), policy))?;
+            out.append((PyBytes::new(py, b"ratelimit"), PyBytes::new(py, state.as_bytes())))?;
         }
         Ok(out)
     }
