@@ -13,8 +13,8 @@ those of :class:`bastion.asgi.AuthMiddleware`; every decision is shared with it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
 from types import TracebackType
 from typing import Any
 
@@ -35,66 +35,59 @@ class AuthMiddleware(Gate):
     (see :class:`bastion.asgi.AuthMiddleware` for the options)."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
+        started = perf_counter()
         gate = self
         method: str = environ.get("REQUEST_METHOD", "GET")
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
-        status = [500]
-        extra: list[tuple[str, str]] = []
-
-        def starting(line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
-            try:
-                status[0] = int(line[:3])
-            except ValueError:
-                status[0] = 500
-            if extra:
-                headers = [*headers, *extra]
-            return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
 
         if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+            outcome = None
             environ["bastion.principal"] = None
             environ["bastion.auth"] = gate.context(None, request_id, address)
-            return self._run(environ, starting, None, method, path, status, request_id, address, started)
+            extra: list[tuple[str, str]] = []
+        else:
+            api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
+            authorization = environ.get("HTTP_AUTHORIZATION")
+            outcome = self.auth._decide(gate.rules, method, path, None, authorization, api_key, None)
+            if outcome.error is not None:
+                refusal = gate.refusal(outcome)
+                start_response(refusal.status_line, refusal.headers)
+                gate.audit(outcome, method, path, refusal.status, request_id, address, started)
+                return [refusal.body]
+            principal = outcome.principal
+            environ["bastion.principal"] = principal
+            environ["bastion.auth"] = gate.context(outcome, request_id, address)
+            if principal is not None:
+                environ["AUTH_TYPE"] = "Bearer"
+                environ.setdefault("REMOTE_USER", principal.subject)
+            extra = gate.success_headers(outcome)
 
-        api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
-        outcome = self.auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
-        if outcome.error is not None:
-            refusal = gate.refusal(outcome)
-            start_response(refusal.status_line, refusal.headers)
-            gate.audit(outcome, method, path, refusal.status, request_id, address, started)
-            return [refusal.body]
+        audited = self.auth.audit is not None
+        status = [500]
+        if not audited and not extra:
+            starting = start_response  # nothing to learn from the response, nothing to add to it
+        else:
 
-        principal = outcome.principal
-        environ["bastion.principal"] = principal
-        environ["bastion.auth"] = gate.context(outcome, request_id, address)
-        if principal is not None:
-            environ["AUTH_TYPE"] = "Bearer"
-            environ.setdefault("REMOTE_USER", principal.subject)
-        extra = gate.success_headers(outcome)
-        return self._run(environ, starting, outcome, method, path, status, request_id, address, started)
+            def starting(line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
+                try:
+                    status[0] = int(line[:3])
+                except ValueError:
+                    status[0] = 500
+                if extra:
+                    headers = [*headers, *extra]
+                return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
 
-    def _run(
-        self,
-        environ: Environ,
-        starting: StartResponse,
-        outcome: Any,
-        method: str,
-        path: str,
-        status: list[int],
-        request_id: str,
-        address: str | None,
-        started: float,
-    ) -> Iterable[bytes]:
-        gate = self
         token = bind(outcome.principal if outcome is not None else None, request_id)
         try:
-            body = self.app(environ, starting)
+            body: Iterable[bytes] = self.app(environ, starting)
         except BaseException:
             reset(token)
             gate.audit(outcome, method, path, 500, request_id, address, started)
             raise
         reset(token)
+        if not audited:
+            return body
         if isinstance(body, list):  # the common case: the response is complete, start_response was called
             gate.audit(outcome, method, path, status[0], request_id, address, started)
             return body
