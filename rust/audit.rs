@@ -146,7 +146,7 @@ fn write_field(field: &mut Field<'_>, out: &mut String) {
     }
 }
 
-/// A float in its shortest round-trip form (`1.0`, `0.42`, `1e-5`), `null` when it is not finite
+/// A float in its shortest round-trip form (`1.0`, `0.42`, `0.00001`, `1e20`), `null` when it is not finite
 /// (JSON has no NaN or infinity).
 fn write_float(f: f64, out: &mut String) {
     if f.is_finite() {
@@ -156,12 +156,22 @@ fn write_float(f: f64, out: &mut String) {
     }
 }
 
-/// `2026-12-02T05:40:01.123Z` for epoch seconds (milliseconds truncated, as Python's isoformat).
+/// `2026-12-02T05:40:01.123Z` for epoch seconds: rounded to the microsecond (half to even), then
+/// the milliseconds truncated — what Python's `datetime.fromtimestamp(t, UTC).isoformat(timespec=
+/// "milliseconds")` writes, so that both audit sinks agree to the digit.
 pub fn write_timestamp(epoch: f64, out: &mut String) {
     let epoch = if epoch.is_finite() { epoch } else { 0.0 };
-    let millis_total = (epoch * 1000.0).floor() as i64;
-    let secs = millis_total.div_euclid(1000);
-    let millis = millis_total.rem_euclid(1000);
+    let whole = epoch.trunc();
+    let mut secs = whole as i64;
+    let mut micros = ((epoch - whole) * 1e6).round_ties_even() as i64;
+    if micros >= 1_000_000 {
+        secs += 1;
+        micros -= 1_000_000;
+    } else if micros < 0 {
+        secs -= 1;
+        micros += 1_000_000;
+    }
+    let millis = micros / 1000;
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -259,7 +269,8 @@ mod tests {
         for (f, want) in [
             (0.42, "0.42"),
             (1.0, "1.0"),
-            (1e-5, "1e-5"),
+            (1e-5, "0.00001"),
+            (1e20, "1e20"),
             (f64::NAN, "null"),
             (f64::INFINITY, "null"),
         ] {

@@ -60,8 +60,8 @@ class Case:
     is_baseline: bool = False
     #: operations one call of ``fn`` performs (a batch of requests in one coroutine); times are per operation
     per_call: int = 1
-    #: run after each timed batch of this case, untimed: work the case left for a background thread (an
-    #: audit log's queue) is finished here rather than during the next case's batch
+    #: run after each batch of this case and billed to it: the work the case left for a background thread
+    #: (an audit log's queue) is finished — and paid for — before the next case's batch starts
     settle: Callable[[], object] | None = field(default=None, repr=False)
 
 
@@ -150,8 +150,9 @@ def interleave(
     """Seconds per call of each function in each of ``repeats`` rounds; a round times one batch of each.
 
     The order rotates from round to round so that no function always runs first (cache state, turbo, the
-    scheduler). ``samples[i][r]`` is function ``i`` in round ``r``. ``settle[i]``, when given, runs untimed
-    after each batch of function ``i`` (and after its calibration).
+    scheduler). ``samples[i][r]`` is function ``i`` in round ``r``. ``settle[i]``, when given, runs after each
+    batch of function ``i`` (and after its calibration), and its time is spread over the batch's calls: what a
+    call hands to a background thread is part of its cost.
     """
     after = list(settle) if settle is not None else [None] * len(fns)
     sizes = []
@@ -163,10 +164,13 @@ def interleave(
     for r in range(repeats):
         for k in range(len(fns)):
             i = (k + r) % len(fns)
-            samples[i].append(_batch(fns[i], sizes[i]))
+            per_call = _batch(fns[i], sizes[i])
             then = after[i]
             if then is not None:
+                t0 = time.perf_counter_ns()
                 then()
+                per_call += (time.perf_counter_ns() - t0) / sizes[i] / 1e9
+            samples[i].append(per_call)
     return samples
 
 

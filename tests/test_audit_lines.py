@@ -1,0 +1,173 @@
+"""The audit line written by the core: the file sink (``AuditLog(file=)``), the request tuple the middlewares
+queue, and the agreement of every path that writes a line (logger + JSONFormatter, file, hand-built record)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bastion
+import pytest
+from bastion import ConfigurationError, _core
+from bastion._core import Decision
+from bastion.audit import FIELDS, AuditLog, AuditRecord, JSONFormatter
+from bastion.audit.writer import json_line
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests import secrets_registry
+
+SECRET = b"audit-lines-secret-0123456789abcdef!"
+RULE = bastion.Rule("/api/v1/reports/{id}", scopes=["read:reports"])
+
+
+def outcome(token_claims: dict[str, object] | None = None, *, scopes: str = "read:reports") -> bastion.Outcome:
+    key = bastion.Key.hmac(SECRET)
+    signer = bastion.JWTSigner(key, "HS256", ttl=600)
+    token = signer.sign({"sub": "user_1", "scope": scopes, "roles": ["user", "auditor"], **(token_claims or {})})
+    secrets_registry.remember(token)
+    limiter = bastion.RateLimiter({"free": bastion.Rate(100, per=60)}, default="free")
+    auth = bastion.Authenticator(bastion.JWTVerifier(key, algorithms=["HS256"]), limiter=limiter)
+    return auth.decide(f"Bearer {token}", method="DELETE", path="/api/v1/reports/7", rules=[RULE])
+
+
+def request_tuple(o: bastion.Outcome | None, reason: str | None = None) -> tuple[object, ...]:
+    rule = RULE if o is not None else None
+    return (o, rule, "DELETE", "/api/v1/reports/7", 403, "req-1", "203.0.113.9", 0.42, 1_800_000_000.25, reason)
+
+
+def test_a_request_line_names_every_field_and_no_token() -> None:
+    o = outcome(scopes="write:reports")  # refused: insufficient_scope
+    assert o.error is not None
+    assert o.error.code == "insufficient_scope"
+    line = _core.audit_lines([request_tuple(o)], "INFO", "bastion.audit")
+    assert line.endswith("\n")
+    assert line.count("\n") == 1
+    doc = json.loads(line)
+    assert doc == {
+        "timestamp": "2027-01-15T08:00:00.250Z",
+        "level": "INFO",
+        "logger": "bastion.audit",
+        "message": "DELETE /api/v1/reports/7 403 insufficient_scope",
+        "request.id": "req-1",
+        "http.request.method": "DELETE",
+        "url.path": "/api/v1/reports/7",
+        "http.route": "/api/v1/reports/{id}",
+        "http.response.status_code": 403,
+        "client.address": "203.0.113.9",
+        "enduser.id": "user_1",
+        "user.roles": ["auditor", "user"],
+        "bastion.auth.scopes": ["write:reports"],
+        "bastion.auth.token_type": "jwt",
+        "bastion.auth.token_id": o.principal.token_id if o.principal else None,
+        "bastion.auth.reason": "insufficient_scope",
+        "error.type": "insufficient_scope",
+        "bastion.ratelimit.tier": "free",
+        "bastion.ratelimit.remaining": 99,
+        "duration_ms": 0.42,
+    }
+
+
+def test_the_core_and_of_request_agree_and_the_names_are_the_cores() -> None:
+    o = outcome()
+    record = AuditRecord.of_request(*request_tuple(o, "app_error"))  # type: ignore[arg-type]
+    assert record.error_type == "app_error"
+    assert record.reason == "authenticated"
+    assert record.roles == ("auditor", "user")
+    assert record.route == RULE.path
+    direct = json.loads(_core.audit_lines([request_tuple(o, "app_error")], "INFO", "x"))
+    assert json.loads(json_line(record, "INFO", "x")) == direct
+    assert tuple(name for _, name in FIELDS) == _core.AUDIT_FIELD_NAMES
+
+
+def test_a_preflight_and_an_exempt_request() -> None:
+    doc = json.loads(_core.audit_lines([request_tuple(None)], "INFO", "x"))
+    assert doc["bastion.auth.reason"] == "preflight"
+    assert "enduser.id" not in doc
+    assert "http.route" not in doc
+    exempt = bastion.Rule("/health", auth="none")
+    auth = bastion.Authenticator(bastion.JWTVerifier(bastion.Key.hmac(SECRET), algorithms=["HS256"]))
+    o = auth.decide(None, path="/health", rules=[exempt])
+    item = (o, exempt, "GET", "/health", 200, "r", None, 0.1, 0.0, None)
+    doc = json.loads(_core.audit_lines([item], "INFO", "x"))
+    assert doc["bastion.auth.reason"] == "exempt"
+    assert "client.address" not in doc
+
+
+def test_hand_built_records_with_odd_values_are_written_not_raised() -> None:
+    record = AuditRecord("r", "GET", "/", timestamp=0.0)
+    record.status = True
+    record.remaining = 2**70
+    record.roles = frozenset({"b", "a"})
+    record.duration_ms = float("nan")
+    doc = json.loads(json_line(record, "INFO", "x"))
+    assert doc["http.response.status_code"] == "true"
+    assert doc["bastion.ratelimit.remaining"] == str(2**70)
+    assert doc["user.roles"] == ["a", "b"]
+    assert doc["duration_ms"] is None  # JSON has no NaN
+    with pytest.raises(ConfigurationError):
+        _core.audit_lines([("too", "short")], "INFO", "x")
+    with pytest.raises(ConfigurationError):
+        _core.audit_lines([("not an outcome", *request_tuple(None)[1:])], "INFO", "x")
+
+
+@given(st.floats(min_value=0, max_value=253_402_300_799, allow_nan=False))
+def test_timestamps_match_pythons_calendar(epoch: float) -> None:
+    want = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    assert _core.audit_timestamp(epoch) == want
+
+
+def test_the_file_sink_writes_the_formatters_lines(tmp_path: Path) -> None:
+    o = outcome()
+    logger = logging.getLogger("tests.audit_lines.logger")
+    logger.propagate = False
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    via_logger = AuditLog(logger)
+    via_file = AuditLog("tests.audit_lines.logger", file=tmp_path / "audit.jsonl")
+    try:
+        for log in (via_logger, via_file):
+            for i in range(1200):  # more than one batch
+                log.request(o, RULE, "GET", f"/api/v1/reports/{i}", 200, f"r{i}", None, 1.5, 1_800_000_000.0 + i)
+            log.emit(AuditRecord("hand", "GET", "/x", timestamp=1_800_000_000.0))
+            assert log.flush(10)
+    finally:
+        via_logger.close()
+        via_file.close()
+        logger.removeHandler(handler)
+    lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines == stream.getvalue().splitlines()
+    assert len(lines) == 1201
+    assert json.loads(lines[-1])["request.id"] == "hand"
+    assert json.loads(lines[7])["url.path"] == "/api/v1/reports/7"
+    assert via_file.dropped == 0
+    assert via_file.failed == 0
+
+
+def test_the_file_sink_takes_a_text_stream_and_refuses_the_rest(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    log = AuditLog(file=stream)
+    log.emit(AuditRecord("r", "GET", "/"))
+    log.close()
+    assert json.loads(stream.getvalue())["request.id"] == "r"
+    assert not stream.closed  # the caller's stream stays the caller's
+    with pytest.raises(ConfigurationError, match="text stream"):
+        AuditLog(file=io.BytesIO())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="path or a text stream"):
+        AuditLog(file=42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="cannot be opened"):
+        AuditLog(file=tmp_path / "missing-dir" / "audit.jsonl")
+
+
+def test_admitted_asgi_headers_are_the_decisions_headers_as_bytes() -> None:
+    for allowed in (True, False):
+        decision = Decision(allowed, "free", [(100, 60, 57, 1.3, 0.0), (1000, 3600, 999, 3.6, 0.0)])
+        want = [(n.lower().encode(), v.encode()) for n, v in decision.headers() if n != "Retry-After"]
+        assert decision._asgi_success_headers() == want
+    assert Decision(True, "unlimited")._asgi_success_headers() == []
