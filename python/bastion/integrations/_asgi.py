@@ -221,13 +221,14 @@ class Integration:
         return outcome
 
     def settle(self, scope: Scope, error: AuthError) -> Decision | None:
-        """Note that the request was refused with ``error`` (for its audit record) and give its rate decision."""
+        """Note that the request was refused with ``error`` (for its audit record) and give the rate decision its
+        refusal must carry: the one made here; none behind the middleware, which adds its own RateLimit fields to
+        every response of a request it admitted."""
         pending: Pending | None = scope.get(PENDING)
         if pending is not None and pending.outcome is not None:
             pending.refuse(error)  # an AuthError the endpoint raised itself is audited under its code too
             return pending.outcome.decision
-        context = scope.get("bastion")
-        return context.decision if isinstance(context, AuthContext) else None
+        return None
 
     def refusal(self, scope: Scope, error: AuthError) -> _http.Refusal:
         """The response to ``error`` for this request: with its rate decision, as the middleware renders it."""
