@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import bastion
+import pytest
 from bastion.rules import Rule
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from tests import jwt_tokens, secrets_registry
 from tests.opaque_support import PEPPER
@@ -225,6 +227,13 @@ def assert_same(rows: list[Row], got: list[Answer], want: list[Answer], *, order
         else:
             assert (g.status, sorted(g.headers), g.body) == (w.status, sorted(w.headers), w.body), row.name
             assert g.body.startswith(f'{{"error":"{row.code}",'.encode()), (row.name, g.body)
+
+
+def close_code(client: TestClient, path: str, headers: dict[str, str]) -> int:
+    """The code a WebSocket handshake to ``path`` is closed with before it is accepted."""
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(path, headers=headers):
+        raise AssertionError("the handshake was accepted")
+    return closed.value.code
 
 
 def jwt_with(world: World, claims: dict[str, Any]) -> str:
