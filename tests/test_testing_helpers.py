@@ -68,7 +68,12 @@ def test_opaque_tokens_from_a_store_or_an_authenticator(tmp_path: Path) -> None:
             token = remembered(mint_token(issuer, "bot", scopes=["read:reports"], tier="trial", claims={"k": "v"}))
             p = auth.authenticate(f"Bearer {token}")
             assert p is not None
-            assert (p.subject, p.token_type, p.tier, p.scopes) == ("bot", "opaque", "trial", {"read:reports"})
+            assert (p.subject, p.token_type, p.tier, p.scopes) == (
+                "bot",
+                "opaque",
+                "trial",
+                frozenset({"read:reports"}),
+            )
             assert p.claims["k"] == "v"
     finally:
         store.close()
@@ -96,7 +101,13 @@ def test_a_fixed_principal_is_a_real_principal() -> None:
         "svc", scopes=["a", "b", "a"], roles=["admin"], tier="internal", client_id="svc", token_id="t1", claims={"x": 1}
     )
     assert isinstance(p, bastion.Principal)
-    assert (p.subject, p.scopes, p.roles, p.tier, p.token_id) == ("svc", {"a", "b"}, {"admin"}, "internal", "t1")
+    assert (p.subject, p.scopes, p.roles, p.tier, p.token_id) == (
+        "svc",
+        frozenset({"a", "b"}),
+        frozenset({"admin"}),
+        "internal",
+        "t1",
+    )
     assert p.rate_limit_key == "svc"  # a machine client: client_id == subject
     assert p.has_scopes("a", "b")
     assert not p.has_scopes("c")
