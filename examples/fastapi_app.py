@@ -1,7 +1,8 @@
 """A small FastAPI API behind bastion: a principal per route, scopes in the OpenAPI document, roles, an open route.
 
-Run it (the settings are in ``_settings.py``)::
+Run it (the settings are in ``_settings.py``; ``BASTION_HOST`` and ``BASTION_PORT`` default to 127.0.0.1:8000)::
 
+    BASTION_JWT_SECRET=... python examples/fastapi_app.py
     BASTION_JWT_SECRET=... uvicorn --app-dir examples fastapi_app:create_app --factory
 
 - ``GET /health``: open;
@@ -11,11 +12,14 @@ Run it (the settings are in ``_settings.py``)::
 """
 
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import bastion
+import uvicorn
 from _settings import configure
 from bastion.integrations.fastapi import BastionBearer
 from fastapi import FastAPI, Security
@@ -55,3 +59,18 @@ def create_app(env: Mapping[str, str] = os.environ) -> FastAPI:
         return None
 
     return app
+
+
+def main() -> None:
+    """Serve the app with uvicorn until SIGINT/SIGTERM; a graceful stop exits with status 0.
+
+    uvicorn finishes its graceful shutdown (the lifespan's end: the audit records written) and then raises the
+    signal again, so that a plain ``uvicorn`` process ends as killed by it; the handler below makes that second
+    SIGTERM an ordinary exit, as a stop that was asked for is no failure."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    host = os.environ.get("BASTION_HOST", "127.0.0.1")
+    uvicorn.run(create_app(), host=host, port=int(os.environ.get("BASTION_PORT", "8000")), log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
