@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration_support import (
     ROWS,
+    Row,
     World,
     answers,
     assert_same,
@@ -26,7 +27,8 @@ from tests.integration_support import (
     make_world,
     reference,
 )
-from tests.request_support import Boom
+from tests.opaque_support import PEPPER
+from tests.request_support import Boom, issue
 
 Principal = bastion.Principal
 
@@ -280,3 +282,28 @@ def test_audit_records_reach_the_app_log_context(world: World) -> None:
         client.get("/api/me", headers={"Authorization": f"Bearer {world.tokens['good']}"})
     assert seen[0] is not None
     assert seen[0].enduser_id == "user_1"
+
+
+def test_an_unavailable_store_renders_as_the_middleware(world: World) -> None:
+    world.store.close()  # a closed store serves nothing: every request is auth_unavailable (503, Retry-After)
+    rows = [Row("unavailable", "GET", "/api/me", "good", "auth_unavailable")]
+    want, _ = reference(world, rows)
+    app, _, _ = alone(world)
+    got = answers(app, world, rows)
+    assert_same(rows, got, want)
+    assert got[0].header("retry-after") == "1"
+
+
+def test_a_record_missing_from_the_index_is_fetched_awaited(world: World, tmp_path: Path) -> None:
+    # issued by another store on the same database: this store's index has never seen it, so the core asks for
+    # the record and decide_async awaits the backend
+    elsewhere = bastion.TokenStore(f"sqlite:///{tmp_path / 'tokens.db'}", pepper=PEPPER)
+    try:
+        token = issue(elsewhere, "user_9", scopes=["read:reports"]).token
+    finally:
+        elsewhere.close()
+    app, auth, logger = alone(world)
+    with audited(auth, logger) as records, TestClient(app) as client:
+        r = client.get("/api/reports", headers={"Authorization": f"Bearer {token}"})
+    assert (r.status_code, r.json()) == (200, {"subject": "user_9"})
+    assert [(r["enduser.id"], r["bastion.auth.token_type"]) for r in records] == [("user_9", "opaque")]

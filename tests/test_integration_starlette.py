@@ -9,6 +9,7 @@ from typing import Any
 
 import bastion
 import pytest
+from bastion.integrations._asgi import Requirement, check
 from bastion.integrations.starlette import Guard
 from bastion.rules import Rule
 from bastion.testing import mint_token
@@ -256,3 +257,23 @@ def test_the_starlette_example(tmp_path: Path, world: World) -> None:
         assert client.delete("/api/v1/reports/1", headers=h).json()["error"] == "forbidden"
         assert client.delete("/api/v1/reports/1", headers={"Authorization": f"Bearer {admin}"}).status_code == 204
     assert service.audit.dropped == 0
+
+
+def test_endpoint_requirements_decide_as_route_rules(world: World) -> None:
+    # the integrations check an endpoint's scopes and roles in Python (the token was decided already); the
+    # verdict must be the core's for a route rule asking the same, for every combination
+    auth, _ = world.auth()
+    names = [(), ("a",), ("b",), ("a", "b")]
+    for held_scopes in names:
+        for held_roles in names:
+            claims = {"scope": " ".join(held_scopes) or None, "roles": list(held_roles) or None}
+            token = world.keys.token(claims)
+            held = auth.authenticate(f"Bearer {token}")
+            for scopes in names:
+                for roles in names:
+                    rule = Rule("/x", scopes=scopes, roles=roles)
+                    core = auth.decide(f"Bearer {token}", path="/x", rules=[rule]).error
+                    ours = check(held, Requirement.of(scopes, roles))
+                    assert (None if core is None else core.to_dict()) == (None if ours is None else ours.to_dict())
+                    if core is not None and ours is not None:
+                        assert getattr(core, "required_scopes", ()) == getattr(ours, "required_scopes", ())
