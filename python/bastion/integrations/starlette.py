@@ -37,7 +37,6 @@ from starlette.websockets import WebSocket
 
 from bastion._gate import AuthContext
 from bastion.asgi import WS_POLICY_VIOLATION, Receive, Scope, Send
-from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError
 from bastion.integrations._asgi import PENDING, Integration, Pending, Requirement, refusal_response
 
@@ -52,23 +51,6 @@ class Guard(Integration):
     give them its values)."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        auth: Authenticator,
-        *,
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
-    ) -> None:
-        super().__init__(
-            auth,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
 
     def requires(
         self, scopes: Iterable[str] = (), roles: Iterable[str] = (), *, optional: bool = False
