@@ -4,6 +4,7 @@ document; roles, optional principals, app exceptions, WebSockets and one audit r
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which name local objects
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,8 @@ from tests.integration_support import (
     reference,
 )
 from tests.opaque_support import PEPPER
-from tests.request_support import Boom, issue
+from tests.request_support import TIERS, Boom, issue, make_auth
+from tests.servers import RedisServer
 
 Principal = bastion.Principal
 
@@ -307,3 +309,22 @@ def test_a_record_missing_from_the_index_is_fetched_awaited(world: World, tmp_pa
         r = client.get("/api/reports", headers={"Authorization": f"Bearer {token}"})
     assert (r.status_code, r.json()) == (200, {"subject": "user_9"})
     assert [(r["enduser.id"], r["bastion.auth.token_type"]) for r in records] == [("user_9", "opaque")]
+
+
+def test_a_shared_limiter_is_awaited_never_blocked_on(
+    world: World, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def blocking(*args: Any, **kw: Any) -> None:
+        raise AssertionError("a blocking limiter call on the event loop")
+
+    monkeypatch.setattr(bastion.RedisRateLimiter, "check", blocking)
+    limiter = bastion.RedisRateLimiter(redis_server.url, TIERS, default="default", prefix=f"t{time.time_ns()}:")
+    auth = make_auth(world.keys, world.store, limiter)
+    app = app_for(BastionBearer(auth))
+    headers = {"Authorization": f"Bearer {world.tokens['tight']}"}
+    with TestClient(app) as client:
+        first, second = client.get("/api/me", headers=headers), client.get("/api/me", headers=headers)
+    assert first.status_code == 200
+    assert "ratelimit" in first.headers
+    assert (second.status_code, second.json()["error"]) == (429, "rate_limited")
+    assert second.headers["retry-after"].isdigit()
