@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import Token
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from bastion import _core, _http
 from bastion._gate import AuthContext, Gate
@@ -25,8 +25,12 @@ from bastion.errors import AuthError, ConfigurationError, Forbidden, Insufficien
 from bastion.rules import AuthMode, Rule
 from bastion.rules import _names as names_of
 
+if TYPE_CHECKING:
+    from bastion._core import Decision, Principal
+
 __all__ = ["Checked", "Guard", "Requirement", "context_of"]
 
+_DONE: Final = _core.Outcome.DONE
 _REFUSED: Final = _core.Outcome.REFUSED
 #: where the WSGI middleware leaves its decision (PEP 3333 environ) and where the ASGI one does (scope)
 ENVIRON_KEY: Final = "bastion.auth"
@@ -119,9 +123,12 @@ class Checked:
 class Guard:
     """The configuration of one integration: an :class:`bastion.Authenticator` and the options of
     :class:`bastion.wsgi.AuthMiddleware` (``rules``, ``exempt``, ``default``, ``problem_details``,
-    ``ratelimit_headers``, ``trusted_proxies``, ``request_id_header``), which mean the same here."""
+    ``ratelimit_headers``, ``trusted_proxies``, ``request_id_header``), which mean the same here.
 
-    __slots__ = ("auth", "gate")
+    ``override``: a :class:`bastion.Principal` every request is decided as, without a token (the test helpers
+    of :mod:`bastion.testing.flask` and :mod:`bastion.testing.django` set it); the rules still apply to it."""
+
+    __slots__ = ("auth", "gate", "override")
 
     def __init__(
         self,
@@ -147,6 +154,7 @@ class Guard:
             request_id_header=request_id_header,
         )
         self.auth = auth
+        self.override: Principal | None = None
 
     # -- deciding ---------------------------------------------------------------------------------------
 
@@ -157,31 +165,56 @@ class Guard:
             return None
         return Checked(context, None, "", "", 0.0, owned=False)
 
-    def begin(self, method: str, path: str, environ: Mapping[str, Any]) -> tuple[float, str, str | None, Any, Any]:
+    def begin(self, environ: Mapping[str, Any]) -> tuple[float, str, str | None, Any, Any]:
         """The request's arrival time, id, client address and credentials, read from a WSGI-style ``environ``."""
         started = time.perf_counter()
         request_id, address = self.gate.identify(environ.get("REMOTE_ADDR"), environ)
         key_name = self.gate.api_key_environ
-        return started, request_id, address, environ.get("HTTP_AUTHORIZATION"), environ.get(key_name) if key_name else None
+        return (
+            started,
+            request_id,
+            address,
+            environ.get("HTTP_AUTHORIZATION"),
+            environ.get(key_name) if key_name else None,
+        )
 
     def decide(self, method: str, path: str, environ: Mapping[str, Any]) -> Checked:
         """Decide the request from its method, the path the framework routes on and its WSGI-style ``environ``
         (``request.META`` in Django). Blocking."""
-        started, request_id, address, authorization, api_key = self.begin(method, path, environ)
+        started, request_id, address, authorization, api_key = self.begin(environ)
         if _preflight(method, environ):
             return self._checked(None, method, path, started, request_id, address)
+        if self.override is not None:
+            return self._checked(self._fixed(self.override, method, path), method, path, started, request_id, address)
         outcome = self.auth.decide(authorization, method=method, path=path, api_key=api_key, rules=self.gate.rules)
         return self._checked(outcome, method, path, started, request_id, address)
 
     async def decide_async(self, method: str, path: str, environ: Mapping[str, Any]) -> Checked:
         """:meth:`decide` for asyncio: the token store and a shared limiter are awaited, never blocked on."""
-        started, request_id, address, authorization, api_key = self.begin(method, path, environ)
+        started, request_id, address, authorization, api_key = self.begin(environ)
         if _preflight(method, environ):
             return self._checked(None, method, path, started, request_id, address)
+        if self.override is not None:
+            return self._checked(self._fixed(self.override, method, path), method, path, started, request_id, address)
         outcome = await self.auth.decide_async(
             authorization, method=method, path=path, api_key=api_key, rules=self.gate.rules
         )
         return self._checked(outcome, method, path, started, request_id, address)
+
+    def _fixed(self, principal: Principal, method: str, path: str) -> _core.Outcome:
+        """The outcome for ``principal`` (the override) under the rules: an ``auth="none"`` route sees no
+        principal, a rule's scopes and roles are checked as :class:`Requirement` checks them; no rate limit."""
+        rules = self.gate.rules
+        try:
+            found = rules.match(method, path)
+        except AuthError as exc:  # a path not in normal form: refused on every route
+            return _core.Outcome(_REFUSED, None, None, exc, -1, None)
+        index = -1 if found is None else found
+        rule = self.gate.rule(index)
+        if (rule.auth if rule is not None else rules.default) == "none":
+            return _core.Outcome(_DONE, None, None, None, index, None)
+        error = Requirement(rule.scopes, rule.roles).check(principal) if rule is not None else None
+        return _core.Outcome(_DONE if error is None else _REFUSED, principal, None, error, index, None)
 
     def _checked(
         self,
@@ -197,9 +230,13 @@ class Guard:
 
     # -- answering --------------------------------------------------------------------------------------
 
-    def render(self, error: AuthError, checked: Checked | None = None) -> _http.Refusal:
-        """The refusal for ``error``: what the middleware would answer (with the request's rate decision)."""
-        decision = checked.context.decision if checked is not None else None
+    def render(
+        self, error: AuthError, checked: Checked | None = None, decision: Decision | None = None
+    ) -> _http.Refusal:
+        """The refusal for ``error``: what the middleware would answer, with the RateLimit fields of ``decision``
+        (default: the request's own rate decision, if one was made)."""
+        if decision is None and checked is not None:
+            decision = checked.context.decision
         gate = self.gate
         return _http.render(
             error,
