@@ -16,9 +16,11 @@ Every request of the app (its blueprints included) is decided before its view by
 :class:`bastion.Authenticator` call as :class:`bastion.wsgi.AuthMiddleware`, refused with the same response, and
 audited with the same record, once. When the app is already wrapped in ``bastion.wsgi.AuthMiddleware``, the
 extension takes the middleware's decision (``environ["bastion.auth"]``) and never authenticates again; the
-middleware writes the audit record. ``g.principal`` is the :class:`bastion.Principal` (``None`` when anonymous),
-``g.bastion`` the request's :class:`bastion.AuthContext`; :data:`current_principal` is the principal or
-:data:`bastion.ANONYMOUS`. A :class:`bastion.AuthError` raised by a view is answered as bastion answers it.
+middleware writes the audit record. The extension sets the environ keys the middleware sets
+(``bastion.principal``, ``bastion.auth``, ``AUTH_TYPE``, ``REMOTE_USER``); ``g.principal`` is the
+:class:`bastion.Principal` (``None`` when anonymous), ``g.bastion`` the request's :class:`bastion.AuthContext`;
+:data:`current_principal` is the principal or :data:`bastion.ANONYMOUS`. A :class:`bastion.AuthError` raised by a
+view is answered as bastion answers it.
 """
 
 from __future__ import annotations
@@ -109,6 +111,12 @@ def _before() -> Response | None:
     environ[_CHECKED] = checked
     g.principal = checked.principal
     g.bastion = checked.context
+    if checked.owned:  # what the middleware would have set, so that code written for it works unchanged
+        environ["bastion.principal"] = checked.principal
+        environ["bastion.auth"] = checked.context
+        if checked.principal is not None:
+            environ["AUTH_TYPE"] = "Bearer"
+            environ.setdefault("REMOTE_USER", checked.principal.subject)
     error = checked.error
     if error is not None:
         return _response(guard, error, checked)
@@ -170,9 +178,10 @@ def requires(*, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callab
 
 def _current() -> Any:
     checked = request.environ.get(_CHECKED)
-    principal = checked.principal if isinstance(checked, Checked) else None
+    principal = checked.principal if isinstance(checked, Checked) else request.environ.get("bastion.principal")
     return ANONYMOUS if principal is None else principal
 
 
-#: The request's :class:`bastion.Principal`, or :data:`bastion.ANONYMOUS` (``is_authenticated`` false).
+#: The request's :class:`bastion.Principal`, or :data:`bastion.ANONYMOUS` (``is_authenticated`` false); also
+#: under :class:`bastion.wsgi.AuthMiddleware` alone.
 current_principal: Any = LocalProxy(_current)
