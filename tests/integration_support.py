@@ -115,7 +115,7 @@ def wsgi_sender(app: Any) -> Send:
     client = WerkzeugClient(app)
 
     def send(method: str, path: str, headers: dict[str, str]) -> Response:
-        r = client.open(path, method=method, headers=headers)
+        r = client.open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
         data = r.get_data()
         r.close()
         hdrs = {k.lower(): v for k, v in r.headers.items()}
