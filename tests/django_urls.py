@@ -9,12 +9,13 @@ from bastion.integrations.django import requires
 from bastion.integrations.drf import BastionThrottle, HasRole, HasScopes
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from rest_framework.permissions import AllowAny
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import tests.django_support  # noqa: F401 -- Django is configured before DRF is imported
 from tests.request_support import Boom
 
 #: the limiter of ThrottledView: one request an hour in the tier "tight", unlimited for "admin"
@@ -100,6 +101,30 @@ class ThrottledView(APIView):
         return Response(_principal(request))
 
 
+class Never(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return False
+
+
+class NeverView(APIView):
+    permission_classes = (Never,)
+
+    def get(self, request: Request) -> Response:
+        raise AssertionError("unreachable")
+
+
+class Failing(BaseAuthentication):
+    def authenticate(self, request: Request) -> None:
+        raise AuthenticationFailed("another scheme's refusal")
+
+
+class FailingView(APIView):
+    authentication_classes = (Failing,)
+
+    def get(self, request: Request) -> Response:
+        raise AssertionError("unreachable")
+
+
 class BoomView(APIView):
     def get(self, request: Request) -> Response:
         raise Boom("application bug")
@@ -129,5 +154,7 @@ urlpatterns = [
     path("drf/reports/<id>", ReportView.as_view()),
     path("drf/throttled", ThrottledView.as_view()),
     path("drf/boom", BoomView.as_view()),
+    path("drf/never", NeverView.as_view()),
+    path("drf/failing", FailingView.as_view()),
     path("drf/refuse", RefuseView.as_view()),
 ]

@@ -32,7 +32,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from bastion._core import Decision, Principal
 from bastion.errors import (
@@ -198,6 +197,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponseBa
     throttling errors; DRF's own handler for everything else."""
     error = _as_bastion(exc)
     if error is None:
+        # imported here: rest_framework.views imports the classes its settings name — this module among them
+        from rest_framework.views import exception_handler as drf_exception_handler
+
         return drf_exception_handler(exc, context)
     request = context.get("request")
     django_request = request._request if isinstance(request, Request) else None
