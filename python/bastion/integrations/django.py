@@ -140,7 +140,7 @@ def _attach(request: HttpRequest, checked: Checked) -> None:
     request.bastion = checked.context  # type: ignore[attr-defined]
 
 
-def _refuse(request: HttpRequest, checked: Checked | None, error: AuthError) -> HttpResponse:
+def _refuse(checked: Checked | None, error: AuthError) -> HttpResponse:
     if checked is not None and checked.error is not error:
         checked.refuse(error)
     return refusal_response(config().guard.render(error, checked))
@@ -169,7 +169,7 @@ class BastionMiddleware:
         checked = adopted or guard.decide(request.method or "GET", request.path, request.META)
         _attach(request, checked)
         if checked.error is not None:
-            return self._refused(guard, request, checked)
+            return self._refused(guard, checked)
         principal = checked.principal
         if conf.user_loader is not None and principal is not None:
             loader = conf.user_loader
@@ -189,7 +189,7 @@ class BastionMiddleware:
         checked = adopted or await guard.decide_async(request.method or "GET", request.path, request.META)
         _attach(request, checked)
         if checked.error is not None:
-            return self._refused(guard, request, checked)
+            return self._refused(guard, checked)
         principal = checked.principal
         loader = conf.user_loader
         if loader is not None and principal is not None:
@@ -207,7 +207,7 @@ class BastionMiddleware:
         return self._done(guard, checked, response)
 
     @staticmethod
-    def _refused(guard: Guard, request: HttpRequest, checked: Checked) -> HttpResponse:
+    def _refused(guard: Guard, checked: Checked) -> HttpResponse:
         assert checked.error is not None
         response = refusal_response(guard.render(checked.error, checked))
         guard.finish(checked, response.status_code)
@@ -233,7 +233,7 @@ def requires(*, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callab
         if checked is None:
             raise ConfigurationError("@requires needs bastion.integrations.django.BastionMiddleware in MIDDLEWARE")
         error = need.check(checked.principal)
-        return None if error is None else _refuse(request, checked, error)
+        return None if error is None else _refuse(checked, error)
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):

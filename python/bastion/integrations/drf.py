@@ -90,13 +90,9 @@ class BastionAuthentication(BaseAuthentication):
         return _challenge()
 
 
-@functools.cache
-def _challenge_for(realm: str) -> str:
-    return dict(config().guard.render(MissingToken()).headers)["WWW-Authenticate"]
-
-
 def _challenge() -> str:
-    return _challenge_for(config().guard.auth.realm)
+    # the challenge of a request without a token: Bearer realm="…", as the middleware sends it
+    return dict(config().guard.render(MissingToken()).headers)["WWW-Authenticate"]
 
 
 @functools.lru_cache(maxsize=256)

@@ -158,7 +158,8 @@ def requires(*, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callab
     """A view decorator: the request needs a token with every one of ``scopes`` and one of ``roles`` (if any).
 
     Refusals are bastion's (``missing_token`` 401, ``forbidden`` / ``insufficient_scope`` 403 naming the scopes).
-    Works in blueprints and with :class:`bastion.wsgi.AuthMiddleware` in front of the app."""
+    Works in blueprints and with :class:`bastion.wsgi.AuthMiddleware` in front of the app; needs the extension
+    (:class:`Bastion`) on the app, which renders the refusal."""
     need = Requirement(scopes, roles)
 
     def decorate(view: F) -> F:
