@@ -215,6 +215,22 @@ def test_behind_the_wsgi_middleware_nothing_is_decided_twice(configured: Stack) 
     )
 
 
+def test_behind_the_asgi_middleware_the_scope_is_read(configured: Stack) -> None:
+    from django.core.handlers.asgi import ASGIHandler
+    from starlette.testclient import TestClient
+
+    app = bastion.asgi.AuthMiddleware(ASGIHandler(), configured.auth, rules=RULES)
+    token = tight_token(configured.keys)  # one request an hour: a second decision would be refused
+    client = TestClient(app)  # not entered: Django's ASGI handler serves no lifespan
+    with audited(configured) as records:
+        r = client.get("/api/async/me", headers=bearer(token))
+        refused = client.get("/api/async/decorated", headers=bearer(configured.keys.token()))
+    assert r.status_code == 200, r.text
+    assert r.json()["subject"].startswith("tight-")
+    assert refused.json()["error"] == "forbidden"
+    assert len(records) == 2  # the ASGI middleware's, one a request
+
+
 def test_settings_as_a_dotted_path_and_configuration_errors(stack: Stack) -> None:
     with override_settings(BASTION="tests.test_integration_django.factory", MIDDLEWARE=django_support.MIDDLEWARE):
         FACTORY_AUTH.append(stack.auth)

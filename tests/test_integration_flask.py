@@ -301,3 +301,14 @@ def test_the_example_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, audit_
     monkeypatch.delenv("BASTION_PEPPER")
     with pytest.raises(bastion.ConfigurationError, match="BASTION_PEPPER"):
         example.create_app()
+
+
+def test_a_cors_preflight_passes_unauthenticated_as_under_the_middleware(stack: Stack) -> None:
+    ours = wsgi_sender(make_app(stack.auth))
+    theirs = wsgi_sender(middleware_app(stack.auth))
+    preflight = {"Origin": "https://app.test", "Access-Control-Request-Method": "DELETE"}
+    with audited(stack) as records:
+        got, want = ours("OPTIONS", "/api/reports/7", preflight), theirs("OPTIONS", "/api/reports/7", preflight)
+    assert got.status == want.status == 200
+    assert [r["bastion.auth.reason"] for r in records] == ["preflight", "preflight"]
+    assert records[0] == records[1]
