@@ -220,6 +220,11 @@ def test_init_app_and_configuration_errors(stack: Stack) -> None:
         ext.init_app(app, object())  # type: ignore[arg-type]
     ext.init_app(app, stack.auth, rules=RULES)
     assert wsgi_sender(app)("GET", "/api/me", {}).status == 401
+    # installed again: one decision and one audit record a request, under the new configuration
+    ext.init_app(app, stack.auth, rules=RULES, exempt=["/api/me"])
+    with audited(stack) as records:
+        assert wsgi_sender(app)("GET", "/api/me", {}).status == 200
+    assert [r["bastion.auth.reason"] for r in records] == ["exempt"]
 
 
 def test_authenticated_as_decides_every_request_as_a_fixed_principal(stack: Stack) -> None:

@@ -45,13 +45,20 @@ from bastion.errors import (
 from bastion.integrations._request import Checked, Requirement
 from bastion.integrations.django import checked_of, config, refusal_response
 
-__all__ = ["BastionAuthentication", "BastionError", "BastionThrottle", "HasRole", "HasScopes", "exception_handler"]
+__all__ = [
+    "BastionAPIException",
+    "BastionAuthentication",
+    "BastionThrottle",
+    "HasRole",
+    "HasScopes",
+    "exception_handler",
+]
 
 # the attribute of the HttpRequest holding the throttle's decision, for the 429's RateLimit fields
 _THROTTLED: Final = "_bastion_throttle_decision"
 
 
-class BastionError(exceptions.APIException):
+class BastionAPIException(exceptions.APIException):
     """A bastion :class:`~bastion.AuthError` as a DRF exception: its status, code and message, and its RFC 6750
     challenge as ``auth_header`` (so that even DRF's own handler sends it); :func:`exception_handler` answers it
     with bastion's exact response."""
@@ -121,7 +128,7 @@ class _Requires(BasePermission):
         need = _requirement(declared, ()) if self.attribute == "required_scopes" else _requirement((), declared)
         error = need.check(principal)
         if error is not None:
-            raise BastionError(error)
+            raise BastionAPIException(error)
         return True
 
 
@@ -173,7 +180,7 @@ class BastionThrottle(BaseThrottle):
 
 
 def _as_bastion(exc: BaseException) -> AuthError | None:
-    if isinstance(exc, BastionError):
+    if isinstance(exc, BastionAPIException):
         return exc.error
     if isinstance(exc, AuthError):
         return exc

@@ -80,7 +80,8 @@ class Bastion:
             self.init_app(app)
 
     def init_app(self, app: Flask, auth: Authenticator | None = None, **options: Any) -> None:
-        """Install bastion on ``app``; ``auth`` and ``options`` override those given to the constructor."""
+        """Install bastion on ``app``; ``auth`` and ``options`` override those given to the constructor. Installing
+        it again on the same app replaces its configuration."""
         auth = auth if auth is not None else self._auth
         if auth is None:
             raise ConfigurationError("Bastion needs an Authenticator: Bastion(app, auth) or init_app(app, auth)")
@@ -88,7 +89,10 @@ class Bastion:
         if unknown:
             raise ConfigurationError(f"unknown Bastion option(s): {', '.join(sorted(unknown))}")
         guard = Guard(auth, **{**self._options, **options})
+        installed = EXTENSION in app.extensions
         app.extensions[EXTENSION] = guard
+        if installed:  # configured again: the new guard takes over the hooks already registered
+            return
         app.before_request(_before)
         app.after_request(_after)
         app.teardown_request(_teardown)
