@@ -170,6 +170,14 @@ def test_request_user_and_auth(stack: Stack) -> None:
         body = api_sender(APIClient())("GET", "/drf/me", bearer(stack.keys.token())).body
     assert body["user"].startswith("Principal(subject=")  # without a loader, request.user is the principal
 
+    async def aload(p: bastion.Principal) -> User:
+        return User(f"auser:{p.subject}")
+
+    # behind the WSGI middleware alone, the loader (a coroutine function here) is called by the DRF class
+    with override_settings(**{**settings_for(stack, USER_LOADER=aload), "MIDDLEWARE": []}):
+        send = wsgi_sender(bastion.wsgi.AuthMiddleware(WSGIHandler(), stack.auth, rules=DRF_RULES))
+        assert send("GET", "/drf/me", bearer(stack.keys.token())).body["user"] == "auser:user_1"
+
 
 def test_behind_the_wsgi_middleware_alone(stack: Stack) -> None:
     with override_settings(**{**settings_for(stack), "MIDDLEWARE": []}):

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -37,7 +37,7 @@ from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError
 from bastion.integrations._request import Checked, Guard, Requirement
 
-__all__ = ["BastionMiddleware", "Config", "checked_of", "config", "refusal_response", "requires"]
+__all__ = ["BastionMiddleware", "Config", "checked_of", "config", "loaded_user", "refusal_response", "requires"]
 
 #: the setting bastion reads
 SETTING: Final = "BASTION"
@@ -52,8 +52,9 @@ _OPTIONS: Final = {
     "REQUEST_ID_HEADER": "request_id_header",
 }
 _OTHER_KEYS: Final = frozenset({"AUTHENTICATOR", "USER_LOADER", "THROTTLE_LIMITER"})
-# the attribute of the HttpRequest holding its Checked
+# the attributes of the HttpRequest holding its Checked and the user USER_LOADER made
 _CHECKED: Final = "_bastion_checked"
+_USER: Final = "_bastion_user"
 
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -140,6 +141,22 @@ def _attach(request: HttpRequest, checked: Checked) -> None:
     request.bastion = checked.context  # type: ignore[attr-defined]
 
 
+def _set_user(request: HttpRequest, user: Any) -> None:
+    request.user = user
+    setattr(request, _USER, user)
+
+
+def loaded_user(request: HttpRequest, principal: Any) -> Any:
+    """The user ``USER_LOADER`` makes of ``principal``: the one the middleware loaded for ``request``, else loaded
+    now (a request decided by a bastion WSGI/ASGI middleware alone); ``principal`` itself without a loader."""
+    if hasattr(request, _USER):
+        return getattr(request, _USER)
+    loader = config().user_loader
+    if loader is None:
+        return principal
+    return async_to_sync(loader)(principal) if iscoroutinefunction(loader) else loader(principal)
+
+
 def _refuse(checked: Checked | None, error: AuthError) -> HttpResponse:
     if checked is not None and checked.error is not error:
         checked.refuse(error)
@@ -173,7 +190,7 @@ class BastionMiddleware:
         principal = checked.principal
         if conf.user_loader is not None and principal is not None:
             loader = conf.user_loader
-            request.user = SimpleLazyObject(lambda: loader(principal))  # type: ignore[assignment]
+            _set_user(request, SimpleLazyObject(lambda: loader(principal)))
         checked.bind()
         try:
             response: HttpResponseBase = self.get_response(request)
@@ -194,9 +211,9 @@ class BastionMiddleware:
         loader = conf.user_loader
         if loader is not None and principal is not None:
             if iscoroutinefunction(loader):
-                request.user = await loader(principal)
+                _set_user(request, await loader(principal))
             else:
-                request.user = await sync_to_async(loader)(principal)
+                _set_user(request, await sync_to_async(loader)(principal))
         checked.bind()
         get_response = cast("Callable[[HttpRequest], Awaitable[HttpResponseBase]]", self.get_response)
         try:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -43,7 +43,7 @@ from bastion.errors import (
     RateLimited,
 )
 from bastion.integrations._request import Checked, Requirement
-from bastion.integrations.django import checked_of, config, refusal_response
+from bastion.integrations.django import checked_of, config, loaded_user, refusal_response
 
 __all__ = [
     "BastionAPIException",
@@ -89,9 +89,7 @@ class BastionAuthentication(BaseAuthentication):
         principal = checked.principal
         if principal is None:
             return None
-        django_request: HttpRequest = request._request
-        user = django_request.user if config().user_loader is not None else principal
-        return user, principal
+        return loaded_user(request._request, principal), principal
 
     def authenticate_header(self, request: Request) -> str:
         return _challenge()
