@@ -165,41 +165,41 @@ class Guard:
             return None
         return Checked(context, None, "", "", 0.0, owned=False)
 
-    def begin(self, environ: Mapping[str, Any]) -> tuple[float, str, str | None, Any, Any]:
-        """The request's arrival time, id, client address and credentials, read from a WSGI-style ``environ``."""
-        started = time.perf_counter()
-        request_id, address = self.gate.identify(environ.get("REMOTE_ADDR"), environ)
-        key_name = self.gate.api_key_environ
-        return (
-            started,
-            request_id,
-            address,
-            environ.get("HTTP_AUTHORIZATION"),
-            environ.get(key_name) if key_name else None,
-        )
-
     def decide(self, method: str, path: str, environ: Mapping[str, Any]) -> Checked:
         """Decide the request from its method, the path the framework routes on and its WSGI-style ``environ``
         (``request.META`` in Django). Blocking."""
-        started, request_id, address, authorization, api_key = self.begin(environ)
-        if _preflight(method, environ):
-            return self._checked(None, method, path, started, request_id, address)
-        if self.override is not None:
-            return self._checked(self._fixed(self.override, method, path), method, path, started, request_id, address)
+        early, authorization, api_key, started, request_id, address = self._start(method, path, environ)
+        if early is not None:
+            return early
         outcome = self.auth.decide(authorization, method=method, path=path, api_key=api_key, rules=self.gate.rules)
         return self._checked(outcome, method, path, started, request_id, address)
 
     async def decide_async(self, method: str, path: str, environ: Mapping[str, Any]) -> Checked:
         """:meth:`decide` for asyncio: the token store and a shared limiter are awaited, never blocked on."""
-        started, request_id, address, authorization, api_key = self.begin(environ)
-        if _preflight(method, environ):
-            return self._checked(None, method, path, started, request_id, address)
-        if self.override is not None:
-            return self._checked(self._fixed(self.override, method, path), method, path, started, request_id, address)
+        early, authorization, api_key, started, request_id, address = self._start(method, path, environ)
+        if early is not None:
+            return early
         outcome = await self.auth.decide_async(
             authorization, method=method, path=path, api_key=api_key, rules=self.gate.rules
         )
         return self._checked(outcome, method, path, started, request_id, address)
+
+    def _start(
+        self, method: str, path: str, environ: Mapping[str, Any]
+    ) -> tuple[Checked | None, Any, Any, float, str, str | None]:
+        """Everything before the Authenticator's call, for both worlds: the arrival time, the request id and client
+        address, the credentials — and the answer itself when there is no call to make (a CORS preflight passes
+        undecided, as under the middleware; an override decides alone)."""
+        started = time.perf_counter()
+        request_id, address = self.gate.identify(environ.get("REMOTE_ADDR"), environ)
+        early: Checked | None = None
+        if _preflight(method, environ):
+            early = self._checked(None, method, path, started, request_id, address)
+        elif self.override is not None:
+            early = self._checked(self._fixed(self.override, method, path), method, path, started, request_id, address)
+        key_name = self.gate.api_key_environ
+        api_key = environ.get(key_name) if key_name else None
+        return early, environ.get("HTTP_AUTHORIZATION"), api_key, started, request_id, address
 
     def _fixed(self, principal: Principal, method: str, path: str) -> _core.Outcome:
         """The outcome for ``principal`` (the override) under the rules: an ``auth="none"`` route sees no
