@@ -317,3 +317,17 @@ def test_a_cors_preflight_passes_unauthenticated_as_under_the_middleware(stack: 
     assert got.status == want.status == 200
     assert [r["bastion.auth.reason"] for r in records] == ["preflight", "preflight"]
     assert records[0] == records[1]
+
+
+def test_the_api_key_header_is_read_as_the_middleware_reads_it(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path, "tests.integration.flask", api_key_header="X-API-Key")
+    try:
+        issued = issue(stack.store, "robot", scopes=["read:reports"])
+        ours, theirs = wsgi_sender(make_app(stack.auth)), wsgi_sender(middleware_app(stack.auth))
+        assert ours("GET", "/api/reports", {"X-API-Key": issued.token}).body["subject"] == "robot"
+        both = {"X-API-Key": issued.token, **bearer(stack.keys.token())}
+        got, want = ours("GET", "/api/me", both), theirs("GET", "/api/me", both)
+        assert_bastion_refusal(got, "invalid_request")
+        assert_same(got, want)
+    finally:
+        stack.store.close()
