@@ -1,0 +1,1 @@
+"""A minimal Django + DRF project behind bastion (settings, urls, views, wsgi)."""
