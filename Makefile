@@ -58,16 +58,16 @@ lint: $(VENV)/.deps ## cargo fmt --check, clippy -D warnings, ruff, mypy --stric
 	cargo fmt --check
 	cargo clippy -q --all-targets -- -D warnings
 	cargo clippy -q --all-targets --no-default-features -- -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy python/bastion tests benches
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff format --check python tests benches examples
+	$(VENV)/bin/mypy python/bastion tests benches examples
 	$(VENV)/bin/python -m mypy.stubtest bastion._core
 
 .PHONY: format
 format: $(VENV)/.deps ## format Rust and Python
 	cargo fmt
-	$(VENV)/bin/ruff format python tests benches
-	$(VENV)/bin/ruff check --fix python tests benches
+	$(VENV)/bin/ruff format python tests benches examples
+	$(VENV)/bin/ruff check --fix python tests benches examples
 
 # the first Python 3.12 that actually runs (a pyenv shim without 3.12 selected does not)
 PY312 ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \

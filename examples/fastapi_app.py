@@ -2,8 +2,8 @@
 
 Run it (the settings are in ``_settings.py``; ``BASTION_HOST`` and ``BASTION_PORT`` default to 127.0.0.1:8000)::
 
-    BASTION_JWT_SECRET=... python examples/fastapi_app.py
-    BASTION_JWT_SECRET=... uvicorn --app-dir examples fastapi_app:create_app --factory
+    BASTION_JWT_SECRET=... python -m examples.fastapi_app
+    BASTION_JWT_SECRET=... uvicorn examples.fastapi_app:create_app --factory
 
 - ``GET /health``: open;
 - ``GET /api/v1/me``: any valid token;
@@ -20,9 +20,10 @@ from typing import Annotated, Any
 
 import bastion
 import uvicorn
-from _settings import configure
 from bastion.integrations.fastapi import BastionBearer
 from fastapi import FastAPI, Security
+
+from examples._settings import configure
 
 
 def create_app(env: Mapping[str, str] = os.environ) -> FastAPI:

@@ -2,7 +2,7 @@
 
 Run it (the settings are in ``_settings.py``)::
 
-    BASTION_JWT_SECRET=... uvicorn --app-dir examples starlette_app:create_app --factory
+    BASTION_JWT_SECRET=... uvicorn examples.starlette_app:create_app --factory
 
 - ``GET /health``: open;
 - ``GET /api/v1/me``: any valid token;
@@ -16,12 +16,13 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from _settings import configure
 from bastion.integrations.starlette import Guard
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from examples._settings import configure
 
 
 def create_app(env: Mapping[str, str] = os.environ) -> Starlette:

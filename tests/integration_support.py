@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,11 +37,8 @@ _LOGGERS = itertools.count()
 
 
 def example(name: str) -> Any:
-    """The module ``examples/<name>.py`` (the examples are scripts, not a package)."""
-    folder = str(ROOT / "examples")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module(name)
+    """The module ``examples/<name>.py``."""
+    return importlib.import_module(f"examples.{name}")
 
 
 def remembered(token: str) -> str:

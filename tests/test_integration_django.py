@@ -19,6 +19,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import AsyncClient, Client, override_settings
 
 from tests import django_support
+from tests.opaque_support import PEPPER
+from tests.request_support import RULES, Boom, Response, Stack, issue
 from tests.wsgi_support import (
     Send,
     assert_bastion_refusal,
@@ -30,8 +32,6 @@ from tests.wsgi_support import (
     tight_token,
     wsgi_sender,
 )
-from tests.opaque_support import PEPPER
-from tests.request_support import RULES, Boom, Response, Stack, issue
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from tests.opaque_support import PEPPER
+from tests.request_support import RULES, Boom, Response, Stack, collecting, issue
 from tests.wsgi_support import (
     Send,
     assert_bastion_refusal,
@@ -30,8 +32,6 @@ from tests.wsgi_support import (
     tight_token,
     wsgi_sender,
 )
-from tests.opaque_support import PEPPER
-from tests.request_support import RULES, Boom, Response, Stack, collecting, issue
 
 #: the DRF views decide authentication and scopes themselves: the middleware only verifies a token if one is sent
 DRF_RULES = [bastion.Rule("/drf/*", auth="optional"), *RULES]

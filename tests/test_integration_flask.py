@@ -17,6 +17,8 @@ from bastion.testing.flask import authenticated_as, principal
 from flask import Blueprint, Flask, g, request
 
 from examples import flask_app as example
+from tests.opaque_support import PEPPER
+from tests.request_support import RULES, Boom, Stack, issue
 from tests.wsgi_support import (
     assert_bastion_refusal,
     assert_same,
@@ -27,8 +29,6 @@ from tests.wsgi_support import (
     tight_token,
     wsgi_sender,
 )
-from tests.opaque_support import PEPPER
-from tests.request_support import RULES, Boom, Stack, issue
 
 
 @pytest.fixture

@@ -55,8 +55,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "BASTION_AUDIT_FILE": str(audit_file),
         "BASTION_HOST": "127.0.0.1",
         "BASTION_PORT": str(port),
+        "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, str(ROOT / "examples" / "fastapi_app.py")]
+    command = [sys.executable, "-m", "examples.fastapi_app"]
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -583,7 +583,6 @@ class Authenticator:
 # -- audit lines (rust/audit.rs) ----------------------------------------------------------------------
 __all__ += ["AUDIT_FIELD_NAMES", "audit_lines", "audit_timestamp", "audit_values"]
 
-
 #: The output name of every audit field, in output order.
 AUDIT_FIELD_NAMES: tuple[str, ...]
 

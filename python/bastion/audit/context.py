@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from bastion._core import Principal
 
-__all__ = ["AuditContext", "AuditContextFilter", "bind", "current", "reset"]
+__all__ = ["AuditContext", "AuditContextFilter", "BindToken", "bind", "current", "reset"]
 
 
 class AuditContext(NamedTuple):
@@ -29,17 +29,20 @@ class AuditContext(NamedTuple):
 _NO_SCOPES: frozenset[str] = frozenset()
 # what is bound: (principal or None, request id) — the principal itself, so that binding reads none of its
 # fields (a request whose app never logs pays for one tuple); AuditContext is built when asked for
-_CURRENT: ContextVar[tuple[Principal | None, str | None] | None] = ContextVar("bastion_audit_context", default=None)
+_Bound = tuple["Principal | None", "str | None"]
+_CURRENT: ContextVar[_Bound | None] = ContextVar("bastion_audit_context", default=None)
 _set = _CURRENT.set
+#: What :func:`bind` returns and :func:`reset` takes.
+BindToken = Token[_Bound | None]
 
 
-def bind(principal: Principal | None, request_id: str | None) -> Token[tuple[Principal | None, str | None] | None]:
+def bind(principal: Principal | None, request_id: str | None) -> BindToken:
     """Bind ``principal`` (None for an anonymous request) and ``request_id`` to the current context; give the
     token to :func:`reset` when the request ends."""
     return _set((principal, request_id))
 
 
-def reset(token: Token[tuple[Principal | None, str | None] | None]) -> None:
+def reset(token: BindToken) -> None:
     """Restore the context :func:`bind` replaced."""
     _CURRENT.reset(token)
 

@@ -12,7 +12,7 @@
 - :mod:`bastion.integrations.drf` — ``BastionAuthentication``, ``HasScopes`` / ``HasRole``, ``BastionThrottle``
   and ``exception_handler`` for Django REST framework.
 
-Each works behind :class:`bastion.asgi.AuthMiddleware` / :class:`bastion.wsgi.AuthMiddleware` (reusing its decision: a token is read once per request)
-or alone (deciding the request itself with ``await auth.decide_async(...)``). Neither module is imported by
-``import bastion``: each needs its framework installed (``pip install 'bastion[fastapi]'``, ``[flask]``, ``[django]``).
+Each works behind :class:`bastion.asgi.AuthMiddleware` / :class:`bastion.wsgi.AuthMiddleware` (reusing its
+decision: a token is read once per request) or alone (deciding the request itself). None is imported by
+``import bastion``: each needs its framework (``pip install 'bastion[fastapi]'``, ``[flask]``, ``[django]``).
 """

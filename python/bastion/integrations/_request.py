@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
 from bastion import _core, _http
 from bastion._gate import AuthContext, Gate
-from bastion.audit.context import AuditContext, bind, reset
+from bastion.audit.context import BindToken, bind, reset
 from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError, Forbidden, InsufficientScope, MissingToken
 from bastion.rules import AuthMode, Rule
@@ -88,7 +87,7 @@ class Checked:
         self.started = started
         self.owned = owned
         self._audited = False
-        self._token: Token[AuditContext | None] | None = None
+        self._token: BindToken | None = None
 
     @property
     def principal(self) -> Any:

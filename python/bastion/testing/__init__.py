@@ -81,6 +81,10 @@ def mint_token(
     raise ConfigurationError("mint_token takes a bastion.JWTSigner, a bastion.TokenStore or a bastion.Authenticator")
 
 
+# the claims a verifier turns into a principal's fields: principal() takes those as arguments
+_OWN_CLAIMS = frozenset({"sub", "scope", "scp", "roles", "role", "tier", "client_id", "azp", "iss", "jti", "exp"})
+
+
 def principal(
     subject: str,
     *,
@@ -112,6 +116,9 @@ def principal(
     scope_names, role_names = names_of(scopes, "scopes"), names_of(roles, "roles")
     if not all(isinstance(n, str) for n in (*scope_names, *role_names)):
         raise ConfigurationError("scopes and roles must be strings")
+    clash = _OWN_CLAIMS & set(claims or ())
+    if clash:  # the principal's fields are the arguments: a claim of the same name would contradict one
+        raise ConfigurationError(f"claims= cannot set {', '.join(sorted(clash))}: use the arguments of that name")
     try:
         text = None if claims is None else json.dumps(dict(claims), allow_nan=False)
     except (TypeError, ValueError):
