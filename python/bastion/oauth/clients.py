@@ -113,12 +113,25 @@ def _jwks(value: object) -> str | None:
     if not isinstance(value, Mapping | str | bytes):
         raise ConfigurationError("jwks must be a JWK Set (a mapping, or its JSON text)")
     try:
-        keys = KeySet.from_jwks(dict(value) if isinstance(value, Mapping) else value)
+        keys = KeySet.from_jwks(json.dumps(_plain_json(value)) if isinstance(value, Mapping) else value)
+    except (TypeError, ValueError):
+        raise ConfigurationError("jwks is not a JSON-serialisable JWK Set") from None
     except BastionError as exc:
         raise ConfigurationError(f"jwks is not a usable JWK Set ({exc.message})") from None
     if not len(keys):
         raise ConfigurationError("jwks holds no signature key")
     return json.dumps(keys.to_jwks(), separators=(",", ":"))
+
+
+def _plain_json(value: object, depth: int = 0) -> object:
+    """Mappings and sequences of any kind (a jwskate ``JwkSet``, say) as the dicts and lists JSON takes."""
+    if depth > 8:
+        raise ValueError("too deep")
+    if isinstance(value, Mapping):
+        return {str(k): _plain_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v, depth + 1) for v in value]
+    return value
 
 
 def secret_matches(store: TokenStore, row: sql.ClientRow, secret: object, now: float) -> bool:
