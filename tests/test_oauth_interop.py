@@ -30,7 +30,7 @@ def srv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
 
 
 def _authenticator(srv: Served) -> bastion.Authenticator:
-    return bastion.Authenticator(jwt=srv.provider._verifier(), tokens=srv.store)
+    return bastion.Authenticator(jwt=srv.provider.verifier(), tokens=srv.store)
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])

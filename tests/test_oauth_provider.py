@@ -98,7 +98,7 @@ def _status(srv: Served, auth: tuple[str, str]) -> int:
 def test_a_disabled_client_is_refused_at_once_and_its_live_tokens_die(srv: Served) -> None:
     own = keep(_cc(srv).json())
     user = keep(srv.provider.issue_tokens(subject="dave", client_id="svc"))
-    auth = bastion.Authenticator(jwt=srv.provider._verifier(), tokens=srv.store)
+    auth = bastion.Authenticator(jwt=srv.provider.verifier(), tokens=srv.store)
     assert auth.authenticate("Bearer " + own["access_token"]) is not None
     assert srv.provider.clients.disable("svc") is True
     assert _cc(srv).status_code == 401

@@ -37,7 +37,7 @@ def _jwt_claims(provider: Provider, token: str) -> dict[str, Any] | None:
     """The claims of a live access JWT of this provider, or None."""
     store = provider.store
     try:
-        claims = provider._verifier().verify(token)
+        claims = provider.verifier().verify(token)
     except BastionError:
         return None
     jti, sub, iat = claims.get("jti"), claims.get("sub"), claims.get("iat")

@@ -119,7 +119,9 @@ class Provider:
             self._signers = cached = (current.kid, signer)
         return cached[1]
 
-    def _verifier(self) -> JWTVerifier:
+    def verifier(self) -> JWTVerifier:
+        """A verifier of this provider's JWT access tokens (every published key, its issuer and audience,
+        ``typ: at+jwt``): what an ``Authenticator`` in the same process takes as ``jwt=``."""
         keyset = self.keys.keyset()
         kids = tuple(keyset.kids)
         cached = self._verifiers
