@@ -113,9 +113,11 @@ def _jwks(value: object) -> str | None:
     if not isinstance(value, Mapping | str | bytes):
         raise ConfigurationError("jwks must be a JWK Set (a mapping, or its JSON text)")
     try:
-        keys = KeySet.from_jwks(json.dumps(_plain_json(value)) if isinstance(value, Mapping) else value)
-    except (TypeError, ValueError):
+        text = json.dumps(_plain_json(value)) if isinstance(value, Mapping) else value
+    except Exception:  # a mapping whose own methods fail, or values JSON cannot hold
         raise ConfigurationError("jwks is not a JSON-serialisable JWK Set") from None
+    try:
+        keys = KeySet.from_jwks(text)
     except BastionError as exc:
         raise ConfigurationError(f"jwks is not a usable JWK Set ({exc.message})") from None
     if not len(keys):

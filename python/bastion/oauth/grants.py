@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bastion.errors import AuthError, ConfigurationError
 from bastion.oauth import events, sql
-from bastion.oauth.clients import apply_killed
+from bastion.oauth.clients import apply_killed, check_client_id
 from bastion.oauth.http import OAuthError
 from bastion.tokens import ops
 from bastion.tokens.ops import Op
 from bastion.tokens.store import Flow, _Sql
-from bastion.tokens.validate import plain
+from bastion.tokens.validate import names, plain
 
 if TYPE_CHECKING:
     from bastion.oauth.provider import Provider
@@ -194,19 +194,13 @@ def issue(provider: Provider, subject: object, client_id: object, scopes: object
     """``Provider.issue_tokens``: an RFC 6749 §5.1 response for ``subject`` (a user the application has just
     authenticated) through ``client_id``; a refresh token too when the client may use the refresh grant."""
     subject = plain(subject, "subject")
-    if not isinstance(client_id, str) or not client_id:
-        raise ConfigurationError("client_id is the id of a registered client")
-    client: sql.ClientRow | None = yield _Sql(sql.get_client(client_id))
+    cid = check_client_id(client_id)
+    client: sql.ClientRow | None = yield _Sql(sql.get_client(cid))
     if client is None or client.disabled:
-        raise ConfigurationError(f"no enabled client has the id {client_id!r}")
-    if scopes is None:
-        wanted = None
-    elif isinstance(scopes, str) or not isinstance(scopes, Iterable):
-        raise ConfigurationError("scopes is an iterable of scope names")
-    else:
-        wanted = list(scopes)
-        if not all(isinstance(s, str) and _SCOPE_RE.match(s) for s in wanted):
-            raise ConfigurationError("each scope is a non-empty str of printable ASCII without spaces or quotes")
+        raise ConfigurationError(f"no enabled client has the id {cid!r}")
+    wanted = None if scopes is None else names(scopes, "scopes")  # type: ignore[arg-type]
+    if wanted is not None and not all(_SCOPE_RE.match(s) for s in wanted):
+        raise ConfigurationError("each scope is printable ASCII without spaces, quotes or backslashes")
     try:
         granted = _within(wanted, json.loads(client.scopes))
     except OAuthError:

@@ -22,7 +22,7 @@ from bastion.oauth.clients import ASSERTION_ALGORITHMS, ClientRegistry
 from bastion.oauth.http import MAX_BODY, OAuthError, Request, Response, form, json_response
 from bastion.oauth.keys import KeyRing
 from bastion.tokens.store import Flow, TokenStore
-from bastion.tokens.validate import MAX_TTL, number
+from bastion.tokens.validate import MAX_TTL, exact_str, names, number
 
 __all__ = ["FAILURES_TIER", "REQUESTS_TIER", "Provider"]
 
@@ -76,13 +76,15 @@ class Provider:
     ) -> None:
         if not isinstance(store, TokenStore):
             raise ConfigurationError("a Provider needs a bastion.TokenStore")
-        if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")) or "?" in issuer:
+        # exact str copies: a str subclass's own methods are never called
+        issuer_s, mode, audience_s = exact_str(issuer), exact_str(access_tokens), exact_str(audience)
+        if issuer_s is None or not issuer_s.startswith(("https://", "http://")) or "?" in issuer_s or "#" in issuer_s:
             raise ConfigurationError("issuer is the server's https:// URL, without query or fragment")
         if keys is not None and not isinstance(keys, KeyRing):
             raise ConfigurationError("keys must be a bastion.oauth.KeyRing")
-        if access_tokens not in ("jwt", "opaque"):
+        if mode not in ("jwt", "opaque"):
             raise ConfigurationError("access_tokens is 'jwt' or 'opaque'")
-        if audience is not None and (not isinstance(audience, str) or not audience):
+        if audience is not None and not audience_s:
             raise ConfigurationError("audience is a non-empty str")
         if limiter is None:
             limiter = default_limiter()
@@ -90,20 +92,17 @@ class Provider:
             raise ConfigurationError(
                 f"limiter must be a bastion.RateLimiter with tiers {REQUESTS_TIER!r}, {FAILURES_TIER!r}"
             )
-        if scopes_supported is not None and (
-            isinstance(scopes_supported, str) or not all(isinstance(s, str) for s in scopes_supported)
-        ):
-            raise ConfigurationError("scopes_supported is a list of scope names")
+        supported = None if scopes_supported is None else names(scopes_supported, "scopes_supported")
         self.store = store
         self.clients = ClientRegistry(store)
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer_s.rstrip("/")
         self.keys = keys if keys is not None else KeyRing.generate()
-        self.access_tokens = access_tokens
-        self.audience = audience or self.issuer
+        self.access_tokens = mode
+        self.audience = audience_s or self.issuer
         self.access_ttl = number(access_ttl, "access_ttl", low=1, high=86400)
         self.refresh_ttl = number(refresh_ttl, "refresh_ttl", low=1, high=MAX_TTL)
         self.limiter = limiter
-        self.scopes_supported = None if scopes_supported is None else list(scopes_supported)
+        self.scopes_supported = supported
         self._lock = threading.Lock()
         self._signers: tuple[str | None, JWTSigner] | None = None
         self._verifiers: tuple[tuple[str, ...], JWTVerifier] | None = None
@@ -217,6 +216,14 @@ class Provider:
             if exc.error == "invalid_client":
                 self._failed(keys)
             raise
+        try:
+            return (yield from self._answer(path, client, params))
+        except OAuthError as exc:
+            if exc.error == "invalid_grant":  # a guessed or replayed refresh token
+                self._failed(keys)
+            raise
+
+    def _answer(self, path: str, client: Any, params: dict[str, str]) -> Flow[Response]:
         if path == TOKEN_PATH:
             grant = params.get("grant_type")
             if grant == "client_credentials":
@@ -233,15 +240,17 @@ class Provider:
 
     def handle(self, request: Request) -> Response:
         """Answer ``request`` (blocking: a WSGI server's thread)."""
+        clean = _clean(request)
         try:
-            return self.store._run(self._flow(request))
+            return self.store._run(self._flow(clean))
         except (OAuthError, BastionError) as exc:
             return _error(exc)
 
     async def ahandle(self, request: Request) -> Response:
         """Answer ``request`` (awaited: an ASGI server's event loop)."""
+        clean = _clean(request)
         try:
-            return await self.store._arun(self._flow(request))
+            return await self.store._arun(self._flow(clean))
         except (OAuthError, BastionError) as exc:
             return _error(exc)
 
@@ -268,6 +277,29 @@ class Provider:
         from bastion.oauth.apps import WSGIApp
 
         return WSGIApp(self)
+
+
+def _clean(request: object) -> Request:
+    """``request`` rebuilt from exact built-in values (a subclass's own methods are never called later), or
+    ConfigurationError."""
+    if not isinstance(request, Request):
+        raise ConfigurationError("handle() takes a bastion.oauth.Request")
+    method, path, client = exact_str(request.method), exact_str(request.path), request.client
+    headers, body = request.headers, request.body
+    if method is None or path is None or not isinstance(body, bytes) or not isinstance(headers, dict):
+        raise ConfigurationError("a Request holds a str method and path, a dict of headers and a bytes body")
+    pairs = {exact_str(k): exact_str(v) for k, v in dict.items(headers)}
+    if None in pairs or None in pairs.values() or (client is not None and exact_str(client) is None):
+        raise ConfigurationError("a Request's header names and values, and its client, are str")
+    repeated = request.repeated if isinstance(request.repeated, frozenset) else frozenset()
+    return Request(
+        method,
+        path,
+        {k.lower(): v for k, v in pairs.items() if k is not None and v is not None},
+        bytes.__bytes__(body) if type(body) is not bytes else body,
+        None if client is None else exact_str(client),
+        frozenset(r for r in repeated if exact_str(r) is not None),
+    )
 
 
 def _not_allowed(allow: str) -> Response:
