@@ -17,6 +17,7 @@ import os
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -29,10 +30,18 @@ GROUP_INTROSPECT = "introspection of a live access token"
 def _serve(app: Any, interface: Literal["asgi3", "wsgi"] = "asgi3") -> str:
     import uvicorn
 
+    if interface == "wsgi":
+        from uvicorn.middleware.wsgi import WSGIMiddleware  # type: ignore[attr-defined]
+
+        # uvicorn's own WSGI bridge, wrapped here so that its deprecation notice (a2wsgi is not a dependency)
+        # is silenced in this thread rather than raised in the server's
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            app = WSGIMiddleware(app)
     with _socket() as sock:
         port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", interface=interface
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", interface="asgi3"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
