@@ -149,20 +149,22 @@ def refresh(provider: Provider, client: sql.ClientRow, params: dict[str, str]) -
         keys = [c for c in store._lookup_keys(presented) if c[0] == "blake3"]
     except AuthError:
         raise OAuthError("invalid_grant", "the refresh token is invalid") from None
-    found = yield _Sql(sql.find_record(keys))
+    found: sql.TokenRow | None = yield _Sql(sql.find_record(keys))
     if found is None:
         raise OAuthError("invalid_grant", "the refresh token is invalid")
-    token_id, granted = found[11], sql.scopes_of(found[3])
+    token_id, granted = found.id, sql.scopes_of(found.scopes)
     allowed = set(json.loads(client.scopes))
     # the new tokens keep the grant's scopes that the client is still allowed (§6: never more than granted)
     kept = [s for s in granted if s in allowed]
     scopes = _within(requested_scopes(params), kept)
     minted: list[_Minted] = []
 
-    def mint(row: tuple[Any, ...]) -> Op:
-        family = row[8] or row[11]
-        minted.append(_mint(provider, client, row[2], scopes, family_id=family, parent_id=row[11], refresh_scopes=kept))
-        return minted[0].op
+    def mint(row: sql.TokenRow) -> Op:
+        successor = _mint(
+            provider, client, row.subject, scopes, family_id=row.family, parent_id=row.id, refresh_scopes=kept
+        )
+        minted.append(successor)
+        return successor.op
 
     now = time.time()
     outcome: sql.Refreshed = yield _Sql(
@@ -174,8 +176,8 @@ def refresh(provider: Provider, client: sql.ClientRow, params: dict[str, str]) -
         store._evict(token_id)
         apply_killed(store, outcome.killed)
         events.emit(
-            "refresh_reuse_detected", client_id=client.client_id, subject=outcome.row[2], token_id=token_id,
-            family_id=outcome.row[8] or token_id, tokens_revoked=len(outcome.killed.ids) + len(outcome.killed.jtis),
+            "refresh_reuse_detected", client_id=client.client_id, subject=outcome.row.subject, token_id=token_id,
+            family_id=outcome.row.family, tokens_revoked=len(outcome.killed.ids) + len(outcome.killed.jtis),
         )  # fmt: skip
         raise OAuthError("invalid_grant", "the refresh token is invalid")
     if outcome.state != "ok":
@@ -184,7 +186,7 @@ def refresh(provider: Provider, client: sql.ClientRow, params: dict[str, str]) -
     done = minted[0]
     done.finish()
     events.emit(
-        "token_refreshed", client_id=client.client_id, subject=found[2], token_id=done.access_id,
+        "token_refreshed", client_id=client.client_id, subject=found.subject, token_id=done.access_id,
         refresh_token_id=done.refresh_id, parent_id=token_id, scopes=scopes,
     )  # fmt: skip
     return done.response

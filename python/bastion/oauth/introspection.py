@@ -105,19 +105,18 @@ def revoke(provider: Provider, caller: sql.ClientRow, params: dict[str, str]) ->
         keys = [c for c in store._lookup_keys(token) if c[0] == "blake3"]
     except AuthError:
         return None
-    row = yield _Sql(sql.find_record(keys))
-    if row is None or row[1] != caller.client_id or row[0] not in ("a", "r"):
+    row: sql.TokenRow | None = yield _Sql(sql.find_record(keys))
+    if row is None or row.client_id != caller.client_id or row.kind not in ("a", "r"):
         return None  # unknown, or another client's: RFC 7009 §2.2 answers 200 all the same
-    token_id = row[11]
-    if row[0] == "r":
-        killed = yield _Sql(sql.revoke_family(store._dialect, row[8] or token_id, "oauth_revoke", now), write=True)
+    if row.kind == "r":
+        killed = yield _Sql(sql.revoke_family(store._dialect, row.family, "oauth_revoke", now), write=True)
         apply_killed(store, killed)
-        store._evict(token_id)
+        store._evict(row.id)
         events.emit(
-            "token_revoked", client_id=caller.client_id, token_id=token_id, token_type="refresh_token",
-            family_id=row[8] or token_id, tokens_revoked=len(killed.ids) + len(killed.jtis),
+            "token_revoked", client_id=caller.client_id, token_id=row.id, token_type="refresh_token",
+            family_id=row.family, tokens_revoked=len(killed.ids) + len(killed.jtis),
         )  # fmt: skip
     else:
-        yield from store._revoked(token_id, "oauth_revoke")
-        events.emit("token_revoked", client_id=caller.client_id, token_id=token_id, token_type="access_token")
+        yield from store._revoked(row.id, "oauth_revoke")
+        events.emit("token_revoked", client_id=caller.client_id, token_id=row.id, token_type="access_token")
     return None

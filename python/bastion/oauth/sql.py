@@ -154,55 +154,72 @@ class Refreshed(NamedTuple):
     ``mint`` inserted), ``"invalid"`` (unknown to this client, expired, revoked) or ``"reuse"`` (``killed``)."""
 
     state: str
-    row: tuple[Any, ...] | None = None
+    row: TokenRow | None = None
     killed: Killed | None = None
     issued: Any = None
 
 
-REFRESH_COLUMNS = (
-    "t.kind, t.client_id, t.subject, t.scopes, t.tier, t.expires_at, t.revoked_at, t.revoked_reason, "
-    "t.family_id, t.created_at, s.valid_after, t.id, t.roles"
-)
+class TokenRow(NamedTuple):
+    """The columns of a token record that issuing, refreshing and revoking read (``TOKEN_COLUMNS``)."""
+
+    id: str
+    kind: str
+    client_id: str | None
+    subject: str
+    scopes: str
+    expires_at: float
+    revoked_at: float | None
+    revoked_reason: str | None
+    family_id: str | None
+    created_at: float
+    #: the subject's cut-off (revoke_subject), from bastion_subjects
+    valid_after: float | None
+
+    @property
+    def family(self) -> str:
+        """The family this token belongs to: the first token of the chain names it."""
+        return self.family_id or self.id
 
 
-def use_refresh(d: Dialect, token_id: str, client_id: str, now: float, mint: Callable[[tuple[Any, ...]], Op]) -> Op:
+TOKEN_COLUMNS = ", ".join(("s." if f == "valid_after" else "t.") + f for f in TokenRow._fields)
+
+
+def use_refresh(d: Dialect, token_id: str, client_id: str, now: float, mint: Callable[[TokenRow], Op]) -> Op:
     """Exchange the refresh token ``token_id`` once, in one transaction: mark it used, then run ``mint`` (which
     inserts its successors). A token already exchanged is a reuse (RFC 9700 §4.14): its whole family dies."""
     rows = yield Query(
-        f"SELECT {REFRESH_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s "  # noqa: S608
+        f"SELECT {TOKEN_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s "  # noqa: S608
         "ON s.subject = t.subject WHERE t.id = ?",
         (token_id,),
     )
     if not rows:
         return Refreshed("invalid")
-    row = rows[0]
-    kind, owner, _subject, _scopes, _tier, expires_at, revoked_at, reason, family_id = row[:9]
-    created_at, valid_after = row[9], row[10]
-    if kind != "r" or owner != client_id:
+    row = TokenRow._make(rows[0])
+    if row.kind != "r" or row.client_id != client_id:
         return Refreshed("invalid")
-    if reason == REFRESHED:
-        return Refreshed("reuse", row, (yield from revoke_family(d, family_id or token_id, "refresh_reuse", now)))
-    if revoked_at is not None or float(expires_at) <= now:
+    if row.revoked_reason == REFRESHED:
+        return Refreshed("reuse", row, (yield from revoke_family(d, row.family, "refresh_reuse", now)))
+    if row.revoked_at is not None or float(row.expires_at) <= now:
         return Refreshed("invalid")
-    if valid_after is not None and float(valid_after) >= float(created_at):
+    if row.valid_after is not None and float(row.valid_after) >= float(row.created_at):
         return Refreshed("invalid")  # the subject was cut off (revoke_subject)
     # the store's own revocation: the row and the event other processes evict it by, in this transaction
     if not (yield from ops.revoke(d, token_id, REFRESHED, now)):
         # another request exchanged it between the read and the write: two uses of one token
-        return Refreshed("reuse", row, (yield from revoke_family(d, family_id or token_id, "refresh_reuse", now)))
+        return Refreshed("reuse", row, (yield from revoke_family(d, row.family, "refresh_reuse", now)))
     issued = yield from mint(row)
     return Refreshed("ok", row, issued=issued)
 
 
 def find_record(candidates: Sequence[ops.Candidate]) -> Op:
-    """The refresh-relevant columns of the record stored under any of ``candidates``, or None."""
+    """The :class:`TokenRow` of the record stored under any of ``candidates``, or None."""
     digests = list({bytes(c[2]) for c in candidates})
     rows = yield Query(
-        f"SELECT {REFRESH_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s "  # noqa: S608
+        f"SELECT {TOKEN_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s "  # noqa: S608
         f"ON s.subject = t.subject WHERE t.digest IN ({','.join('?' * len(digests))})",
         digests,
     )
-    return rows[0] if rows else None
+    return TokenRow._make(rows[0]) if rows else None
 
 
 def scopes_of(text: str) -> list[str]:

@@ -147,12 +147,15 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
             )""",
             "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_client ON bastion_oauth_jwts (client_id)",
             "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_family ON bastion_oauth_jwts (family_id)",
+            # expired rows are pruned as new ones are written: one range of the index, not a scan
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_expires ON bastion_oauth_jwts (expires_at)",
             """CREATE TABLE IF NOT EXISTS bastion_oauth_assertions (
                 client_id TEXT NOT NULL,
                 jti TEXT NOT NULL,
                 expires_at REAL NOT NULL,
                 PRIMARY KEY (client_id, jti)
             )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_assertions_expires ON bastion_oauth_assertions (expires_at)",
             "CREATE INDEX IF NOT EXISTS bastion_tokens_family ON bastion_tokens (family_id)",
             "CREATE INDEX IF NOT EXISTS bastion_tokens_client ON bastion_tokens (client_id)",
         ),
@@ -182,12 +185,15 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
             )""",
             "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_client ON bastion_oauth_jwts (client_id)",
             "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_family ON bastion_oauth_jwts (family_id)",
+            # expired rows are pruned as new ones are written: one range of the index, not a scan
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_expires ON bastion_oauth_jwts (expires_at)",
             """CREATE TABLE IF NOT EXISTS bastion_oauth_assertions (
                 client_id TEXT NOT NULL,
                 jti TEXT NOT NULL,
                 expires_at DOUBLE PRECISION NOT NULL,
                 PRIMARY KEY (client_id, jti)
             )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_assertions_expires ON bastion_oauth_assertions (expires_at)",
             "CREATE INDEX IF NOT EXISTS bastion_tokens_family ON bastion_tokens (family_id)",
             "CREATE INDEX IF NOT EXISTS bastion_tokens_client ON bastion_tokens (client_id)",
         ),
