@@ -269,3 +269,32 @@ def test_provider_arguments_are_checked(tmp_path: Path) -> None:
         assert provider.handle(Request("POST", "/oauth/token", form, b"grant_type=client_credentials")).status == 401
     finally:
         store.close()
+
+
+def test_two_concurrent_uses_of_one_refresh_token_are_a_reuse(srv: Served) -> None:
+    import threading
+
+    first = keep(srv.provider.issue_tokens(subject="heidi", client_id="svc"))
+    barrier = threading.Barrier(4)
+    answers: list[httpx.Response] = []
+
+    def use() -> None:
+        barrier.wait()
+        answers.append(
+            srv.post("/oauth/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+        )
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(answers) == 4
+    ok = [keep(a.json()) for a in answers if a.status_code == 200]
+    assert len(ok) <= 1
+    assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code != 200)
+    # the other uses were reuses: the family is dead, the winner's tokens too
+    for winner in ok:
+        again = srv.post("/oauth/token", {"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]})
+        assert again.status_code == 400
+        assert srv.post("/oauth/introspect", {"token": winner["access_token"]}).json() == {"active": False}

@@ -16,6 +16,7 @@ from bastion.errors import AuthError, BastionError
 from bastion.oauth import events, sql
 from bastion.oauth.clients import apply_killed
 from bastion.oauth.http import OAuthError
+from bastion.tokens import ops
 from bastion.tokens.store import Flow, _Sql
 
 if TYPE_CHECKING:
@@ -98,7 +99,9 @@ def revoke(provider: Provider, caller: sql.ClientRow, params: dict[str, str]) ->
     if token.count(".") == 2:
         claims = _jwt_claims(provider, token)
         if claims is not None and claims.get("client_id") == caller.client_id:
-            yield from store._revoke_jti(claims["jti"], float(claims.get("exp", now + provider.access_ttl)))
+            jti, exp = claims["jti"], float(claims.get("exp", now + provider.access_ttl))
+            yield _Sql(sql.serialized(store._dialect, ops.revoke_jti(store._dialect, jti, exp, now)), write=True)
+            store._deny_jti(jti, exp)
             events.emit("token_revoked", client_id=caller.client_id, token_id=claims["jti"], token_type="jwt")
         return None
     try:
@@ -117,6 +120,7 @@ def revoke(provider: Provider, caller: sql.ClientRow, params: dict[str, str]) ->
             family_id=row.family, tokens_revoked=len(killed.ids) + len(killed.jtis),
         )  # fmt: skip
     else:
-        yield from store._revoked(row.id, "oauth_revoke")
+        yield _Sql(sql.serialized(store._dialect, ops.revoke(store._dialect, row.id, "oauth_revoke", now)), write=True)
+        store._evict(row.id)
         events.emit("token_revoked", client_id=caller.client_id, token_id=row.id, token_type="access_token")
     return None

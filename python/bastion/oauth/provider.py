@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bastion._core import JWTSigner, JWTVerifier, Rate, RateLimiter
 from bastion.errors import AuthUnavailable, BastionError, ConfigurationError
@@ -23,6 +23,9 @@ from bastion.oauth.http import MAX_BODY, OAuthError, Request, Response, form, js
 from bastion.oauth.keys import KeyRing
 from bastion.tokens.store import Flow, TokenStore
 from bastion.tokens.validate import MAX_TTL, exact_str, names, number
+
+if TYPE_CHECKING:
+    from bastion.oauth.apps import ASGIApp, WSGIApp
 
 __all__ = ["FAILURES_TIER", "REQUESTS_TIER", "Provider"]
 
@@ -266,13 +269,13 @@ class Provider:
         """Async :meth:`issue_tokens`."""
         return await self.store._arun(grants.issue(self, subject, client_id, scopes))
 
-    def asgi(self) -> Any:
+    def asgi(self) -> ASGIApp:
         """This provider as an ASGI application."""
         from bastion.oauth.apps import ASGIApp
 
         return ASGIApp(self)
 
-    def wsgi(self) -> Any:
+    def wsgi(self) -> WSGIApp:
         """This provider as a WSGI application."""
         from bastion.oauth.apps import WSGIApp
 

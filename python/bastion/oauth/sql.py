@@ -114,6 +114,21 @@ def seen_assertion(client_id: str, jti: str, expires_at: float, now: float) -> O
     return not rows
 
 
+def _serialized(d: Dialect) -> Op:
+    """PostgreSQL: take, first, the lock every revocation takes last (``ops.EVENTS_LOCK_KEY``, held to the end of
+    the transaction). A transaction that revokes several rows — a family, a client's tokens — or that reads a
+    refresh token before spending it then never holds a row another such transaction waits for while waiting
+    for that lock itself (a deadlock); and the read that follows sees every exchange committed before it."""
+    if d.postgres:
+        yield Query("SELECT pg_advisory_xact_lock(?)", (ops.EVENTS_LOCK_KEY,))
+
+
+def serialized(d: Dialect, op: Op) -> Op:
+    """``op`` (one of the store's revocations) after :func:`_serialized`'s lock."""
+    yield from _serialized(d)
+    return (yield from op)
+
+
 def _kill(d: Dialect, where: str, params: Sequence[Any], reason: str, now: float) -> Op:
     """Revoke every live opaque token and live JWT matching ``where`` (a condition on ``client_id`` or
     ``family_id``, the same column in both tables)."""
@@ -136,10 +151,12 @@ def _kill(d: Dialect, where: str, params: Sequence[Any], reason: str, now: float
 
 
 def revoke_family(d: Dialect, family_id: str, reason: str, now: float) -> Op:
+    yield from _serialized(d)
     return (yield from _kill(d, "family_id = ?", (family_id,), reason, now))
 
 
 def disable_client(d: Dialect, client_id: str, now: float) -> Op:
+    yield from _serialized(d)
     rows = yield Query(
         "UPDATE bastion_oauth_clients SET disabled = 1, updated_at = ? WHERE client_id = ? RETURNING client_id",
         (now, client_id),
@@ -187,6 +204,7 @@ TOKEN_COLUMNS = ", ".join(("s." if f == "valid_after" else "t.") + f for f in To
 def use_refresh(d: Dialect, token_id: str, client_id: str, now: float, mint: Callable[[TokenRow], Op]) -> Op:
     """Exchange the refresh token ``token_id`` once, in one transaction: mark it used, then run ``mint`` (which
     inserts its successors). A token already exchanged is a reuse (RFC 9700 §4.14): its whole family dies."""
+    yield from _serialized(d)
     rows = yield Query(
         f"SELECT {TOKEN_COLUMNS} FROM bastion_tokens t LEFT JOIN bastion_subjects s "  # noqa: S608
         "ON s.subject = t.subject WHERE t.id = ?",
