@@ -4,6 +4,7 @@ rotation, the metadata documents, the WSGI mount and the audit events."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +299,22 @@ def test_two_concurrent_uses_of_one_refresh_token_are_a_reuse(srv: Served) -> No
         again = srv.post("/oauth/token", {"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]})
         assert again.status_code == 400
         assert srv.post("/oauth/introspect", {"token": winner["access_token"]}).json() == {"active": False}
+
+
+def test_an_issuer_with_a_path_prefixes_every_endpoint() -> None:
+    store = bastion.TokenStore(None, pepper=b"m" * 32)
+    try:
+        provider = Provider(store, issuer="https://api.example/auth")
+        made = provider.clients.create("svc")
+        assert made.secret is not None
+        keep(made.secret)
+        meta = provider.handle(Request("GET", "/auth/.well-known/oauth-authorization-server"))
+        assert json.loads(meta.body)["token_endpoint"] == "https://api.example/auth/oauth/token"
+        basic = "Basic " + base64.b64encode(f"svc:{made.secret}".encode()).decode()
+        headers = {"authorization": basic, "content-type": "application/x-www-form-urlencoded"}
+        answer = provider.handle(Request("POST", "/auth/oauth/token", headers, b"grant_type=client_credentials"))
+        assert answer.status == 200
+        keep(json.loads(answer.body))
+        assert provider.handle(Request("POST", "/other/oauth/token", headers, b"")).status == 404
+    finally:
+        store.close()

@@ -58,7 +58,7 @@ class ASGIApp:
         if response is None:
             pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
             client = scope.get("client")
-            path = scope.get("root_path", "") + scope.get("path", "")
+            path = scope.get("path", "")  # the full path (ASGI: it includes any root_path)
             request = Request.from_pairs(scope["method"], path, pairs, bytes(body), client[0] if client else None)
             response = await self.provider.ahandle(request)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]

@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from bastion._core import JWTSigner, JWTVerifier, Rate, RateLimiter
 from bastion.errors import AuthUnavailable, BastionError, ConfigurationError
@@ -99,6 +100,7 @@ class Provider:
         self.store = store
         self.clients = ClientRegistry(store)
         self.issuer = issuer_s.rstrip("/")
+        self._base = urlsplit(self.issuer).path
         self.keys = keys if keys is not None else KeyRing.generate()
         self.access_tokens = mode
         self.audience = audience_s or self.issuer
@@ -199,7 +201,10 @@ class Provider:
             self.limiter.check(key, FAILURES_TIER)
 
     def _flow(self, request: Request) -> Flow[Response]:
+        # mounted where the issuer URL points: its own path (https://api.example/auth) prefixes every endpoint
         path = request.path
+        if self._base and path.startswith(self._base + "/"):
+            path = path[len(self._base) :]
         if path in (METADATA_PATH, JWKS_PATH, RESOURCE_PATH):
             if request.method not in ("GET", "HEAD"):
                 return _not_allowed("GET")
