@@ -318,3 +318,27 @@ def test_an_issuer_with_a_path_prefixes_every_endpoint() -> None:
         assert provider.handle(Request("POST", "/other/oauth/token", headers, b"")).status == 404
     finally:
         store.close()
+
+
+def test_the_database_holds_only_digests_of_client_secrets(tmp_path: Path) -> None:
+    import sqlite3
+
+    with served("sqlite", "opaque", tmp_path, None) as srv:
+        rotated = srv.provider.clients.rotate_secret("svc")
+        assert rotated.secret is not None
+        keep(rotated.secret)
+        token = keep(_cc(srv).json())["access_token"]
+        conn = sqlite3.connect(tmp_path / "oauth.db")
+        try:
+            rows = conn.execute("SELECT * FROM bastion_oauth_clients").fetchall()
+            dump = "\n".join(conn.iterdump())
+            digests = conn.execute("SELECT secret_digest, previous_digest FROM bastion_oauth_clients").fetchone()
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE bastion_oauth_clients SET secret_digest = ?", (rotated.secret.encode(),))
+        finally:
+            conn.close()
+        assert len(rows) == 1
+        assert [len(d) for d in digests] == [32, 32]
+        for secret in (srv.secret, rotated.secret, token):
+            assert secret not in dump
+            assert secret.encode().hex() not in dump
