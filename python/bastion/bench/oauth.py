@@ -68,20 +68,43 @@ def _socket() -> Any:
     return sock
 
 
-def _bastion(mode: str, wsgi: bool = False) -> tuple[str, str, str]:
-    """A provider served over HTTP: (base URL, client id, secret)."""
+def _provider(mode: str, issuer: str) -> tuple[Any, str]:
+    """A provider over an in-memory store with one client, the limits lifted: (provider, the client's secret)."""
     from bastion import Rate, RateLimiter, TokenStore
     from bastion.oauth import FAILURES_TIER, REQUESTS_TIER, Provider
 
     store = TokenStore(None, pepper=secrets.token_bytes(32))
     limiter = RateLimiter({REQUESTS_TIER: Rate(1_000_000, 1.0), FAILURES_TIER: Rate(10, 60.0)}, default=REQUESTS_TIER)
-    with _socket() as sock:
-        placeholder = sock.getsockname()[1]
-    provider = Provider(store, issuer=f"http://127.0.0.1:{placeholder}", access_tokens=mode, limiter=limiter)  # type: ignore[arg-type]
+    provider = Provider(store, issuer=issuer, access_tokens=mode, limiter=limiter)  # type: ignore[arg-type]
     made = provider.clients.create("bench", scopes=["read"])
     assert made.secret is not None
+    return provider, made.secret
+
+
+def _bastion(mode: str, wsgi: bool = False) -> tuple[str, str, str]:
+    """A provider served over HTTP: (base URL, client id, secret)."""
+    with _socket() as sock:
+        placeholder = sock.getsockname()[1]
+    provider, secret = _provider(mode, f"http://127.0.0.1:{placeholder}")
     url = _serve(provider.wsgi(), "wsgi") if wsgi else _serve(provider.asgi())
-    return url, "bench", made.secret
+    return url, "bench", secret
+
+
+def _in_process() -> Callable[[], object]:
+    """The token endpoint's own work (JWT), without HTTP: ``Provider.handle`` on a prepared request."""
+    import base64
+
+    from bastion.oauth import Request
+
+    provider, secret = _provider("jwt", "https://auth.bench")
+    basic = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
+    headers = {"authorization": basic, "content-type": "application/x-www-form-urlencoded"}
+    request = Request("POST", "/oauth/token", headers, b"grant_type=client_credentials&scope=read", "127.0.0.1")
+
+    def call() -> object:
+        return provider.handle(request).status == 200
+
+    return call
 
 
 def _authlib() -> tuple[str, str, str]:
@@ -214,6 +237,8 @@ def cases(quick: bool = False) -> list[Case]:
     for group, make_call in ((GROUP_TOKEN, _token_call), (GROUP_INTROSPECT, _introspect_call)):
         for name, main, url, cid, secret in started:
             out.append(Case(group, name, make_call(http, url, (cid, secret)), is_bastion=main, ok=_is_true))
+        if group == GROUP_TOKEN:
+            out.append(Case(group, "bastion Provider.handle (JWT, in process, no HTTP)", _in_process(), ok=_is_true))
         name = "Authlib AuthorizationServer (Flask, WSGI under uvicorn)"
         if authlib is None:
             out.append(Case(group, name, None, missing=why))
