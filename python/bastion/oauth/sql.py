@@ -97,11 +97,6 @@ def record_jwt(jti: str, client_id: str, family_id: str | None, expires_at: floa
     )
 
 
-def jwt_owner(jti: str) -> Op:
-    rows = yield Query("SELECT client_id, family_id, expires_at FROM bastion_oauth_jwts WHERE jti = ?", (jti,))
-    return rows[0] if rows else None
-
-
 def seen_assertion(client_id: str, jti: str, expires_at: float, now: float) -> Op:
     """True if this client's assertion ``jti`` was seen before (a replay); otherwise remember it until it
     expires."""
@@ -167,13 +162,12 @@ def disable_client(d: Dialect, client_id: str, now: float) -> Op:
 
 
 class Refreshed(NamedTuple):
-    """The outcome of presenting a refresh token: ``state`` is ``"ok"`` (``row`` its record, ``issued`` what
-    ``mint`` inserted), ``"invalid"`` (unknown to this client, expired, revoked) or ``"reuse"`` (``killed``)."""
+    """The outcome of presenting a refresh token: ``state`` is ``"ok"`` (``row`` its record), ``"invalid"``
+    (unknown to this client, expired, revoked) or ``"reuse"`` (``row``, and what was ``killed``)."""
 
     state: str
     row: TokenRow | None = None
     killed: Killed | None = None
-    issued: Any = None
 
 
 class TokenRow(NamedTuple):
@@ -225,8 +219,8 @@ def use_refresh(d: Dialect, token_id: str, client_id: str, now: float, mint: Cal
     if not (yield from ops.revoke(d, token_id, REFRESHED, now)):
         # another request exchanged it between the read and the write: two uses of one token
         return Refreshed("reuse", row, (yield from revoke_family(d, row.family, "refresh_reuse", now)))
-    issued = yield from mint(row)
-    return Refreshed("ok", row, issued=issued)
+    yield from mint(row)
+    return Refreshed("ok", row)
 
 
 def find_record(candidates: Sequence[ops.Candidate]) -> Op:
