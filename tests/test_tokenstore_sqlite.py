@@ -58,7 +58,7 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
             "INSERT INTO bastion_tokens (id, digest, scheme, kind, subject, created_at, expires_at) "
             "VALUES ('x', 'bstk_0000000000000000000000000000000000000000000000000', 'blake3', 'k', 's', 0, 1)"
         )
-    assert conn.execute("SELECT version FROM bastion_schema ORDER BY version").fetchall() == [(1,), (2,), (3,)]
+    assert conn.execute("SELECT version FROM bastion_schema ORDER BY version").fetchall() == [(1,), (2,), (3,), (4,)]
     plan = " ".join(
         str(r)
         for r in conn.execute(
@@ -70,7 +70,7 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
     # migrations are idempotent: opening again applies nothing twice
     TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (3,)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (4,)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     # a database at version 1 (made by an older bastion) is brought up to date when opened
     conn.execute("DROP INDEX bastion_tokens_subject_created")
@@ -80,7 +80,7 @@ def test_schema_refuses_plaintext_in_digest_column(tmp_path: Path) -> None:
     conn.close()
     TokenStore(f"sqlite:///{db}", pepper=PEPPER, background=False).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (3,)
+    assert conn.execute("SELECT count(*) FROM bastion_schema").fetchone() == (4,)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bastion_revoked_jtis'").fetchone()
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bastion_tokens_subject_created'").fetchone()
     conn.close()

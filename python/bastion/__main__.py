@@ -1,4 +1,4 @@
-"""``python -m bastion``: the command-line entry point (demo, bench, tokens)."""
+"""``python -m bastion``: the command-line entry point (demo, bench, tokens, clients)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="mint and verify tokens, print results and timings")
     from bastion.bench import add_parser as add_bench_parser
+    from bastion.oauth.cli import add_parser as add_clients_parser
     from bastion.tokens.cli import add_parser as add_tokens_parser
 
     add_bench_parser(sub)
     add_tokens_parser(sub)
+    add_clients_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from bastion._demo import run_demo
@@ -29,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bastion.tokens.cli import run as run_tokens
 
         return run_tokens(args)
+    if args.command == "clients":
+        from bastion.oauth.cli import run as run_clients
+
+        return run_clients(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

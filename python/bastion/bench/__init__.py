@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SECTIONS = ("jwt", "opaque", "ratelimit", "middleware")
+SECTIONS = ("jwt", "opaque", "ratelimit", "middleware", "oauth")
 #: what a missing peer's row says; the peers are the ``bastion[bench]`` extra
 NOT_INSTALLED = "not installed: pip install 'bastion[bench]'"
 

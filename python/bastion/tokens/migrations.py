@@ -115,6 +115,89 @@ MIGRATIONS: Final[list[tuple[int, tuple[str, ...], tuple[str, ...]]]] = [
             )""",
         ),
     ),
+    (
+        # the OAuth provider (bastion.oauth): its clients, the JWT access tokens it issued (so that a refresh
+        # family or a disabled client can revoke them by jti) and the private_key_jwt assertions already seen
+        4,
+        (
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_clients (
+                client_id TEXT PRIMARY KEY,
+                name TEXT,
+                secret_digest BLOB CHECK (secret_digest IS NULL
+                    OR (typeof(secret_digest) = 'blob' AND length(secret_digest) = 32)),
+                secret_pepper_id TEXT,
+                previous_digest BLOB CHECK (previous_digest IS NULL
+                    OR (typeof(previous_digest) = 'blob' AND length(previous_digest) = 32)),
+                previous_pepper_id TEXT,
+                previous_expires_at REAL,
+                grant_types TEXT NOT NULL DEFAULT '[]',
+                scopes TEXT NOT NULL DEFAULT '[]',
+                tier TEXT,
+                jwks TEXT,
+                introspect_any INTEGER NOT NULL DEFAULT 0,
+                disabled INTEGER NOT NULL DEFAULT 0,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_jwts (
+                jti TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                family_id TEXT,
+                expires_at REAL NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_client ON bastion_oauth_jwts (client_id)",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_family ON bastion_oauth_jwts (family_id)",
+            # expired rows are pruned as new ones are written: one range of the index, not a scan
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_expires ON bastion_oauth_jwts (expires_at)",
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_assertions (
+                client_id TEXT NOT NULL,
+                jti TEXT NOT NULL,
+                expires_at REAL NOT NULL,
+                PRIMARY KEY (client_id, jti)
+            )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_assertions_expires ON bastion_oauth_assertions (expires_at)",
+            "CREATE INDEX IF NOT EXISTS bastion_tokens_family ON bastion_tokens (family_id)",
+            "CREATE INDEX IF NOT EXISTS bastion_tokens_client ON bastion_tokens (client_id)",
+        ),
+        (
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_clients (
+                client_id TEXT PRIMARY KEY,
+                name TEXT,
+                secret_digest BYTEA CHECK (secret_digest IS NULL OR octet_length(secret_digest) = 32),
+                secret_pepper_id TEXT,
+                previous_digest BYTEA CHECK (previous_digest IS NULL OR octet_length(previous_digest) = 32),
+                previous_pepper_id TEXT,
+                previous_expires_at DOUBLE PRECISION,
+                grant_types TEXT NOT NULL DEFAULT '[]',
+                scopes TEXT NOT NULL DEFAULT '[]',
+                tier TEXT,
+                jwks TEXT,
+                introspect_any INTEGER NOT NULL DEFAULT 0,
+                disabled INTEGER NOT NULL DEFAULT 0,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_jwts (
+                jti TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                family_id TEXT,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_client ON bastion_oauth_jwts (client_id)",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_family ON bastion_oauth_jwts (family_id)",
+            # expired rows are pruned as new ones are written: one range of the index, not a scan
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_jwts_expires ON bastion_oauth_jwts (expires_at)",
+            """CREATE TABLE IF NOT EXISTS bastion_oauth_assertions (
+                client_id TEXT NOT NULL,
+                jti TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (client_id, jti)
+            )""",
+            "CREATE INDEX IF NOT EXISTS bastion_oauth_assertions_expires ON bastion_oauth_assertions (expires_at)",
+            "CREATE INDEX IF NOT EXISTS bastion_tokens_family ON bastion_tokens (family_id)",
+            "CREATE INDEX IF NOT EXISTS bastion_tokens_client ON bastion_tokens (client_id)",
+        ),
+    ),
 ]
 
 SCHEMA_TABLE: Final = (
