@@ -248,7 +248,7 @@ def test_provider_arguments_are_checked(tmp_path: Path) -> None:
             {"issuer": "https://x", "access_ttl": -1},
         ):
             with pytest.raises(bastion.ConfigurationError):
-                Provider(store, **kwargs)  # type: ignore[arg-type]
+                Provider(store, **kwargs)
         with pytest.raises(bastion.ConfigurationError):
             KeyRing(bastion.Key.hmac(b"k" * 32, kid="h"))
         provider = Provider(store, issuer="https://auth.example")

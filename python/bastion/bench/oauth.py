@@ -110,9 +110,9 @@ def _in_process() -> Callable[[], object]:
 def _authlib() -> tuple[str, str, str]:
     """Authlib's Flask authorization server, client_credentials and introspection, tokens in a dict."""
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")  # loopback http
-    from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
-    from authlib.oauth2.rfc6749 import ClientMixin, grants  # type: ignore[import-untyped]
-    from authlib.oauth2.rfc7662 import IntrospectionEndpoint  # type: ignore[import-untyped]
+    from authlib.integrations.flask_oauth2 import AuthorizationServer
+    from authlib.oauth2.rfc6749 import ClientMixin, grants
+    from authlib.oauth2.rfc7662 import IntrospectionEndpoint
     from flask import Flask
 
     secret = secrets.token_urlsafe(32)
