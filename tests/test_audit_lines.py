@@ -73,12 +73,13 @@ def test_a_request_line_names_every_field_and_no_token() -> None:
 
 def test_the_core_and_of_request_agree_and_the_names_are_the_cores() -> None:
     o = outcome()
-    record = AuditRecord.of_request(*request_tuple(o, "app_error"))  # type: ignore[arg-type]
-    assert record.error_type == "app_error"
-    assert record.reason == "authenticated"
+    # admitted by the core, then refused by an endpoint's own check: that refusal is the request's outcome
+    record = AuditRecord.of_request(*request_tuple(o, "forbidden"))  # type: ignore[arg-type]
+    assert record.error_type == "forbidden"
+    assert record.reason == "forbidden"
     assert record.roles == ("auditor", "user")
     assert record.route == RULE.path
-    direct = json.loads(_core.audit_lines([request_tuple(o, "app_error")], "INFO", "x"))
+    direct = json.loads(_core.audit_lines([request_tuple(o, "forbidden")], "INFO", "x"))
     assert json.loads(json_line(record, "INFO", "x")) == direct
     assert tuple(name for _, name in FIELDS) == _core.AUDIT_FIELD_NAMES
 

@@ -123,6 +123,8 @@ def test_every_row_renders_as_the_middleware_behind_it(world: World) -> None:
     assert len(records) == len(ROWS)
     assert [r["http.response.status_code"] for r in records] == [a.status for a in want]
     assert [r.get("enduser.id") for r in records] == [r.get("enduser.id") for r in want_records]
+    # and the refusal an endpoint's requirement made, under its code, as the middleware names its own
+    assert [r.get("error.type") for r in records] == [r.get("error.type") for r in want_records]
 
 
 def test_problem_details_and_no_ratelimit_headers_follow_the_options(world: World) -> None:

@@ -15,7 +15,7 @@ from bastion._client import ClientResolver, new_request_id
 from bastion.audit import AuditRecord
 from bastion.audit.writer import AuditLog
 from bastion.auth import Authenticator
-from bastion.errors import ConfigurationError
+from bastion.errors import AuthError, ConfigurationError
 from bastion.rules import AuthMode, Rule
 from bastion.rules import _names as names_of
 from bastion.rules import compile as compile_rules
@@ -88,7 +88,7 @@ class Credentials:
 class AuthContext:
     """``scope["bastion"]`` / ``environ["bastion.auth"]``: what bastion decided about this request."""
 
-    __slots__ = ("client_address", "decision", "principal", "request_id", "rule")
+    __slots__ = ("client_address", "decision", "principal", "refusal", "request_id", "rule")
 
     def __init__(
         self,
@@ -107,6 +107,9 @@ class AuthContext:
         self.client_address = client_address
         #: the route rule that applied (``None``: the default)
         self.rule = rule
+        #: the refusal of a check made after the middleware admitted the request (a framework integration's
+        #: scopes or roles on an endpoint): the middleware's audit record then names its code
+        self.refusal: AuthError | None = None
 
     def __repr__(self) -> str:
         who = self.principal.subject if self.principal is not None else None
@@ -218,8 +221,9 @@ class Gate:
     ) -> None:
         """One audit record for the request, admitted or refused; nothing when the Authenticator has no audit.
 
-        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight). The
-        record itself is derived on the writer's thread (:meth:`bastion.audit.AuditRecord.of_request`)."""
+        ``outcome`` is ``None`` for a request bastion let through without deciding (a CORS preflight);
+        ``reason``: the code of a refusal made after admission (:attr:`AuthContext.refusal`). The record itself
+        is derived on the writer's thread (:meth:`bastion.audit.AuditRecord.of_request`)."""
         log = self.auth.audit
         if log is None:
             return

@@ -101,7 +101,9 @@ class AuthMiddleware(Gate):
         finally:
             reset(token)
             if audited:
-                gate.audit(outcome, method, scope["path"], status[0], request_id, address, started)
+                refused = scope["bastion"].refusal
+                reason = refused.code if refused is not None else None
+                gate.audit(outcome, method, scope["path"], status[0], request_id, address, started, reason)
 
     async def _resolve(self, step: _core.Outcome, scope: Scope, method: str) -> _core.Outcome:
         """Supply what the core's first step asked for (a record, a shared limiter's answer), awaited."""
@@ -145,7 +147,10 @@ class AuthMiddleware(Gate):
             await self.app(scope, receive, send)
         finally:
             reset(token)
-            gate.audit(outcome, "GET", scope["path"], 101, request_id, address, started)
+            # an endpoint's own check may still refuse the handshake (closed before accept: 403)
+            refused = scope["bastion"].refusal
+            status, reason = (403, refused.code) if refused is not None else (101, None)
+            gate.audit(outcome, "GET", scope["path"], status, request_id, address, started, reason)
 
     def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
         """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""

@@ -18,7 +18,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any
 
-from bastion._gate import Gate
+from bastion._gate import AuthContext, Gate
 from bastion.audit.context import bind, reset
 
 __all__ = ["AuthMiddleware"]
@@ -88,10 +88,17 @@ class AuthMiddleware(Gate):
         reset(token)
         if not audited:
             return body
+        context: AuthContext = environ["bastion.auth"]
+
+        def audit() -> None:
+            refused = context.refusal
+            reason = refused.code if refused is not None else None
+            gate.audit(outcome, method, path, status[0], request_id, address, started, reason)
+
         if isinstance(body, list):  # the common case: the response is complete, start_response was called
-            gate.audit(outcome, method, path, status[0], request_id, address, started)
+            audit()
             return body
-        return _Closing(body, lambda: gate.audit(outcome, method, path, status[0], request_id, address, started))
+        return _Closing(body, audit)
 
 
 class _Closing:

@@ -168,6 +168,8 @@ impl<'py> Request<'py> {
             f[at::ERROR_TYPE] = Field::Str(code);
         }
         if !matches!(override_reason, Field::Absent) {
+            // refused after admission (an endpoint's own check): that refusal is the request's outcome
+            f[at::REASON] = override_reason.clone();
             f[at::ERROR_TYPE] = override_reason;
         }
         Ok((timestamp, f))

@@ -148,8 +148,9 @@ class AuditRecord:
         reason: str | None = None,
     ) -> AuditRecord:
         """The record of one request as the middleware saw it: its ``outcome`` (None: a CORS preflight bastion
-        let through undecided), the ``rule`` that applied (None: the default), the response ``status``; ``reason``
-        overrides the error type (e.g. ``"app_error"``). The one place these fields are derived."""
+        let through undecided), the ``rule`` that applied (None: the default), the response ``status``; ``reason``:
+        the code of a refusal made after bastion admitted the request (an endpoint's own check), which becomes
+        the record's reason and error type. The fields are derived by the core (``bastion._core.audit_values``)."""
         request = (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
         record = cls(None, None, None, timestamp=timestamp)
         for attr, value in zip(_ATTRS, _core.audit_values(request), strict=True):

@@ -194,8 +194,7 @@ class Integration:
             principal = outcome.principal
         error = check(principal, requirement)
         if error is not None:
-            if pending is not None:
-                pending.refuse(error)
+            self.settle(scope, error)
             raise error
         return principal
 
@@ -228,6 +227,9 @@ class Integration:
         if pending is not None and pending.outcome is not None:
             pending.refuse(error)  # an AuthError the endpoint raised itself is audited under its code too
             return pending.outcome.decision
+        context = scope.get("bastion")
+        if isinstance(context, AuthContext):  # the middleware's record names the refusal
+            context.refusal = error
         return None
 
     def refusal(self, scope: Scope, error: AuthError) -> _http.Refusal:

@@ -104,6 +104,8 @@ class Checked:
         outcome = self.outcome
         if outcome is not None:
             self.outcome = _core.Outcome(_REFUSED, outcome.principal, outcome.decision, error, outcome.rule, None)
+        if not self.owned:  # a middleware decided the request and writes its record: it reads the refusal here
+            self.context.refusal = error
 
     def bind(self) -> None:
         """Bind the request's identity for :class:`bastion.audit.AuditContextFilter` (a middleware already did)."""
