@@ -172,3 +172,16 @@ def test_admitted_asgi_headers_are_the_decisions_headers_as_bytes() -> None:
         want = [(n.lower().encode(), v.encode()) for n, v in decision.headers() if n != "Retry-After"]
         assert decision._asgi_success_headers() == want
     assert Decision(True, "unlimited")._asgi_success_headers() == []
+
+
+def test_an_unlimited_tier_writes_no_remaining() -> None:
+    limiter = bastion.RateLimiter({"admin": None}, default="admin")
+    auth = bastion.Authenticator(bastion.JWTVerifier(bastion.Key.hmac(SECRET), algorithms=["HS256"]), limiter=limiter)
+    token = bastion.JWTSigner(bastion.Key.hmac(SECRET), "HS256", ttl=60).sign({"sub": "root"})
+    secrets_registry.remember(token)
+    o = auth.decide(f"Bearer {token}")
+    assert o.decision is not None
+    assert o.decision.limit == 0
+    doc = json.loads(_core.audit_lines([(o, None, "GET", "/", 200, "r", None, 0.1, 0.0, None)], "INFO", "x"))
+    assert doc["bastion.ratelimit.tier"] == "admin"
+    assert "bastion.ratelimit.remaining" not in doc

@@ -98,7 +98,11 @@ impl<'py> Request<'py> {
             if let Some(d) = &outcome.decision {
                 let d = d.bind(py);
                 tier = Some(d.getattr(intern!(py, "tier"))?);
-                remaining = d.getattr(intern!(py, "remaining"))?.extract().ok();
+                // an unlimited tier has no quota: "0 remaining" would read as used up, so none is written
+                let limit: u64 = d.getattr(intern!(py, "limit"))?.extract().unwrap_or(0);
+                if limit > 0 {
+                    remaining = d.getattr(intern!(py, "remaining"))?.extract().ok();
+                }
             }
         }
         let (mut route, mut exempt) = (None, false);

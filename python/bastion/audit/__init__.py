@@ -166,9 +166,9 @@ class AuditRecord:
         self.token_id = principal.token_id
 
     def set_decision(self, decision: Decision) -> None:
-        """Copy the rate decision's tier and remaining requests."""
+        """Copy the rate decision's tier and remaining requests (none for an unlimited tier: it has no quota)."""
         self.tier = decision.tier
-        self.remaining = decision.remaining
+        self.remaining = decision.remaining if decision.limit else None
 
     def as_dict(self) -> dict[str, object]:
         """The fields under their output names, None ones left out; roles and scopes as sorted lists."""
