@@ -40,7 +40,7 @@ test: services dev ## build, then run every test: Rust core unit tests and the P
 	$(PY) -m pytest -q
 
 .PHONY: demo
-demo: dev ## build, then run the main job: the demo
+demo: dev ## build, then run the main job: the demo API under uvicorn, toured over HTTP (`python -m bastion demo --serve` keeps it up)
 	$(PY) -m bastion demo
 
 .PHONY: bench
