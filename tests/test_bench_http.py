@@ -11,7 +11,8 @@ from bastion import bench
 from bastion.__main__ import main
 from bastion.bench import Report, Timing
 from bastion.bench import http as http_bench
-from bastion.bench.http import BASELINE, Case, Plan, Result, WrkRun, parse_wrk
+from bastion.bench.http import BASELINE, Case, Plan, Result
+from bastion.bench.wrk import WrkRun, parse_wrk
 
 WRK_OK = """\
 Running 15s test @ http://127.0.0.1:41235/api/items

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -27,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -36,10 +35,9 @@ from bastion.bench import Figure, Group, Report, Row, progress
 from bastion.bench.httpapps import CASE_ENV, DIR_ENV, PEPPER_FILE, store
 from bastion.bench.middleware import SUBJECT, mint_tokens
 from bastion.bench.webapps import PATH
+from bastion.bench.wrk import CONNECTIONS, WrkRun, cpus, pinned, wrk
 
 WRK_INSTALL = "apt-get install -y wrk (Debian, Ubuntu), brew install wrk (macOS)"
-SERVER_CPU, CLIENT_CPU = 0, 1
-CONNECTIONS = 16
 BASELINE = "unauthenticated"
 
 
@@ -74,18 +72,6 @@ class Case:
         return self.name == BASELINE
 
 
-@dataclass(frozen=True)
-class WrkRun:
-    """What one wrk run measured (latencies in seconds)."""
-
-    requests_per_s: float
-    p50_s: float
-    p99_s: float
-    requests: int
-    non_2xx: int = 0
-    socket_errors: int = 0
-
-
 @dataclass
 class Result:
     case: Case
@@ -109,59 +95,6 @@ class Result:
     @property
     def share(self) -> float | None:
         return statistics.median(self.shares) if self.shares else None
-
-
-# -- wrk's output -------------------------------------------------------------------------------------------
-
-_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
-
-
-def parse_wrk(text: str) -> WrkRun:
-    """Requests/s, p50 and p99 (``--latency``), the request count and the errors of one wrk run's output.
-    Raises ValueError when a figure is missing (wrk failed, or ran without ``--latency``)."""
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.MULTILINE)
-    total = re.search(r"^\s*(\d+) requests in ", text, re.MULTILINE)
-    latency = {p: float(v) * _UNIT[u] for p, v, u in _LATENCY.findall(text)}
-    if rps is None or total is None or set(latency) != {"50", "99"}:
-        raise ValueError("not the output of a wrk --latency run:\n" + text[-800:])
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    return WrkRun(
-        requests_per_s=float(rps.group(1)),
-        p50_s=latency["50"],
-        p99_s=latency["99"],
-        requests=int(total.group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(map(int, errors.groups())) if errors else 0,
-    )
-
-
-def _pinned(cpu: int | None) -> Callable[[], None] | None:
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def cpus() -> tuple[int | None, int | None]:
-    """(server CPU, client CPU): 0 and 1 where this process may use both, else no pinning."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    if {SERVER_CPU, CLIENT_CPU} <= allowed:
-        return SERVER_CPU, CLIENT_CPU
-    return None, None
-
-
-def wrk(url: str, token: str | None, seconds: float, cpu: int | None) -> WrkRun:
-    """One wrk run (one thread, ``CONNECTIONS`` keep-alive connections) against ``url``."""
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", url]
-    if token is not None:
-        argv[1:1] = ["-H", f"Authorization: Bearer {token}"]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 60, check=False, preexec_fn=_pinned(cpu)
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-400:]}")
-    return parse_wrk(done.stdout)
 
 
 # -- the servers --------------------------------------------------------------------------------------------
@@ -272,7 +205,7 @@ def servers(cases: Sequence[Case], folder: str, cpu: int | None) -> Iterator[lis
             port = _free_port()
             argv = [a.replace("{port}", str(port)) for a in case.argv]
             env = {**os.environ, DIR_ENV: folder, CASE_ENV: case.env_case}
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=_pinned(cpu))
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=pinned(cpu))
             started.append(Running(case, f"http://127.0.0.1:{port}{PATH}", proc))
         for running in started:
             _wait_ready(running)
@@ -369,9 +302,26 @@ def figures_of(server: str, results: Sequence[Result]) -> list[Figure]:
     return out
 
 
+#: a 1-minute load average above this, before the first server starts, means other work shares the CPUs
+BUSY_LOAD = 0.5
+
+
 def machine() -> str:
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs, load average {load}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+
+
+def busy_warning() -> str | None:
+    """Why the figures are not to be trusted when other processes run: they share CPU 0 with the server,
+    the scheduler shares a core by thread, and a server process with more runnable threads (bastion's audit
+    writer) then gets more of it: requests/s measure the contention, not the cost of authentication."""
+    load = os.getloadavg()[0]
+    if load <= BUSY_LOAD:
+        return None
+    return (
+        f"warning: the machine is busy (load {load:.2f} before any server started): the servers share their CPU "
+        "with other processes, so these figures measure the contention more than the servers; run on a quiet machine"
+    )
 
 
 def run_section(report: Report, *, servers_named: Sequence[str] | None = None) -> None:
@@ -386,6 +336,10 @@ def run_section(report: Report, *, servers_named: Sequence[str] | None = None) -
     print(f"{machine()}; {pinning}; wrk -t1 -c{CONNECTIONS}, {plan.rounds} rounds of {plan.run_s:g} s "
           f"after {plan.warmup_s:g} s of warm-up, GET {PATH}\n", flush=True)  # fmt: skip
     notes = [machine()]
+    warning = busy_warning()
+    if warning is not None:
+        print(warning + "\n", flush=True)
+        notes.append(warning)
     with tempfile.TemporaryDirectory(prefix="bastion-bench-http-") as folder:
         progress("[http] minting tokens, creating the Django database")
         by_server: dict[str, list[Case]] = {}
@@ -404,5 +358,6 @@ def run_section(report: Report, *, servers_named: Sequence[str] | None = None) -
             bastion_row = next((r for r in results if r.case.is_bastion), None)
             if bastion_row is not None and bastion_row.share is not None:
                 notes.append(f"{server}: bastion (HS256) keeps {bastion_row.share:.0%} of unauthenticated requests/s")
+    notes.append(f"at the end: {machine()}")
     report.notes["http"] = notes
     print("\n".join(notes[1:]) + "\n", flush=True)
