@@ -112,6 +112,13 @@ def test_a_port_in_use_or_out_of_range_is_refused_with_a_message(capsys: pytest.
     assert "--port must be 0-65535" in capsys.readouterr().out
 
 
+def test_dir_must_be_new_or_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "audit.jsonl").write_text("an earlier run\n", encoding="utf-8")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert "must be a new or empty directory" in capsys.readouterr().out
+    assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8") == "an earlier run\n"
+
+
 def test_the_audit_table_counts_runs_of_the_same_request() -> None:
     record = {"http.response.status_code": 200, "http.request.method": "GET", "url.path": "/a"}
     rows = [{**record, "bastion.ratelimit.remaining": n} for n in (3, 2, 1)] + [{**record, "url.path": "/b"}]

@@ -15,9 +15,13 @@ import os
 import signal
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bastion
+
+if TYPE_CHECKING:  # the demo's modules import Starlette, uvicorn and httpx: only when the demo runs
+    from bastion.demo.app import Service
+    from bastion.demo.tokens import Tokens
 
 __all__ = ["add_parser", "run"]
 
@@ -27,7 +31,10 @@ def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="serve a small API behind bastion and tour it over HTTP (checks itself)")
     demo.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
     demo.add_argument("--serve", action="store_true", help="keep serving after the tour, until Ctrl-C")
-    demo.add_argument("--dir", help="keep the token database and audit log in DIR (default: a temporary one)")
+    demo.add_argument(
+        "--dir",
+        help="keep the token database and audit log in DIR, a new or empty directory (default: a temporary one)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         print("error: --port must be 0-65535", flush=True)
         return 2
     if args.dir is not None:
+        # an earlier run's database and audit log would mix with this run's (and its tokens with the checks)
+        if os.path.exists(args.dir) and (not os.path.isdir(args.dir) or os.listdir(args.dir)):
+            print(f"error: --dir {args.dir} must be a new or empty directory", flush=True)
+            return 2
         os.makedirs(args.dir, exist_ok=True)
         return _run(args.dir, args.port, args.serve)
     with tempfile.TemporaryDirectory(prefix="bastion-demo-") as folder:
@@ -78,7 +89,7 @@ def _run(folder: str, port: int, serve: bool) -> int:
     return 0
 
 
-def _show_audit(svc: Any, tokens: Any) -> list[str]:
+def _show_audit(svc: Service, tokens: Tokens) -> list[str]:
     """Print the audit records; return what is wrong with them (a token in them, or in the database)."""
     from bastion.demo import tour
 
