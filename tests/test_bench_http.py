@@ -1,11 +1,15 @@
 """``python -m bastion bench http``: wrk's output read right, the shares and tables, the CLI's wiring.
 
-The run itself (a dozen servers loaded for minutes) is not a test; these check its arithmetic over recorded
-wrk output, and that the section is reachable only by name.
+The run itself (a dozen servers loaded for minutes, wrk installed) is not a test; these check its arithmetic
+over recorded wrk output, that the section is reachable only by name, and that the servers it loads start and
+answer as the run requires (no wrk needed).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 from bastion import bench
 from bastion.__main__ import main
@@ -132,3 +136,18 @@ def test_http_runs_only_when_named_and_says_how_to_install_a_missing_wrk(
     assert report.groups == []
     assert main(["bench", "http", "--quick"]) == 0
     assert "apt-get install -y wrk" in capsys.readouterr().out
+
+
+def test_every_server_answers_its_token_200_and_no_token_401(tmp_path: Path) -> None:
+    cases = http_bench.plan_cases(str(tmp_path))
+    assert len(cases) == 12
+    assert {c.server for c in cases} == {http_bench.FASTAPI, http_bench.FLASK, http_bench.DRF}
+    # one guarded case of each server (the run starts all twelve; check() raises unless 200 and 401/403)
+    chosen = [c for c in cases if c.name in ("bastion, opaque token", "flask-jwt-extended", "django-rest-knox")]
+    assert len(chosen) == 4
+    with http_bench.servers(chosen, str(tmp_path), None) as running:
+        assert [r.proc.poll() for r in running] == [None] * 4
+        for r in running:
+            assert httpx.get(r.url, headers={"Authorization": f"Bearer {r.case.token}"}).json() == {"items": []}
+            assert httpx.get(r.url, headers={"Authorization": f"Bearer {r.case.token}x"}).status_code in (401, 403)
+    assert all(r.proc.poll() is not None for r in running)
