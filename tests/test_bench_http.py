@@ -151,3 +151,17 @@ def test_every_server_answers_its_token_200_and_no_token_401(tmp_path: Path) -> 
             assert httpx.get(r.url, headers={"Authorization": f"Bearer {r.case.token}"}).json() == {"items": []}
             assert httpx.get(r.url, headers={"Authorization": f"Bearer {r.case.token}x"}).status_code in (401, 403)
     assert all(r.proc.poll() is not None for r in running)
+
+
+def test_a_server_whose_framework_is_missing_is_listed_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "knox" else real(name, *a))
+    why = http_bench.missing_of(http_bench.DRF)
+    assert why == f"knox {bench.NOT_INSTALLED}"
+    assert http_bench.missing_of(http_bench.FASTAPI) == ""
+    result = Result(Case(http_bench.DRF, "django-rest-knox", (), "knox", "t"), missing=why)
+    last = http_bench.format_results(http_bench.DRF, [result]).splitlines()[-1]
+    assert last.split()[:3] == ["django-rest-knox", "—", "knox"]
+    assert last.endswith(bench.NOT_INSTALLED)

@@ -16,6 +16,7 @@ error is an error, not a figure: a benchmark of refusals would be wrong.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bastion.bench import Figure, Group, Report, Row, progress
+from bastion.bench import NOT_INSTALLED, Figure, Group, Report, Row, progress
 from bastion.bench.httpapps import CASE_ENV, DIR_ENV, PEPPER_FILE, store
 from bastion.bench.middleware import SUBJECT, mint_tokens
 from bastion.bench.webapps import PATH
@@ -120,6 +121,18 @@ def _gunicorn(app: str) -> tuple[str, ...]:
 FASTAPI = "FastAPI under uvicorn"
 FLASK = "Flask under gunicorn (gthread, 4 threads)"
 DRF = "Django REST framework under gunicorn (gthread, 4 threads)"
+#: what each server's processes import (its app module imports every case's guard)
+NEEDS = {
+    FASTAPI: ("fastapi", "uvicorn"),
+    FLASK: ("flask", "flask_jwt_extended", "gunicorn"),
+    DRF: ("django", "rest_framework", "rest_framework_simplejwt", "knox", "gunicorn"),
+}
+
+
+def missing_of(server: str) -> str:
+    """Why ``server`` cannot run here ("": it can)."""
+    absent = [name for name in NEEDS[server] if importlib.util.find_spec(name) is None]
+    return f"{', '.join(absent)} {NOT_INSTALLED}" if absent else ""
 
 
 def plan_cases(folder: str) -> list[Case]:
@@ -145,7 +158,7 @@ def plan_cases(folder: str) -> list[Case]:
         Case(FLASK, "bastion, opaque token", flask, "bastion", opaque),
         Case(FLASK, "flask-jwt-extended", flask, "flask-jwt-extended", tokens.jwt),
     ]
-    drf_tokens = _drf_tokens(folder)
+    drf_tokens = _drf_tokens(folder) if not missing_of(DRF) else {"simplejwt": "", "knox": ""}
     cases += [
         Case(DRF, BASELINE, drf, "bare"),
         Case(DRF, "bastion, HS256 JWT", drf, "bastion", tokens.jwt, is_bastion=True),
@@ -342,15 +355,24 @@ def run_section(report: Report, *, servers_named: Sequence[str] | None = None) -
         notes.append(warning)
     with tempfile.TemporaryDirectory(prefix="bastion-bench-http-") as folder:
         progress("[http] minting tokens, creating the Django database")
+        try:
+            planned = plan_cases(folder)
+        except ImportError as exc:  # PyJWT mints the tokens every server checks
+            print(f"not available: {exc.name or exc} {NOT_INSTALLED}\n", flush=True)
+            return
         by_server: dict[str, list[Case]] = {}
-        for case in plan_cases(folder):
+        for case in planned:
             by_server.setdefault(case.server, []).append(case)
         for server, cases in by_server.items():
             if servers_named is not None and server not in servers_named:
                 continue
-            progress(f"[http] {server}: starting {len(cases)} servers")
-            with servers(cases, folder, server_cpu) as running:
-                results = measure(running, plan, client_cpu)
+            missing = missing_of(server)
+            if missing:
+                results = [Result(case, missing=missing) for case in cases]
+            else:
+                progress(f"[http] {server}: starting {len(cases)} servers")
+                with servers(cases, folder, server_cpu) as running:
+                    results = measure(running, plan, client_cpu)
             table = format_results(server, results)
             print(table + "\n", flush=True)
             report.groups.append(group_of(server, results))
