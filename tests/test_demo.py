@@ -152,3 +152,14 @@ def test_serve_keeps_serving_after_the_tour_until_ctrl_c(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_missing_dependency_is_named_with_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["demo"]) == 2
+    assert "the demo needs uvicorn: pip install 'bastion[demo]'" in capsys.readouterr().out

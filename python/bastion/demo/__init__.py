@@ -10,6 +10,7 @@ the end and checked for tokens, as is the token database. Exit status 0 only if 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -37,7 +38,15 @@ def add_parser(sub: Any) -> None:
     )
 
 
+#: what the demo imports beyond bastion: the ``demo`` extra
+NEEDS = ("starlette", "uvicorn", "httpx")
+
+
 def run(args: argparse.Namespace) -> int:
+    absent = [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    if absent:
+        print(f"error: the demo needs {', '.join(absent)}: pip install 'bastion[demo]'", flush=True)
+        return 2
     if not 0 <= args.port <= 65535:
         print("error: --port must be 0-65535", flush=True)
         return 2
