@@ -40,12 +40,19 @@ test: services dev ## build, then run every test: Rust core unit tests and the P
 	$(PY) -m pytest -q
 
 .PHONY: demo
-demo: dev ## build, then run the main job: the demo
+demo: dev ## build, then run the main job: the demo API under uvicorn, toured over HTTP (`python -m bastion demo --serve` keeps it up)
 	$(PY) -m bastion demo
 
 .PHONY: bench
 bench: dev ## run the benchmarks against the peers (release build) and print the comparison
 	$(PY) -m pytest benches --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name -q
+
+# wrk from Debian when missing (root or sudo), as `make services` installs the test servers
+.PHONY: bench-http
+bench-http: dev ## HTTP under real servers: wrk against FastAPI/uvicorn, Flask and DRF under gunicorn (about 10 min)
+	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -qq wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }; }
+	$(PY) -m bastion bench http
 
 # criterion's own options (after `--`), e.g. `make bench-rust CRITERION='--measurement-time 5 hot'` (a name filter)
 CRITERION ?= --warm-up-time 1 --measurement-time 2

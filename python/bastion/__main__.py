@@ -10,19 +10,20 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bastion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="mint and verify tokens, print results and timings")
     from bastion.bench import add_parser as add_bench_parser
+    from bastion.demo import add_parser as add_demo_parser
     from bastion.oauth.cli import add_parser as add_clients_parser
     from bastion.tokens.cli import add_parser as add_tokens_parser
 
+    add_demo_parser(sub)
     add_bench_parser(sub)
     add_tokens_parser(sub)
     add_clients_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from bastion._demo import run_demo
+        from bastion.demo import run as run_demo
 
-        return run_demo()
+        return run_demo(args)
     if args.command == "bench":
         from bastion.bench import run as run_bench
 

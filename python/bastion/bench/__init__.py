@@ -3,9 +3,11 @@
 Each section module (``bastion.bench.jwt``, ``.opaque``, ``.ratelimit``, ``.middleware``) exposes
 ``cases(quick=False)``, a list of :class:`Case`, and may expose ``figures(quick=False)``, measured quantities
 that are not timings (memory per record), and ``footer(groups)``, lines printed under its tables (budgets met
-or not). A case whose peer is not installed has ``fn=None`` and is listed with the reason, never fatal. Every
-group is timed by the one loop here, :func:`interleave`: its cases alternate in batches, so a change of load on
-a shared, noisy machine hits them alike. The figures are medians of those batches; a ratio is the median over
+or not). A section that measures in its own way (``http``: wrk against real servers) exposes
+``run_section(report)`` instead and adds its groups, figures and notes to the report itself. A case whose
+peer is not installed has ``fn=None`` and is listed with the reason, never fatal. Every group is timed by
+the one loop here, :func:`interleave`: its cases alternate in batches, so a change of load on a shared, noisy
+machine hits them alike. The figures are medians of those batches; a ratio is the median over
 rounds of (peer batch / bastion batch of the same round). A group with a baseline case (a bare app) reports
 each case's overhead over it instead: the median over rounds of (case batch − baseline batch of the same
 round), and as the ratio, a case's overhead over bastion's. Compare within one run only.
@@ -33,7 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SECTIONS = ("jwt", "opaque", "ratelimit", "middleware", "oauth")
+SECTIONS = ("jwt", "opaque", "ratelimit", "middleware")
+#: sections run only when named, not by "all": they start real servers (``http`` loads them with wrk for minutes)
+ON_REQUEST = ("http", "oauth")
 #: what a missing peer's row says; the peers are the ``bastion[bench]`` extra
 NOT_INSTALLED = "not installed: pip install 'bastion[bench]'"
 
@@ -295,6 +299,8 @@ class Report:
 
     quick: bool
     timing: Timing
+    #: ``--seconds`` as given (None: the section's default)
+    seconds: float | None = None
     groups: list[Group] = field(default_factory=list)
     figures: dict[str, list[Figure]] = field(default_factory=dict)
     #: a section's footer lines (its budgets, met or not), by section
@@ -329,6 +335,9 @@ def progress(message: str) -> None:
 def run_section(section: str, report: Report) -> None:
     """Build, time and print one section's cases and figures, adding them to ``report``."""
     module = importlib.import_module(f"bastion.bench.{section}")
+    if hasattr(module, "run_section"):
+        module.run_section(report)
+        return
     print(f"## {section}\n", flush=True)
     progress(f"[{section}] preparing cases")
     try:
@@ -413,9 +422,17 @@ def add_parser(sub: Any) -> None:
     """Add the ``bench`` command to ``python -m bastion``'s subparsers."""
     bench = sub.add_parser("bench", help="time bastion against the peer libraries installed here, in one run")
     # a default that is one of the choices: argparse checks it when no section is given
-    bench.add_argument("sections", nargs="*", choices=[*SECTIONS, "all"], default="all", help="default: all")
+    bench.add_argument(
+        "sections",
+        nargs="*",
+        choices=[*SECTIONS, *ON_REQUEST, "all"],
+        default="all",
+        help="default: all (every section but http, which runs only when named)",
+    )
     bench.add_argument("--quick", action="store_true", help="short timings and smaller data sets (a smoke run)")
-    bench.add_argument("--seconds", type=float, help="time spent per case (default 0.2, --quick 0.03)")
+    bench.add_argument(
+        "--seconds", type=float, help="time spent per case (default 0.2, --quick 0.03; http: per wrk run, 15 and 2)"
+    )
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     bench.add_argument("--plot", metavar="PATH", help="also draw the ratios to PATH as a PNG (needs matplotlib)")
 
@@ -439,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot write {path}: {folder} is not a writable directory", file=sys.stderr)
             return 2
     timing = Timing.for_run(quick=args.quick, seconds=args.seconds)
-    report = Report(quick=args.quick, timing=timing)
+    report = Report(quick=args.quick, timing=timing, seconds=args.seconds)
     print(f"Python {platform.python_version()}, {timing.repeats} interleaved rounds, {timing.target_s:g} s per case\n")
     for section in sections:
         run_section(section, report)
