@@ -221,9 +221,15 @@ class Client:
 
 @contextmanager
 def collecting(logger: str = "bastion.audit") -> Iterator[list[Any]]:
-    """Every LogRecord that reaches ``logger`` while the block runs."""
+    """Every LogRecord that reaches ``logger`` while the block runs (what any audit log queued before the block
+    is written first: a log lets records gather for a few milliseconds, and an earlier test's may share the
+    logger's name)."""
     import logging
 
+    from bastion.audit.writer import _LIVE
+
+    for log in list(_LIVE):
+        log.flush()
     got: list[Any] = []
 
     class Keep(logging.Handler):

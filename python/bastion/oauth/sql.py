@@ -110,7 +110,7 @@ def seen_assertion(client_id: str, jti: str, expires_at: float, now: float) -> O
 
 
 def _serialized(d: Dialect) -> Op:
-    """PostgreSQL: take, first, the lock every revocation takes last (``ops.EVENTS_LOCK_KEY``, held to the end of
+    """PostgreSQL: take, first, the lock every revocation takes first (``ops.EVENTS_LOCK_KEY``, held to the end of
     the transaction). A transaction that revokes several rows — a family, a client's tokens — or that reads a
     refresh token before spending it then never holds a row another such transaction waits for while waiting
     for that lock itself (a deadlock); and the read that follows sees every exchange committed before it."""

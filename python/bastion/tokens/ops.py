@@ -139,15 +139,23 @@ def record_row(row: Sequence[Any]) -> RecordRow:
     )
 
 
+def _lock_events(d: Dialect) -> Op:
+    """PostgreSQL: the lock every revocation takes *first*, held to the end of its transaction.
+
+    Readers follow the events by sequence number, so numbers must become visible in order. PostgreSQL hands them
+    out at INSERT, not at COMMIT: without this lock a slow transaction could take n, a fast one n + 1 and commit
+    first, and a reader that saw n + 1 would never read n. Taken before any row is touched, it also orders the
+    revocations themselves: one that updates several rows (an OAuth family, a client's tokens) never waits for a
+    row another revocation holds while that one waits for the lock (a deadlock). Only revocations take it: no
+    hot-path cost."""
+    if d.postgres:
+        yield Query("SELECT pg_advisory_xact_lock(?)", (EVENTS_LOCK_KEY,))
+
+
 def _event(
     d: Dialect, now: float, kind: str, token_id: str | None, subject: str | None, valid_after: float | None
 ) -> Op:
-    if d.postgres:
-        # readers follow the events by sequence number, so numbers must become visible in order. PostgreSQL hands
-        # them out at INSERT, not at COMMIT: without this lock (held to the end of the transaction) a slow
-        # transaction could take n, a fast one n + 1 and commit first, and a reader that saw n + 1 would never
-        # read n. Only revocations take it, once each, after their row updates: no deadlock, no hot-path cost.
-        yield Query("SELECT pg_advisory_xact_lock(?)", (EVENTS_LOCK_KEY,))
+    """Record a revocation for every process's index; the transaction took :func:`_lock_events` first."""
     yield Query(
         "INSERT INTO bastion_events (at, kind, token_id, subject, valid_after) VALUES (?, ?, ?, ?, ?)",
         (now, kind, token_id, subject, valid_after),
@@ -204,6 +212,7 @@ def insert(values: dict[str, Any]) -> Op:
 
 
 def revoke(d: Dialect, token_id: str, reason: str | None, now: float) -> Op:
+    yield from _lock_events(d)
     rows = yield Query(
         "UPDATE bastion_tokens SET revoked_at = ?, revoked_reason = ? "
         "WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?) RETURNING id",
@@ -219,6 +228,7 @@ def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
     """Cut ``subject`` off at ``now``, or at the newest ``created_at`` among its tokens if that is later (a token
     stamped by a clock ahead of this one, or in the same tick): every token that exists when this commits dies,
     whatever the clocks said. Never lowers an earlier cut."""
+    yield from _lock_events(d)
     rows = yield Query(
         "INSERT INTO bastion_subjects (subject, valid_after) "  # noqa: S608
         f"VALUES (?, {d.greatest()}(?, COALESCE((SELECT max(created_at) FROM bastion_tokens WHERE subject = ?), ?))) "
@@ -232,6 +242,7 @@ def revoke_subject(d: Dialect, subject: str, now: float) -> Op:
 
 
 def rotate(d: Dialect, old_id: str, values: dict[str, Any], grace_until: float, now: float) -> Op:
+    yield from _lock_events(d)
     # a second rotation of the same token during its grace period never extends that period. The old token must
     # still be valid when this commits, not only when rotate() verified it: not revoked, not expired, and not cut
     # off by a revoke_subject that committed in between (else the rotation would mint a live token for a subject
@@ -291,6 +302,7 @@ def events_since(seq: int) -> Op:
 
 def revoke_jti(d: Dialect, jti: str, until: float, now: float) -> Op:
     """Refuse the JWT ``jti`` until ``until`` (its ``exp``); a second revocation never shortens the first."""
+    yield from _lock_events(d)
     rows = yield Query(
         "INSERT INTO bastion_revoked_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE "  # noqa: S608
         f"SET expires_at = {d.greatest()}(bastion_revoked_jtis.expires_at, excluded.expires_at) RETURNING expires_at",
