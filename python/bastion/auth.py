@@ -102,7 +102,7 @@ class Authenticator:
         if audit is not None and not callable(getattr(audit, "emit", None)):
             raise ConfigurationError("audit must be a bastion.audit.AuditLog (or have an emit(record) method)")
         self._core = _core.Authenticator(
-            list(jwt) if isinstance(jwt, (list, tuple)) else jwt,
+            jwt,
             tokens,
             limiter if isinstance(limiter, _core.RateLimiter) else None,
             remote_limit=remote,

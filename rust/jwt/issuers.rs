@@ -63,7 +63,10 @@ mod tests {
 
     fn token(claims: &str) -> String {
         let key = Arc::new(Key::hmac(&[7; 32], None, None).unwrap());
-        Signer::new(&key, Alg::HS256).unwrap().sign_json(&[], claims.as_bytes()).unwrap()
+        Signer::new(&key, Alg::HS256)
+            .unwrap()
+            .sign_json(&[], claims.as_bytes())
+            .unwrap()
     }
 
     #[test]
@@ -92,7 +95,9 @@ mod tests {
             "invalid_configuration"
         );
         assert_eq!(
-            Issuers::new([Some(a.as_slice()), Some(a.as_slice())]).unwrap_err().code(),
+            Issuers::new([Some(a.as_slice()), Some(a.as_slice())])
+                .unwrap_err()
+                .code(),
             "invalid_configuration"
         );
     }

@@ -383,7 +383,6 @@ impl KeyIndex {
             let _ = slot.set((Box::from(segment), header, idx));
         }
     }
-
 }
 
 impl Verifier {
@@ -568,7 +567,10 @@ mod tests {
         // the header memo went with the old keys: a's header no longer selects anything
         assert_eq!(code(v.verify(ta.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
         // a set that would not build leaves the keys in place
-        assert_eq!(v.replace_keys(&[b.clone(), b.clone()]).unwrap_err().code(), "invalid_key");
+        assert_eq!(
+            v.replace_keys(&[b.clone(), b.clone()]).unwrap_err().code(),
+            "invalid_key"
+        );
         assert_eq!(v.replace_keys(&[]).unwrap_err().code(), "invalid_configuration");
         assert!(v.verify(tb.as_bytes(), 0.0, &mut ValueSink).is_ok());
         assert_eq!(v.generation(), 1);

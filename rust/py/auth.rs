@@ -574,8 +574,14 @@ fn verifier_list(jwt: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Py<PyJWTVerifie
         return Err(err());
     }
     let mut out = Vec::new();
-    for item in jwt.try_iter()? {
-        out.push(item?.cast::<PyJWTVerifier>().map_err(|_| err())?.clone().unbind());
+    for item in jwt.try_iter().map_err(|_| err())? {
+        out.push(
+            item.map_err(|_| err())?
+                .cast::<PyJWTVerifier>()
+                .map_err(|_| err())?
+                .clone()
+                .unbind(),
+        );
     }
     if out.is_empty() {
         return Err(err());

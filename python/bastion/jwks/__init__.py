@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -298,7 +299,7 @@ class JWKSClient:
     def _lead(self, flight: concurrent.futures.Future[None]) -> None:
         try:
             result: Any = _fetch.run(self._plan(), self._limits)
-        except Exception as exc:  # noqa: BLE001 - every failure settles the flight, and is logged there
+        except Exception as exc:
             result = exc
         except BaseException as exc:
             self._finish(flight, exc)
@@ -314,7 +315,7 @@ class JWKSClient:
     async def _alead(self, flight: concurrent.futures.Future[None]) -> None:
         try:
             result: Any = await _fetch.arun(self._plan(), self._limits)
-        except Exception as exc:  # noqa: BLE001 - every failure settles the flight, and is logged there
+        except Exception as exc:
             result = exc
         except BaseException as exc:  # cancelled with its loop: the waiters must still wake
             self._finish(flight, exc)
@@ -323,17 +324,13 @@ class JWKSClient:
 
     # A flight's failure was logged when it settled; its waiters read the state it left, so they ignore it.
     def _wait(self, flight: concurrent.futures.Future[None]) -> concurrent.futures.Future[None]:
-        try:
+        with contextlib.suppress(Exception):
             flight.result(timeout=self._limits.deadline * 3)
-        except Exception:  # noqa: BLE001, S110 - see above
-            pass
         return flight
 
     async def _await(self, flight: concurrent.futures.Future[None]) -> concurrent.futures.Future[None]:
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(flight)), self._limits.deadline * 3)
-        except Exception:  # noqa: BLE001, S110 - see above
-            pass
         return flight
 
     def _settled(self, flight: concurrent.futures.Future[None]) -> bool:
