@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import uuid
@@ -468,3 +469,35 @@ def test_end_to_end_unavailable_is_503(provider: Provider, kind: str) -> None:
     assert r.status == 503
     assert r.body["error"] == "auth_unavailable"
     assert int(r.headers["retry-after"]) >= 1
+
+
+def test_a_kid_miss_never_rereads_the_metadata(provider: Provider) -> None:
+    k1, k2 = bastion.Key.generate("ES256", kid="k1"), bastion.Key.generate("ES256", kid="k2")
+    issuer = provider.base
+    provider.serve("/.well-known/openid-configuration", {"issuer": issuer, "jwks_uri": provider.url("/keys")})
+    provider.serve("/keys", jwks(k1))
+    c = bastion.JWKSClient.from_issuer(issuer, metadata_ttl=1, allow_http=True, background=False)
+    auth = authenticator(c.verifier(algorithms=ES))
+    assert c.refresh() is True
+    time.sleep(1.1)  # the metadata is due again, for a scheduled refresh only
+    provider.serve("/keys", jwks(k1, k2))
+    assert code(auth, mint(k2, issuer=issuer)) == "ok"
+    assert provider.count("/.well-known/openid-configuration") == 1
+    assert c.refresh() is True
+    assert provider.count("/.well-known/openid-configuration") == 2
+
+
+def test_a_forked_worker_refreshes_on_its_own(provider: Provider) -> None:
+    provider.serve("/jwks", jwks(bastion.Key.generate("ES256", kid="k1")))
+    c = client(provider, background=True)
+    verifier = c.verifier(algorithms=ES)
+    try:
+        assert c.refresh() is True
+        pid = os.fork()
+        if pid == 0:  # the child: a thread of its own, a lock nobody holds, and the parent's keys
+            ok = c._thread is not None and c._thread.is_alive() and verifier.has_kid("k1") and c.refresh()
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        c.close()

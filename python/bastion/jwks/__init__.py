@@ -13,6 +13,10 @@ cleared) when a fetch succeeds. Fetches happen
 
 A failed fetch keeps the last good set for ``grace`` seconds past its expiry (logged on ``bastion.jwks``, never
 with key material); with no good set, a token is ``auth_unavailable`` (503, ``Retry-After``).
+
+Over 400 lines because the key set, the flight in progress, the cooldown, the negative cache and the background
+thread are one piece of state under one lock: each decision (fetch or not, wait or not, drop the set or not)
+reads all of them. HTTP, the URL rules and discovery are in ``_fetch.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
+import os
 import threading
 import time
 import weakref
@@ -46,6 +52,12 @@ _DEFAULT_TTL: Final = 3600.0
 _AHEAD: Final = 0.2
 #: The URL of a client made by from_issuer, until its metadata names the JWKS (no URL is spelled like this).
 _DISCOVERED: Final = "\x00discovered"
+
+
+def _after_fork(ref: weakref.ref[JWKSClient]) -> None:
+    client = ref()
+    if client is not None:
+        client._after_fork()
 
 
 def _seconds(value: object, what: str, *, minimum: float = 0.0) -> float:
@@ -137,6 +149,7 @@ class JWKSClient:
         self._thread: threading.Thread | None = None
         #: GETs sent, for monitoring (and the tests).
         self.fetches = 0
+        os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     @classmethod
     def from_issuer(
@@ -255,9 +268,9 @@ class JWKSClient:
         if leader:
             assert flight is not None
             if asynchronous:
-                self._lead_async(flight)
+                self._lead_async(flight, miss=True)
             else:
-                self._lead(flight)
+                self._lead(flight, miss=True)
         return flight
 
     def _lead_or_join(self) -> concurrent.futures.Future[None]:
@@ -296,9 +309,9 @@ class JWKSClient:
             self._last_fetch = now
             return flight, True
 
-    def _lead(self, flight: concurrent.futures.Future[None]) -> None:
+    def _lead(self, flight: concurrent.futures.Future[None], *, miss: bool = False) -> None:
         try:
-            result: Any = _fetch.run(self._plan(), self._limits)
+            result: Any = _fetch.run(self._plan(miss=miss), self._limits)
         except Exception as exc:
             result = exc
         except BaseException as exc:
@@ -306,15 +319,15 @@ class JWKSClient:
             raise
         self._finish(flight, result)
 
-    def _lead_async(self, flight: concurrent.futures.Future[None]) -> None:
+    def _lead_async(self, flight: concurrent.futures.Future[None], *, miss: bool = False) -> None:
         # a task of its own: a request cancelled while it waits never cancels the fetch others wait for
-        task = asyncio.ensure_future(self._alead(flight))
+        task = asyncio.ensure_future(self._alead(flight, miss))
         _TASKS.add(task)
         task.add_done_callback(_TASKS.discard)
 
-    async def _alead(self, flight: concurrent.futures.Future[None]) -> None:
+    async def _alead(self, flight: concurrent.futures.Future[None], miss: bool) -> None:
         try:
-            result: Any = await _fetch.arun(self._plan(), self._limits)
+            result: Any = await _fetch.arun(self._plan(miss=miss), self._limits)
         except Exception as exc:
             result = exc
         except BaseException as exc:  # cancelled with its loop: the waiters must still wake
@@ -351,9 +364,11 @@ class JWKSClient:
 
     # -- one fetch ----------------------------------------------------------------------------------------
 
-    def _plan(self) -> _fetch.Plan:
-        """What one fetch does: the metadata when it is due (from_issuer), then the JWK Set."""
-        if self._issuer is not None and (self._url is None or time.monotonic() >= self._metadata_until):
+    def _plan(self, *, miss: bool) -> _fetch.Plan:
+        """What one fetch does: the metadata when it is due (from_issuer; a kid miss never re-reads it once
+        known), then the JWK Set."""
+        due = self._url is None or (not miss and time.monotonic() >= self._metadata_until)
+        if self._issuer is not None and due:
             self._url = yield from self._counted(_fetch.metadata_plan(self._issuer, self._discovery, self._limits))
             self._metadata_until = time.monotonic() + self._metadata_ttl
         assert self._url is not None
@@ -404,6 +419,16 @@ class JWKSClient:
             log.warning("JWKS key set not installed in a verifier: %s", exc.message)
 
     # -- the background refresh -----------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        """In a forked worker (gunicorn ``--preload``): the parent's thread and any flight in it did not come
+        along, and its lock may be held by a thread that no longer exists. The keys did."""
+        self._lock = threading.Lock()
+        self._flight = None
+        self._thread = None
+        self._wake = threading.Event()
+        if len(self._verifiers):
+            self._start()
 
     def _start(self) -> None:
         if not self._background or self._closed:
