@@ -5,6 +5,7 @@ issuers on one Authenticator, and both middlewares end to end."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import threading
@@ -22,6 +23,10 @@ from tests.jwks_server import Provider, jwks, mint, running
 from tests.request_support import Client
 
 ES = ["ES256"]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @pytest.fixture
@@ -313,6 +318,8 @@ def test_a_malformed_or_hostile_document_never_replaces_a_good_set(provider: Pro
         {"body": {"keys": [{"kty": "oct", "k": symmetric, "kid": "h"}]}},  # a secret: refused, whole
         {"body": {"keys": [{**k1.public_jwk(), "use": "enc"}]}},  # nothing left to verify with
         {"raw": b"\xff\xfe"},
+        {"body": {"keys": [k1.public_jwk(), {"kty": "OKP", "crv": "Ed25519", "x": b64(b"\x01" + bytes(31))}]}},
+        {"body": {"keys": [k1.public_jwk(), {"kty": "RSA", "n": b64(b"\xc1" * 128), "e": "AQAB", "kid": "s"}]}},
     ]
     for answer in hostile:
         provider.serve("/jwks", **answer)
