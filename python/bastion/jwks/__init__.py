@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -61,15 +62,32 @@ def _after_fork(ref: weakref.ref[JWKSClient]) -> None:
 
 
 def _seconds(value: object, what: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum or value != value:
-        raise ConfigurationError(f"{what} must be a number of seconds >= {minimum:g}")
-    if value == float("inf"):
-        raise ConfigurationError(f"{what} must be finite")
-    return float(value)
+    """A finite number of seconds: exactly an int or a float (a subclass could compute anything)."""
+    try:
+        seconds = float(value) if type(value) in (int, float) else math.nan  # type: ignore[arg-type]
+    except OverflowError:
+        seconds = math.inf
+    if not (math.isfinite(seconds) and seconds >= minimum):
+        raise ConfigurationError(f"{what} must be a finite number of seconds >= {minimum:g}")
+    return seconds
+
+
+def _headers(headers: object) -> dict[str, str]:
+    """``headers=``: a mapping of exactly str to str, copied (``None``: none)."""
+    if headers is None:
+        return {}
+    if isinstance(headers, Mapping):
+        try:
+            pairs = list(headers.items())
+        except Exception:  # a mapping that misbehaves is refused as not being one
+            pairs = [(None, None)]
+        if all(type(k) is str and type(v) is str for k, v in pairs):
+            return dict(pairs)
+    raise ConfigurationError("headers must be a mapping of str to str")
 
 
 def _count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if type(value) is not int or value < 1:
         raise ConfigurationError(f"{what} must be a positive integer")
     return value
 
@@ -107,18 +125,14 @@ class JWKSClient:
         background: bool = True,
     ) -> None:
         _fetch.httpx_module()
-        if not isinstance(allow_http, bool) or not isinstance(background, bool):
+        if type(allow_http) is not bool or type(background) is not bool:
             raise ConfigurationError("allow_http and background must be True or False")
-        if headers is not None and not (
-            isinstance(headers, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise ConfigurationError("headers must be a mapping of str to str")
         self._limits = Limits(
             allow_http=allow_http,
             connect_timeout=_seconds(connect_timeout, "connect_timeout", minimum=0.001),
             read_timeout=_seconds(timeout, "timeout", minimum=0.001),
             max_bytes=_count(max_bytes, "max_bytes"),
-            headers=dict(headers or {}),
+            headers=_headers(headers),
         )
         self._url: str | None = None if url is _DISCOVERED else _fetch.check_url(url, allow_http=allow_http)
         self._cooldown = _seconds(cooldown, "cooldown")
@@ -168,10 +182,10 @@ class JWKSClient:
         (default 24 h) and never refetched because of an unknown kid. The verifiers made by :meth:`verifier`
         check ``iss`` against ``issuer`` by default."""
         allow_http = options.get("allow_http", False)
-        if not isinstance(allow_http, bool):
+        if type(allow_http) is not bool:
             raise ConfigurationError("allow_http must be True or False")
         _fetch.check_url(issuer, allow_http=allow_http, what="issuer")
-        if discovery not in ("auto", "openid", "oauth"):
+        if type(discovery) is not str or discovery not in ("auto", "openid", "oauth"):
             raise ConfigurationError('discovery must be "auto", "openid" or "oauth"')
         client = cls(_DISCOVERED, **options)
         client._issuer = issuer
@@ -239,8 +253,8 @@ class JWKSClient:
         self._wake.set()
 
     def __repr__(self) -> str:
-        source = self._url if self._issuer is None else f"issuer={self._issuer!r}"
-        return f"JWKSClient({source!r}, keys={len(self._kids)})"
+        source = repr(self._url) if self._issuer is None else f"issuer={self._issuer!r}"
+        return f"JWKSClient({source}, keys={len(self._kids)})"
 
     # -- the request path's key need (rust/py/auth.rs yields it as NEED_KEY) ------------------------------
 

@@ -70,7 +70,7 @@ def httpx_module() -> Any:
 
 def check_url(url: object, *, allow_http: bool, what: str = "url") -> str:
     """``url`` if it is an absolute https URL (or http with ``allow_http=True``) with a host and no fragment."""
-    if not isinstance(url, str) or not url or len(url) > 2048:
+    if type(url) is not str or not url or len(url) > 2048:
         raise ConfigurationError(f"{what} must be an absolute https:// URL")
     try:
         parts = urlsplit(url)
