@@ -3,9 +3,10 @@
 Every request costs one call into the Rust core (`_core.Authenticator.step`): the route rule, the Authorization
 header, the JWT or opaque token, the principal, the tier's rate limit and the rule's scopes and roles, in
 the order of DESIGN §3. The core does no I/O. When it needs something from outside — an opaque token's record
-that is not in the in-memory index, a check of the shared (Redis) limiter — it says so, and
-:meth:`Authenticator._resolve`, a generator written once, asks for it: :meth:`Authenticator.decide` supplies
-it blocking (WSGI), :meth:`Authenticator.decide_async` awaits it (ASGI), so the two worlds never diverge.
+that is not in the in-memory index, a check of the shared (Redis) limiter, a key source's keys for a kid its
+verifier does not hold — it says so, and :meth:`Authenticator._resolve`, a generator written once, asks for it:
+:meth:`Authenticator.decide` supplies it blocking (WSGI), :meth:`Authenticator.decide_async` awaits it (ASGI), so
+the two worlds never diverge.
 """
 
 from __future__ import annotations

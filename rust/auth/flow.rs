@@ -9,7 +9,7 @@
 //! tests below over plain Rust values.
 //!
 //! Over 400 lines only with its unit tests (the fake backend and one test per branch of the order), which
-//! stay beside the code; the flow itself is about 230.
+//! stay beside the code; the flow itself is about 250.
 
 use crate::auth::rules::{self, AuthMode, Rule, Verdict as Authorized};
 use crate::error::{Error, ErrorKind, Result};
