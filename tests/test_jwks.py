@@ -508,3 +508,26 @@ def test_a_forked_worker_refreshes_on_its_own(provider: Provider) -> None:
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         c.close()
+
+
+def test_the_core_asks_for_the_key_once(provider: Provider) -> None:
+    provider.serve("/jwks", jwks(bastion.Key.generate("ES256", kid="k1")))
+    c = client(provider)
+    auth = authenticator(c.verifier(algorithms=ES))
+    assert c.refresh() is True
+    header = f"Bearer {mint(bastion.Key.generate('ES256', kid='k9'))}"
+    rules = auth._rules
+    step = auth._core.step(rules, "GET", "/", None, header, None, None)
+    assert step.kind == bastion.Outcome.NEED_KEY
+    assert step.need == (c, "k9")
+    again = auth._core.step(rules, "GET", "/", None, header, None, None, True)
+    assert again.kind == bastion.Outcome.REFUSED
+    assert again.error is not None
+    assert again.error.code == "unknown_key"
+    # a local verifier refuses at once: there is nobody to ask
+    local = authenticator(bastion.JWTVerifier(bastion.Key.generate("ES256", kid="k1"), algorithms=ES))
+    assert local._core.step(rules, "GET", "/", None, header, None, None).kind == bastion.Outcome.REFUSED
+    with pytest.raises(bastion.ConfigurationError, match="key_source"):
+        bastion.JWTVerifier(None, algorithms=ES, key_source=object())
+    with pytest.raises(bastion.ConfigurationError):
+        bastion.Outcome(bastion.Outcome.NEED_KEY + 1)
