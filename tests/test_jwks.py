@@ -231,7 +231,8 @@ def test_a_slow_server_never_blocks_the_event_loop(provider: Provider) -> None:
     result, ticks, elapsed = asyncio.run(main())
     assert result == "auth_unavailable"
     assert elapsed < 2.0
-    assert ticks >= elapsed / 0.01 * 0.5  # the loop kept turning while the fetch waited
+    assert elapsed >= 0.4  # the fetch did wait for the read timeout
+    assert ticks >= max(5, elapsed / 0.01 * 0.2)  # and the loop kept turning meanwhile (a blocked loop: 0 or 1)
 
 
 def test_a_random_kid_flood_costs_one_fetch_per_cooldown(provider: Provider) -> None:
