@@ -532,3 +532,21 @@ def test_the_core_asks_for_the_key_once(provider: Provider) -> None:
         bastion.JWTVerifier(None, algorithms=ES, key_source=object())
     with pytest.raises(bastion.ConfigurationError):
         bastion.Outcome(bastion.Outcome.NEED_KEY + 1)
+
+
+def test_a_miss_that_joins_an_older_fetch_is_not_remembered(provider: Provider) -> None:
+    k1, k2 = bastion.Key.generate("ES256", kid="k1"), bastion.Key.generate("ES256", kid="k2")
+    provider.serve("/jwks", jwks(k1), delay=0.5)
+    c = client(provider)
+    auth = authenticator(c.verifier(algorithms=ES))
+    refresh = threading.Thread(target=c.refresh)
+    refresh.start()
+    deadline = time.monotonic() + 5
+    while provider.count("/jwks") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    provider.serve("/jwks", jwks(k1, k2))  # published after the fetch in flight was answered
+    token = mint(k2)
+    assert code(auth, token) == "unknown_key"  # joined the older fetch, which cannot have it
+    refresh.join()
+    assert code(auth, token) == "ok"  # not remembered missing: its own fetch brings it
+    assert provider.count("/jwks") == 2

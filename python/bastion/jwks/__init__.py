@@ -262,22 +262,26 @@ class JWKSClient:
         """After a token named ``kid`` that no verifier of this client holds: fetch (if the cooldown allows)
         or wait for the fetch in flight, blocking. Raises :class:`bastion.AuthUnavailable` while no set ever
         loaded; otherwise returns, and the request is verified once more (an unknown kid then is final)."""
-        flight = self._flight_for(kid)
+        flight, led = self._flight_for(kid)
         if flight is not None:
             self._wait(flight)
-        self._after_need(kid, checked=flight is not None)
+        self._after_need(kid, checked=led)
 
     async def _arefresh_for(self, kid: str | None) -> None:
         """:meth:`_refresh_for`, awaited: the event loop never blocks on the fetch."""
-        flight = self._flight_for(kid, asynchronous=True)
+        flight, led = self._flight_for(kid, asynchronous=True)
         if flight is not None:
             await self._await(flight)
-        self._after_need(kid, checked=flight is not None)
+        self._after_need(kid, checked=led)
 
     # -- single flight ------------------------------------------------------------------------------------
 
-    def _flight_for(self, kid: str | None, *, asynchronous: bool = False) -> concurrent.futures.Future[None] | None:
-        """The fetch a key need waits for, or ``None`` when none is due (known kid, negative cache, cooldown)."""
+    def _flight_for(
+        self, kid: str | None, *, asynchronous: bool = False
+    ) -> tuple[concurrent.futures.Future[None] | None, bool]:
+        """The fetch a key need waits for (``None`` when none is due: known kid, negative cache, cooldown), and
+        whether this need started it. Only then does a kid still missing go to the negative cache: a fetch
+        joined in flight may have begun before the provider published the kid."""
         flight, leader = self._claim(kid, miss=True)
         if leader:
             assert flight is not None
@@ -285,7 +289,7 @@ class JWKSClient:
                 self._lead_async(flight, miss=True)
             else:
                 self._lead(flight, miss=True)
-        return flight
+        return flight, leader
 
     def _lead_or_join(self) -> concurrent.futures.Future[None]:
         flight, leader = self._claim(None, miss=False)
@@ -364,8 +368,8 @@ class JWKSClient:
         return flight.done() and flight.exception() is None
 
     def _after_need(self, kid: str | None, *, checked: bool) -> None:
-        """After a key need: unavailable while no set is loaded; a kid that a fetch made for it did not bring
-        is remembered missing until the next scheduled refresh (at least a cooldown)."""
+        """After a key need: unavailable while no set is loaded; a kid that a fetch started for it did not
+        bring is remembered missing until the next scheduled refresh (at least a cooldown)."""
         with self._lock:
             if self._keys is None:
                 retry = max(1.0, self._cooldown - (time.monotonic() - self._last_fetch))
