@@ -113,6 +113,7 @@ KEY = bastion.Key.hmac(SECRET, kid="k1")
 EC = bastion.Key.generate("ES256", kid="e1")
 SIGNER = bastion.JWTSigner(KEY, "HS256", issuer="iss")
 VERIFIER = bastion.JWTVerifier(KEY, algorithms=["HS256"], issuer="iss")
+JWKS = bastion.JWKSClient("https://idp.example/jwks", background=False)
 TOKEN = SIGNER.sign({"sub": "u"})
 STORE = bastion.TokenStore(None, pepper=b"p" * 32, background=False)
 ISSUED = STORE.issue("u", ttl=3600)
@@ -228,6 +229,33 @@ CALLS: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
         (VERIFIER, STORE, LIMITER),
         {"realm": "api", "api_key_header": "X-API-Key", "max_header_bytes": 4096},
     ),
+    ("JWTVerifier.replace_keys", VERIFIER.replace_keys, ([KEY],), {}),
+    (
+        "JWKSClient",
+        bastion.JWKSClient,
+        ("https://idp.example/jwks",),
+        {
+            "allow_http": False,
+            "headers": {"X-A": "b"},
+            "timeout": 1.0,
+            "connect_timeout": 1.0,
+            "max_bytes": 1000,
+            "cooldown": 1.0,
+            "min_ttl": 1.0,
+            "max_ttl": 10.0,
+            "default_ttl": 5.0,
+            "grace": 1.0,
+            "negative_cache": 8,
+            "background": False,
+        },
+    ),
+    (
+        "JWKSClient.from_issuer",
+        bastion.JWKSClient.from_issuer,
+        ("https://idp.example",),
+        {"discovery": "auto", "metadata_ttl": 60.0, "background": False},
+    ),
+    ("JWKSClient.verifier", JWKS.verifier, (), {"algorithms": ["ES256"], "issuer": "https://idp.example"}),
     ("Rule", bastion.Rule, ("/a/{x}",), {"methods": ["GET"], "scopes": ["s"], "roles": ["r"], "auth": "required"}),
     ("Principal.has_scopes", PRINCIPAL.has_scopes, ("a",), {}),
     ("Principal.has_role", PRINCIPAL.has_role, ("a",), {}),

@@ -140,6 +140,7 @@ impl Backends for Rust {
     type Principal = Arc<Principal>;
     type Miss = ();
     type Decision = Decided;
+    type KeyNeed = ();
 
     fn has_opaque(&self) -> bool {
         false
@@ -160,6 +161,9 @@ impl Backends for Rust {
             drop(cache.insert(token, times, Arc::clone(&principal)));
         }
         Ok((principal, times.iat))
+    }
+    fn key_need(&self, _token: &[u8]) -> Option<()> {
+        None
     }
     fn opaque(&self, _token: &[u8], _now: f64) -> Result<Lookup<Arc<Principal>, ()>> {
         Err(Error::new(ErrorKind::TokenMalformed, "the token is not a compact JWS"))

@@ -46,6 +46,7 @@ from bastion.tokens import IssuedToken, Principal, TokenInfo, TokenStore
 from bastion import asgi, audit, wsgi
 from bastion._gate import ANONYMOUS, Anonymous, AuthContext
 from bastion.auth import Authenticator, Outcome
+from bastion.jwks import JWKSClient
 from bastion.rules import Rule
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidToken",
     "InvalidType",
     "IssuedToken",
+    "JWKSClient",
     "JWTSigner",
     "JWTVerifier",
     "Key",

@@ -104,12 +104,14 @@ class JWTVerifier:
     ``max_token_bytes=8192`` (larger tokens are refused with ``token_too_large`` before any decoding; a
     ``str`` with more characters than that before it is even encoded to UTF-8), ``cache_size=0``. With
     ``cache_size > 0`` up to that many verified tokens are kept; every hit re-checks exp/nbf/iat against the
-    clock and returns a fresh dict.
+    clock and returns a fresh dict. ``key_source``: what :meth:`bastion.JWKSClient.verifier` passes (then
+    ``keys`` may be ``None``: the verifier starts empty and the source fills it); on the request path an
+    unknown kid is then fetched for once instead of refused at once.
     """
 
     def __new__(
         cls,
-        keys: Key | KeySet | Sequence[Key],
+        keys: Key | KeySet | Sequence[Key] | None,
         *,
         algorithms: Sequence[str] | str,
         issuer: str | Sequence[str] | None = None,
@@ -119,12 +121,31 @@ class JWTVerifier:
         typ: str | None = None,
         max_token_bytes: int | None = ...,
         cache_size: int | None = ...,
+        key_source: Any = None,
     ) -> Self: ...
     def verify(self, token: str | bytes, *, now: float | None = None) -> dict[str, Any]:
         """The claims of a valid token; raises a :class:`bastion.AuthError` subclass otherwise."""
 
     def clear_cache(self) -> None:
         """Forget every cached token."""
+
+    def replace_keys(self, keys: Key | KeySet | Sequence[Key]) -> None:
+        """Replace every key at once (rotation), while other threads verify: checked as the constructor checks
+        keys (a refused set leaves the current keys in place); every cached token is forgotten."""
+
+    def clear_keys(self) -> None:
+        """Drop every key of a verifier fed by a key source (its last good set is too old)."""
+
+    def has_kid(self, kid: str) -> bool:
+        """Whether a key with this kid is loaded."""
+
+    @property
+    def key_source(self) -> Any:
+        """The key source given at construction (a :class:`bastion.JWKSClient`), or ``None``."""
+
+    @property
+    def issuers(self) -> list[str] | None:
+        """The accepted issuers (``None``: any)."""
 
     @property
     def algorithms(self) -> list[str]:
@@ -510,12 +531,14 @@ __all__ += ["Authenticator", "Outcome"]
 class Outcome:
     """Where a request stands after a call of :class:`Authenticator`: answered (``DONE``, ``REFUSED``), or
     waiting for a record (``NEED_RECORD``: ``need`` is the miss) or a shared limiter's decision (``NEED_LIMIT``:
-    ``need`` is ``(key, tier)``)."""
+    ``need`` is ``(key, tier)``) or a key source's fresh keys (``NEED_KEY``: ``need`` is ``(source, kid)``; the
+    request then runs again once)."""
 
     DONE: ClassVar[int]
     REFUSED: ClassVar[int]
     NEED_RECORD: ClassVar[int]
     NEED_LIMIT: ClassVar[int]
+    NEED_KEY: ClassVar[int]
     def __new__(
         cls,
         kind: int,
@@ -527,7 +550,7 @@ class Outcome:
     ) -> Outcome: ...
     @property
     def kind(self) -> int:
-        """``DONE``, ``REFUSED``, ``NEED_RECORD`` or ``NEED_LIMIT``."""
+        """``DONE``, ``REFUSED``, ``NEED_RECORD``, ``NEED_LIMIT`` or ``NEED_KEY``."""
     @property
     def principal(self) -> Principal | None:
         """The authenticated principal (``None``: anonymous, or not known yet)."""
@@ -550,7 +573,7 @@ class Authenticator:
 
     def __new__(
         cls,
-        jwt: JWTVerifier | None,
+        jwt: JWTVerifier | Sequence[JWTVerifier] | None,
         tokens: OpaqueIndex | None,
         limiter: RateLimiter | None,
         *,
@@ -568,8 +591,10 @@ class Authenticator:
         authorization: str | bytes | None = None,
         api_key: str | bytes | None = None,
         now: float | None = None,
+        refetched: bool = False,
     ) -> Outcome:
-        """One request, from its rule and credential to its outcome (or what it needs)."""
+        """One request, from its rule and credential to its outcome (or what it needs); ``refetched``: it runs
+        again after a ``NEED_KEY`` was supplied, so an unknown kid is final."""
     def resume(
         self,
         rules: RuleSet,

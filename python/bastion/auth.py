@@ -3,9 +3,10 @@
 Every request costs one call into the Rust core (`_core.Authenticator.step`): the route rule, the Authorization
 header, the JWT or opaque token, the principal, the tier's rate limit and the rule's scopes and roles, in
 the order of DESIGN §3. The core does no I/O. When it needs something from outside — an opaque token's record
-that is not in the in-memory index, a check of the shared (Redis) limiter — it says so, and
-:meth:`Authenticator._resolve`, a generator written once, asks for it: :meth:`Authenticator.decide` supplies
-it blocking (WSGI), :meth:`Authenticator.decide_async` awaits it (ASGI), so the two worlds never diverge.
+that is not in the in-memory index, a check of the shared (Redis) limiter, a key source's keys for a kid its
+verifier does not hold — it says so, and :meth:`Authenticator._resolve`, a generator written once, asks for it:
+:meth:`Authenticator.decide` supplies it blocking (WSGI), :meth:`Authenticator.decide_async` awaits it (ASGI), so
+the two worlds never diverge.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ _DONE: Final = _core.Outcome.DONE
 _REFUSED: Final = _core.Outcome.REFUSED
 _NEED_RECORD: Final = _core.Outcome.NEED_RECORD
 _NEED_LIMIT: Final = _core.Outcome.NEED_LIMIT
+_NEED_KEY: Final = _core.Outcome.NEED_KEY
 # a record that changes while it is read (rotation, revocation) is read again; this bounds the retries
 _MAX_STEPS: Final = 8
 
-#: What the shell must supply to the step generator: ("record", miss) or ("limit", (key, tier)).
+#: What the shell must supply to the step generator: ("record", miss), ("limit", (key, tier)) or
+#: ("key", (source, kid)) — a key source's fetch, after which the request runs again (its answer is None).
 Need = tuple[str, Any]
 Step = Generator[Need, Any, "Outcome"]
 
@@ -49,7 +52,10 @@ Step = Generator[Need, Any, "Outcome"]
 class Authenticator:
     """Authenticates, rate-limits and authorizes requests: one object per application, shared by every thread.
 
-    ``jwt``: a :class:`bastion.JWTVerifier` (or ``None``); ``tokens``: a :class:`bastion.TokenStore` for opaque
+    ``jwt``: a :class:`bastion.JWTVerifier`, or a list of them, one per issuer (each with ``issuer=``: the token's
+    unverified ``iss`` chooses the verifier, which then checks it in full; an ``iss`` none accepts is
+    ``invalid_issuer``), or ``None``. A verifier made by :meth:`bastion.JWKSClient.verifier` has its unknown
+    kids fetched for (once per request; awaited under ASGI). ``tokens``: a :class:`bastion.TokenStore` for opaque
     tokens — and, when given, its subject cut-offs (``revoke_subject``) and jti deny-list (``revoke_jti``) apply
     to JWTs too; ``limiter``: a :class:`bastion.RateLimiter` (checked inside the core call) or a
     :class:`bastion.RedisRateLimiter` (checked by this shell, awaited under ASGI) or ``None``; ``tier_of``: a
@@ -65,7 +71,7 @@ class Authenticator:
 
     def __init__(
         self,
-        jwt: JWTVerifier | None = None,
+        jwt: JWTVerifier | Sequence[JWTVerifier] | None = None,
         tokens: TokenStore | None = None,
         limiter: RateLimiter | RedisRateLimiter | None = None,
         *,
@@ -223,6 +229,10 @@ class Authenticator:
             if kind <= _REFUSED:
                 return step
             try:
+                if kind == _NEED_KEY:  # a key source may have the token's kid by now: fetch, then run again
+                    yield ("key", step.need)
+                    step = self._core.step(rules, method, path, headers, authorization, api_key, now, True)
+                    continue
                 if kind == _NEED_RECORD:
                     assert self._tokens is not None
                     miss = step.need
@@ -274,6 +284,9 @@ class Authenticator:
 
     def _supply(self, need: Need) -> Any:
         what, arg = need
+        if what == "key":
+            source, kid = arg
+            return source._refresh_for(kid)
         if what == "record":
             assert self._tokens is not None
             return self._tokens._fetch_row(arg)
@@ -283,6 +296,9 @@ class Authenticator:
 
     async def _asupply(self, need: Need) -> Any:
         what, arg = need
+        if what == "key":
+            source, kid = arg
+            return await source._arefresh_for(kid)
         if what == "record":
             assert self._tokens is not None
             return await self._tokens._afetch_row(arg)

@@ -2,13 +2,14 @@
 //! → revocation (JWTs) → the tier's rate limit → the route's roles and scopes.
 //!
 //! Sans-I/O like the rest of the core: the steps that may need the outside world (an opaque record not
-//! in the index, a shared limiter) are behind [`Backends`], and a step that cannot finish here returns a
-//! [`Step::NeedRecord`] or [`Step::NeedLimit`]; the caller supplies the answer and resumes at
-//! [`after_identity`] or [`finish`]. The binding implements [`Backends`] over its Python objects; the unit
+//! in the index, a shared limiter, a key a remote key set may have gained) are behind [`Backends`], and a
+//! step that cannot finish here returns a [`Step::NeedRecord`], [`Step::NeedLimit`] or [`Step::NeedKey`];
+//! the caller supplies the answer and resumes at [`after_identity`] or [`finish`], or (a key) runs the
+//! request again once. The binding implements [`Backends`] over its Python objects; the unit
 //! tests below over plain Rust values.
 //!
 //! Over 400 lines only with its unit tests (the fake backend and one test per branch of the order), which
-//! stay beside the code; the flow itself is about 230.
+//! stay beside the code; the flow itself is about 250.
 
 use crate::auth::rules::{self, AuthMode, Rule, Verdict as Authorized};
 use crate::error::{Error, ErrorKind, Result};
@@ -63,11 +64,16 @@ pub trait Backends {
     type Miss;
     /// A rate decision.
     type Decision: Verdict;
+    /// What a caller needs to fetch a key the verifier does not hold yet.
+    type KeyNeed;
 
     /// Whether opaque tokens are configured.
     fn has_opaque(&self) -> bool;
     /// Verify a JWT: its principal and its `iat`, or why it is refused.
     fn jwt(&self, token: &[u8], now: f64) -> Result<(Self::Principal, Option<f64>)>;
+    /// After [`Backends::jwt`] refused a token as `unknown_key`: what to fetch so that it may verify after
+    /// all, or `None` when its keys are local, or were already fetched for this request.
+    fn key_need(&self, token: &[u8]) -> Option<Self::KeyNeed>;
     /// Look up an opaque token (checked for format, expiry and revocation by the index).
     fn opaque(&self, token: &[u8], now: f64) -> Result<Lookup<Self::Principal, Self::Miss>>;
     /// Whether a verified JWT was revoked since it was issued: its subject cut off at or after `iat`,
@@ -79,7 +85,7 @@ pub trait Backends {
 
 /// Where a request stands.
 #[derive(Debug)]
-pub enum Step<P, M, D> {
+pub enum Step<P, M, D, K = ()> {
     /// Admitted: `principal` is `None` for an anonymous request.
     Done { principal: Option<P>, decision: Option<D> },
     /// Refused with `error`; the principal and decision are kept for the audit record.
@@ -92,9 +98,12 @@ pub enum Step<P, M, D> {
     NeedRecord(M),
     /// Ask the shared limiter for this principal, and resume at [`finish`].
     NeedLimit(P),
+    /// Fetch the key source's keys again (it may hold the token's kid by now), then run the request again
+    /// from the start, once: a second `unknown_key` is the answer.
+    NeedKey(K),
 }
 
-impl<P, M, D> Step<P, M, D> {
+impl<P, M, D, K> Step<P, M, D, K> {
     fn refused(error: Error) -> Self {
         Step::Refused {
             principal: None,
@@ -119,7 +128,7 @@ pub fn step<B: Backends>(
     default: AuthMode,
     credential: Result<Credential<'_>>,
     now: f64,
-) -> Step<B::Principal, B::Miss, B::Decision> {
+) -> Step<B::Principal, B::Miss, B::Decision, B::KeyNeed> {
     let mode = rule.map_or(default, Rule::auth);
     if mode == AuthMode::None {
         return Step::anonymous();
@@ -155,6 +164,10 @@ pub fn step<B: Backends>(
                 return Step::refused(Error::new(ErrorKind::TokenRevoked, "the token has been revoked"))
             }
             Ok((p, _)) => p,
+            Err(e) if e.kind == ErrorKind::UnknownKey => match backends.key_need(token) {
+                Some(need) => return Step::NeedKey(need),
+                None => return Step::refused(e),
+            },
             Err(e) => return Step::refused(e),
         },
     };
@@ -173,7 +186,7 @@ pub fn after_identity<B: Backends>(
     backends: &B,
     rule: Option<&Rule>,
     principal: B::Principal,
-) -> Step<B::Principal, B::Miss, B::Decision> {
+) -> Step<B::Principal, B::Miss, B::Decision, B::KeyNeed> {
     match backends.limit(&principal) {
         Ok(Limit::Decided(d)) => finish(rule, principal, Some(d)),
         Ok(Limit::Off) => finish(rule, principal, None),
@@ -188,11 +201,11 @@ pub fn after_identity<B: Backends>(
 
 /// The rate decision, then the rule's roles and scopes: where a request resumes once the shared limiter
 /// answered. Rate limiting comes first, so a refused scope still spends the identity's budget.
-pub fn finish<P: AsRef<Principal>, M, D: Verdict>(
+pub fn finish<P: AsRef<Principal>, M, D: Verdict, K>(
     rule: Option<&Rule>,
     principal: P,
     decision: Option<D>,
-) -> Step<P, M, D> {
+) -> Step<P, M, D, K> {
     let error = match &decision {
         Some(d) if d.unavailable() => Some(
             Error::new(
@@ -284,6 +297,8 @@ mod tests {
         remote: bool,
         allowed: bool,
         revoked: bool,
+        /// The kid misses have a key source (else they are refused at once).
+        remote_keys: bool,
         opaque_calls: Cell<u32>,
         jwt_calls: Cell<u32>,
     }
@@ -295,6 +310,7 @@ mod tests {
                 remote: false,
                 allowed: true,
                 revoked: false,
+                remote_keys: false,
                 opaque_calls: Cell::new(0),
                 jwt_calls: Cell::new(0),
             }
@@ -305,6 +321,7 @@ mod tests {
         type Principal = Arc<Principal>;
         type Miss = &'static str;
         type Decision = Verdicts;
+        type KeyNeed = &'static str;
 
         fn has_opaque(&self) -> bool {
             self.opaque
@@ -313,11 +330,15 @@ mod tests {
             self.jwt_calls.set(self.jwt_calls.get() + 1);
             match token {
                 b"good.jwt.sig" => Ok((principal("alice", &["read"], &["user"]), Some(10.0))),
+                b"new.kid.sig" => Err(Error::new(ErrorKind::UnknownKey, "no key matches the token")),
                 _ => Err(Error::new(
                     ErrorKind::InvalidSignature,
                     "the token's signature is invalid",
                 )),
             }
+        }
+        fn key_need(&self, _token: &[u8]) -> Option<&'static str> {
+            self.remote_keys.then_some("source")
         }
         fn opaque(&self, token: &[u8], _now: f64) -> Result<Lookup<Arc<Principal>, &'static str>> {
             self.opaque_calls.set(self.opaque_calls.get() + 1);
@@ -347,16 +368,17 @@ mod tests {
         b: &Fake,
         mode: AuthMode,
         credential: Result<Credential<'_>>,
-    ) -> Step<Arc<Principal>, &'static str, Verdicts> {
+    ) -> Step<Arc<Principal>, &'static str, Verdicts, &'static str> {
         step(b, Some(&rule(mode, &[], &[])), AuthMode::Required, credential, 0.0)
     }
 
-    fn code<P, M, D>(step: &Step<P, M, D>) -> &'static str {
+    fn code<P, M, D, K>(step: &Step<P, M, D, K>) -> &'static str {
         match step {
             Step::Done { .. } => "done",
             Step::Refused { error, .. } => error.code(),
             Step::NeedRecord(_) => "need_record",
             Step::NeedLimit(_) => "need_limit",
+            Step::NeedKey(_) => "need_key",
         }
     }
 
@@ -438,6 +460,28 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_kid_asks_for_keys_only_with_a_key_source() {
+        let local = Fake::new();
+        assert_eq!(
+            code(&run(&local, AuthMode::Required, bearer(b"new.kid.sig"))),
+            "unknown_key"
+        );
+        let remote = Fake {
+            remote_keys: true,
+            ..Fake::new()
+        };
+        assert!(matches!(
+            run(&remote, AuthMode::Required, bearer(b"new.kid.sig")),
+            Step::NeedKey("source")
+        ));
+        // any other refusal stays a refusal: a bad signature never causes a fetch
+        assert_eq!(
+            code(&run(&remote, AuthMode::Required, bearer(b"forged.jwt.sig"))),
+            "invalid_signature"
+        );
+    }
+
+    #[test]
     fn revoked_jwts_are_refused() {
         let b = Fake {
             revoked: true,
@@ -481,15 +525,15 @@ mod tests {
         let s = run(&b, AuthMode::Required, bearer(b"good.jwt.sig"));
         let Step::NeedLimit(p) = s else { panic!("{}", code(&s)) };
         assert_eq!(
-            code(&finish::<_, (), _>(None, p.clone(), Some(Verdicts(true, false)))),
+            code(&finish::<_, (), _, ()>(None, p.clone(), Some(Verdicts(true, false)))),
             "done"
         );
         assert_eq!(
-            code(&finish::<_, (), _>(None, p.clone(), Some(Verdicts(false, false)))),
+            code(&finish::<_, (), _, ()>(None, p.clone(), Some(Verdicts(false, false)))),
             "rate_limited"
         );
         assert_eq!(
-            code(&finish::<_, (), _>(None, p, Some(Verdicts(false, true)))),
+            code(&finish::<_, (), _, ()>(None, p, Some(Verdicts(false, true)))),
             "auth_unavailable"
         );
     }

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod header;
 pub mod hygiene;
 pub mod identity;
+pub mod issuers;
 pub mod jwk;
 pub mod keys;
 pub mod sign;

@@ -9,7 +9,10 @@
 //! Over 400 lines only with its unit tests, which stay beside the code (the crate's convention).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::Sink;
@@ -53,15 +56,27 @@ const STACK_PAYLOAD: usize = 4096;
 /// An encoded header segment, its parsed form and the entry it selects.
 type KnownHeader = (Box<[u8]>, Header, usize);
 
-/// A configured verifier. Immutable (but for its header memo) and `Sync`: one instance serves every thread.
+/// The keys of a verifier, indexed for selection, with the header memo that points into them: replaced
+/// as one value, so a header remembered under one key set can never select into another.
 #[derive(Debug)]
-pub struct Verifier {
+struct KeyIndex {
     known_headers: [OnceLock<KnownHeader>; KNOWN_HEADERS],
-    algorithms: Vec<Alg>,
-    allowed: [bool; N_ALGS],
     entries: Vec<Entry>,
     by_kid: HashMap<String, [Option<usize>; N_ALGS]>,
     by_alg: [Slot; N_ALGS],
+}
+
+/// A configured verifier, `Sync`: one instance serves every thread. Its policy and allow-list are fixed;
+/// its keys can be replaced while tokens are verified ([`Verifier::replace_keys`]): a verification reads
+/// the key index it started with (one atomic load, no lock), the next one the new index.
+#[derive(Debug)]
+pub struct Verifier {
+    algorithms: Vec<Alg>,
+    allowed: [bool; N_ALGS],
+    keys: ArcSwap<KeyIndex>,
+    /// Bumped by every [`Verifier::replace_keys`]: a cache of verified tokens filled under an older
+    /// generation is stale.
+    generation: AtomicU64,
     /// The claim checks.
     pub policy: Policy,
     /// Tokens longer than this are refused before any decoding (`token_too_large`).
@@ -113,6 +128,13 @@ pub fn split(token: &[u8], max_token_bytes: usize) -> Result<Segments<'_>> {
     })
 }
 
+/// The `kid` of a token's header, unverified: what a key source is asked for after an `unknown_key`
+/// (never a lookup key for anything else). `None` when the token has none or is malformed.
+pub fn kid_of(token: &[u8], max_token_bytes: usize) -> Option<String> {
+    let (first, _) = dots(token, max_token_bytes).ok()?;
+    header::parse(&b64::decode(&token[..first]).ok()?).ok()?.kid
+}
+
 #[inline]
 fn memchr(token: &[u8], from: usize) -> Option<usize> {
     memchr::memchr(b'.', &token[from..]).map(|i| i + from)
@@ -158,6 +180,15 @@ impl Verifier {
     /// algorithms of its family (or only its bound alg); alg-dependent hygiene (HMAC secret length)
     /// is checked here for each of them. Keys whose JWK `use`/`key_ops` rule out verification are left out.
     pub fn new(keys: &[Arc<Key>], algorithms: &[Alg], policy: Policy, max_token_bytes: usize) -> Result<Verifier> {
+        let verifier = Verifier::without_keys(algorithms, policy, max_token_bytes)?;
+        verifier.replace_keys(keys)?;
+        verifier.generation.store(0, Ordering::Relaxed);
+        Ok(verifier)
+    }
+
+    /// A verifier with no key yet, for keys fetched later (a JWKS source): every token is `unknown_key`
+    /// until [`Verifier::replace_keys`] gives it some.
+    pub fn without_keys(algorithms: &[Alg], policy: Policy, max_token_bytes: usize) -> Result<Verifier> {
         if algorithms.is_empty() {
             return Err(Error::config("algorithms= must name at least one algorithm"));
         }
@@ -175,6 +206,45 @@ impl Verifier {
                 algs.push(*a);
             }
         }
+        Ok(Verifier {
+            algorithms: algs,
+            allowed,
+            keys: ArcSwap::from_pointee(KeyIndex::empty()),
+            generation: AtomicU64::new(0),
+            policy,
+            max_token_bytes,
+        })
+    }
+
+    /// Replace every key at once (rotation): built and checked first with the same rules as
+    /// [`Verifier::new`] (duplicate kids, hygiene, at least one usable key), so a set that is refused
+    /// leaves the current keys in place. Verifications already running finish with the keys they
+    /// started with; a key left out verifies nothing from the next verification on.
+    pub fn replace_keys(&self, keys: &[Arc<Key>]) -> Result<()> {
+        let index = self.index(keys)?;
+        self.keys.store(Arc::new(index));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Drop every key (a key source whose last good set is too old to trust): every token is
+    /// `unknown_key` until [`Verifier::replace_keys`] gives it keys again.
+    pub fn clear_keys(&self) {
+        self.keys.store(Arc::new(KeyIndex::empty()));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the keys were replaced since the verifier was built.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a key with this `kid` is loaded (whatever algorithm it serves).
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.load().by_kid.contains_key(kid)
+    }
+
+    fn index(&self, keys: &[Arc<Key>]) -> Result<KeyIndex> {
         let mut entries = Vec::new();
         let mut by_kid: HashMap<String, [Option<usize>; N_ALGS]> = HashMap::new();
         let mut by_alg = [Slot::Empty; N_ALGS];
@@ -187,7 +257,7 @@ impl Verifier {
             if !key.verifies {
                 continue;
             }
-            for alg in &algs {
+            for alg in &self.algorithms {
                 if !key.serves(*alg) {
                     continue;
                 }
@@ -210,15 +280,11 @@ impl Verifier {
         if entries.is_empty() {
             return Err(Error::config("no key can verify any of the allowed algorithms"));
         }
-        Ok(Verifier {
+        Ok(KeyIndex {
             known_headers: Default::default(),
-            algorithms: algs,
-            allowed,
             entries,
             by_kid,
             by_alg,
-            policy,
-            max_token_bytes,
         })
     }
 
@@ -229,7 +295,7 @@ impl Verifier {
 
     /// How many (key, alg) pairs this verifier can use.
     pub fn entry_count(&self) -> usize {
-        self.entries.len()
+        self.keys.load().entries.len()
     }
 
     /// Everything before the payload JSON and the signature (size, structure, header, allow-list,
@@ -238,12 +304,14 @@ impl Verifier {
     pub fn with_prepared<R>(&self, token: &[u8], f: impl FnOnce(&Prepared<'_>) -> Result<R>) -> Result<R> {
         let (first, second) = dots(token, self.max_token_bytes)?;
         let segment = &token[..first];
+        // one atomic load: this verification uses the keys it started with, whatever a rotation does
+        let index = self.keys.load();
         let mut parsed: Option<Header> = None;
-        let (header, idx) = if let Some(known) = self.known_header(segment) {
+        let (header, idx) = if let Some(known) = index.known_header(segment) {
             known
         } else {
             let header = header::parse(&b64::decode(segment)?)?;
-            let idx = self.select(&header)?;
+            let idx = self.select(&index, &header)?;
             (&*parsed.insert(header), idx)
         };
         let result = b64::with_decoded::<STACK_SIGNATURE, _>(&token[second + 1..], |signature| {
@@ -253,14 +321,49 @@ impl Verifier {
                     payload,
                     signature,
                     signing_input: &token[..second],
-                    entry: &self.entries[idx],
+                    entry: &index.entries[idx],
                 })
             })
         })?;
         if let Some(header) = parsed {
-            self.remember_header(segment, header, idx);
+            index.remember_header(segment, header, idx);
         }
         Ok(result)
+    }
+
+    fn select(&self, index: &KeyIndex, header: &Header) -> Result<usize> {
+        let alg = header.alg;
+        if !self.allowed[alg.index()] {
+            return Err(Error::new(
+                ErrorKind::UnsupportedAlgorithm,
+                "the token's algorithm is not allowed",
+            ));
+        }
+        let unknown = || Error::new(ErrorKind::UnknownKey, "no key matches the token");
+        let idx = match &header.kid {
+            Some(kid) => index.by_kid.get(kid.as_str()).ok_or_else(unknown)?[alg.index()].ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnsupportedAlgorithm,
+                    "the token's algorithm does not match its key",
+                )
+            })?,
+            None => match index.by_alg[alg.index()] {
+                Slot::One(i) => i,
+                Slot::Empty | Slot::Many => return Err(unknown()),
+            },
+        };
+        Ok(idx)
+    }
+}
+
+impl KeyIndex {
+    fn empty() -> KeyIndex {
+        KeyIndex {
+            known_headers: Default::default(),
+            entries: Vec::new(),
+            by_kid: HashMap::new(),
+            by_alg: [Slot::Empty; N_ALGS],
+        }
     }
 
     fn known_header(&self, segment: &[u8]) -> Option<(&Header, usize)> {
@@ -280,31 +383,9 @@ impl Verifier {
             let _ = slot.set((Box::from(segment), header, idx));
         }
     }
+}
 
-    fn select(&self, header: &Header) -> Result<usize> {
-        let alg = header.alg;
-        if !self.allowed[alg.index()] {
-            return Err(Error::new(
-                ErrorKind::UnsupportedAlgorithm,
-                "the token's algorithm is not allowed",
-            ));
-        }
-        let unknown = || Error::new(ErrorKind::UnknownKey, "no key matches the token");
-        let idx = match &header.kid {
-            Some(kid) => self.by_kid.get(kid.as_str()).ok_or_else(unknown)?[alg.index()].ok_or_else(|| {
-                Error::new(
-                    ErrorKind::UnsupportedAlgorithm,
-                    "the token's algorithm does not match its key",
-                )
-            })?,
-            None => match self.by_alg[alg.index()] {
-                Slot::One(i) => i,
-                Slot::Empty | Slot::Many => return Err(unknown()),
-            },
-        };
-        Ok(idx)
-    }
-
+impl Verifier {
     /// The whole verification into `sink`: the claims object and the token's times.
     pub fn verify<S: Sink>(&self, token: &[u8], now: f64, sink: &mut S) -> Result<(S::Value, Times)> {
         self.verify_with(token, now, sink, |sig| sig.check())
@@ -468,5 +549,36 @@ mod tests {
             code(only384.verify(t.as_bytes(), 0.0, &mut ValueSink)),
             "unsupported_algorithm"
         );
+    }
+
+    #[test]
+    fn keys_are_replaced_whole() {
+        let (a, b) = (hkey(Some("a"), 1), hkey(Some("b"), 2));
+        let v = Verifier::new(std::slice::from_ref(&a), &[Alg::HS256], Policy::default(), 8192).unwrap();
+        let ta = token(&a, &[("kid", Value::String("a".into()))], r#"{"exp":100}"#);
+        let tb = token(&b, &[("kid", Value::String("b".into()))], r#"{"exp":100}"#);
+        assert!(v.verify(ta.as_bytes(), 0.0, &mut ValueSink).is_ok());
+        assert_eq!(code(v.verify(tb.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
+        assert_eq!(v.generation(), 0);
+        v.replace_keys(std::slice::from_ref(&b)).unwrap();
+        assert_eq!(v.generation(), 1);
+        assert!(v.has_kid("b") && !v.has_kid("a"));
+        assert!(v.verify(tb.as_bytes(), 0.0, &mut ValueSink).is_ok());
+        // the header memo went with the old keys: a's header no longer selects anything
+        assert_eq!(code(v.verify(ta.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
+        // a set that would not build leaves the keys in place
+        assert_eq!(
+            v.replace_keys(&[b.clone(), b.clone()]).unwrap_err().code(),
+            "invalid_key"
+        );
+        assert_eq!(v.replace_keys(&[]).unwrap_err().code(), "invalid_configuration");
+        assert!(v.verify(tb.as_bytes(), 0.0, &mut ValueSink).is_ok());
+        assert_eq!(v.generation(), 1);
+        let empty = Verifier::without_keys(&[Alg::HS256], Policy::default(), 8192).unwrap();
+        assert_eq!(code(empty.verify(tb.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
+        assert_eq!(empty.entry_count(), 0);
+        v.clear_keys();
+        assert_eq!((v.entry_count(), v.generation()), (0, 2));
+        assert_eq!(code(v.verify(tb.as_bytes(), 0.0, &mut ValueSink)), "unknown_key");
     }
 }

@@ -1,5 +1,6 @@
 //! `_core.Authenticator` and `_core.Outcome`: one call per request into the core's request flow
-//! (`crate::auth::flow`), over the configured `JWTVerifier`, `TokenStore` index and `RateLimiter`.
+//! (`crate::auth::flow`), over the configured `JWTVerifier`s (one, or one per issuer), `TokenStore`
+//! index and `RateLimiter`.
 //!
 //! This layer converts: header values from the ASGI list or the WSGI strings, the route rule, Python
 //! objects for the principal and the decision, and the flow's `Step` into an `Outcome`. The order of the
@@ -10,7 +11,7 @@
 //! Over 400 lines: the flow's `Backends` over the configured Python objects and the `Authenticator` class
 //! that reads a request into it are one concern (each needs the other's fields); `Outcome` is in `outcome.rs`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -21,7 +22,7 @@ use super::bearer::value_bytes;
 use super::errors::to_pyerr;
 use super::jwt::verifier::{run_signature, PyJWTVerifier};
 use super::opaque::PyOpaqueIndex;
-use super::outcome::{PyOutcome, DONE, NEED_LIMIT, NEED_RECORD, REFUSED};
+use super::outcome::{PyOutcome, DONE, NEED_KEY, NEED_LIMIT, NEED_RECORD, REFUSED};
 use super::principal::{PyPrincipal, Source};
 use super::ratelimit::{PyDecision, PyRateLimiter};
 use super::rules::PyRuleSet;
@@ -30,9 +31,10 @@ use crate::auth::rules::{AuthMode, Rule};
 use crate::bearer::{self, DEFAULT_MAX_HEADER_BYTES};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::{DocumentSink, Value};
-use crate::jwt::cache::Cache;
 use crate::jwt::claims;
 use crate::jwt::identity;
+use crate::jwt::issuers::Issuers;
+use crate::jwt::verify;
 use crate::opaque::Miss;
 use crate::principal::Principal;
 
@@ -57,10 +59,18 @@ impl flow::Verdict for Py<PyDecision> {
     }
 }
 
+/// What the shell fetches after an `unknown_key` from a verifier with a key source: the source and the
+/// token's (unverified) kid.
+type KeyNeed = (Py<PyAny>, Option<String>);
+
 /// The per-request path, configured once.
 #[pyclass(frozen, module = "bastion._core", name = "Authenticator")]
 pub struct PyAuthenticator {
-    jwt: Option<Py<PyJWTVerifier>>,
+    /// No verifier, one, or one per issuer (then `issuers` chooses among them).
+    jwt: Vec<Py<PyJWTVerifier>>,
+    issuers: Option<Issuers>,
+    /// The largest `max_token_bytes` of the verifiers: the cap of the `iss` peek that chooses one.
+    peek_max: usize,
     tokens: Option<Py<PyOpaqueIndex>>,
     limiter: Option<Py<PyRateLimiter>>,
     remote_limit: bool,
@@ -68,8 +78,6 @@ pub struct PyAuthenticator {
     /// The API-key header's name, lowercase (as ASGI gives names).
     api_key_header: Option<Box<[u8]>>,
     max_header_bytes: usize,
-    /// Principals of verified JWTs, by token, when the verifier was given a cache.
-    cache: Option<Cache<Py<PyPrincipal>>>,
 }
 
 /// The flow's view of one call: the configuration and the interpreter, plus the first Python exception
@@ -79,17 +87,34 @@ struct Call<'a, 'py> {
     auth: &'a PyAuthenticator,
     py: Python<'py>,
     raised: RefCell<Option<PyErr>>,
+    /// The verifier the token went to (its position in `auth.jwt`).
+    chosen: Cell<usize>,
+    /// The request runs again after its key source was asked: an `unknown_key` now is the answer.
+    refetched: bool,
 }
 
-impl Call<'_, '_> {
+impl<'a, 'py> Call<'a, 'py> {
+    fn new(auth: &'a PyAuthenticator, py: Python<'py>, refetched: bool) -> Self {
+        Call {
+            auth,
+            py,
+            raised: RefCell::new(None),
+            chosen: Cell::new(0),
+            refetched,
+        }
+    }
+
     fn stash(&self, err: PyErr) -> Error {
         self.raised.borrow_mut().get_or_insert(err);
         Error::new(ErrorKind::AuthUnavailable, "authentication failed unexpectedly")
     }
+}
 
+impl Call<'_, '_> {
     fn jwt_principal(&self, verifier: &PyJWTVerifier, token: &[u8], now: f64) -> Result<(Handle, Option<f64>)> {
         let core = verifier.core();
-        if let Some(cache) = &self.auth.cache {
+        let cache = verifier.principals();
+        if let Some(cache) = cache {
             if token.len() <= core.max_token_bytes {
                 // only plain Rust work under the slot's lock (see the JWT cache's notes): copy and incref
                 if let Some((times, p)) = cache.with(token, |times, p| (*times, p.clone_ref(self.py))) {
@@ -99,6 +124,7 @@ impl Call<'_, '_> {
             }
         }
         let py = self.py;
+        let generation = core.generation();
         let (value, times) = core.verify_with(token, now, &mut DocumentSink, |sig| run_signature(py, sig))?;
         let Value::Object(members) = value else {
             return Err(Error::new(
@@ -108,8 +134,9 @@ impl Call<'_, '_> {
         };
         let principal = identity::principal(members, &times)?;
         let object = Py::new(py, PyPrincipal::new(Arc::new(principal) as Source)).map_err(|e| self.stash(e))?;
-        if let Some(cache) = &self.auth.cache {
+        if let Some(cache) = cache {
             drop(cache.insert(token, times, object.clone_ref(py)));
+            verifier.forget_if_rotated(generation);
         }
         Ok((Handle(object), times.iat))
     }
@@ -119,6 +146,7 @@ impl Backends for Call<'_, '_> {
     type Principal = Handle;
     type Miss = Miss;
     type Decision = Py<PyDecision>;
+    type KeyNeed = KeyNeed;
 
     fn has_opaque(&self) -> bool {
         self.auth.tokens.is_some()
@@ -129,13 +157,30 @@ impl Backends for Call<'_, '_> {
             // its revocations are checked for every JWT: a closed store cannot say, so nothing passes
             tokens.get().serving()?;
         }
-        match &self.auth.jwt {
-            Some(v) => self.jwt_principal(v.get(), token, now),
-            None => Err(Error::new(
-                ErrorKind::TokenMalformed,
-                "the token is not a well-formed opaque token",
-            )),
+        let verifier = match (&self.auth.issuers, self.auth.jwt.as_slice()) {
+            (_, []) => {
+                return Err(Error::new(
+                    ErrorKind::TokenMalformed,
+                    "the token is not a well-formed opaque token",
+                ))
+            }
+            (None, [one, ..]) => one,
+            (Some(issuers), all) => {
+                let i = issuers.choose(token, self.auth.peek_max)?;
+                self.chosen.set(i);
+                &all[i]
+            }
+        };
+        self.jwt_principal(verifier.get(), token, now)
+    }
+
+    fn key_need(&self, token: &[u8]) -> Option<KeyNeed> {
+        if self.refetched {
+            return None;
         }
+        let verifier = self.auth.jwt.get(self.chosen.get())?.get();
+        let source = verifier.key_source()?.clone_ref(self.py);
+        Some((source, verify::kid_of(token, verifier.core().max_token_bytes)))
     }
 
     fn opaque(&self, token: &[u8], now: f64) -> Result<Lookup<Handle, Miss>> {
@@ -249,7 +294,7 @@ impl PyAuthenticator {
         &self,
         py: Python<'_>,
         rule: Option<(usize, &Rule)>,
-        step: Step<Handle, Miss, Py<PyDecision>>,
+        step: Step<Handle, Miss, Py<PyDecision>, KeyNeed>,
     ) -> PyResult<PyOutcome> {
         let index = rule.map_or(-1, |(i, _)| i as isize);
         let mut out = PyOutcome {
@@ -286,17 +331,17 @@ impl PyAuthenticator {
                 out.kind = NEED_RECORD;
                 out.need = Some(PyOpaqueIndex::miss_to_py(py, miss)?);
             }
+            Step::NeedKey(need) => {
+                out.kind = NEED_KEY;
+                out.need = Some(need.into_pyobject(py)?.into_any().unbind());
+            }
             Step::NeedLimit(principal) => {
                 out.kind = NEED_LIMIT;
                 let p = principal.as_ref();
                 let tier: Option<String> = match &self.tier_of {
                     None => p.tier.as_deref().cloned(),
                     Some(tier_of) => {
-                        let call = Call {
-                            auth: self,
-                            py,
-                            raised: RefCell::new(None),
-                        };
+                        let call = Call::new(self, py, false);
                         call.chosen_tier(tier_of, &principal)?
                     }
                 };
@@ -311,7 +356,7 @@ impl PyAuthenticator {
         &self,
         call: Call<'_, '_>,
         rule: Option<(usize, &Rule)>,
-        step: Step<Handle, Miss, Py<PyDecision>>,
+        step: Step<Handle, Miss, Py<PyDecision>, KeyNeed>,
     ) -> PyResult<PyOutcome> {
         if let Some(err) = call.raised.into_inner() {
             return Err(err);
@@ -342,15 +387,14 @@ impl PyAuthenticator {
         api_key_header: Option<&str>,
         max_header_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let jwt = match jwt.filter(|j| !j.is_none()) {
-            None => None,
-            Some(j) => Some(
-                j.cast::<PyJWTVerifier>()
-                    .map_err(|_| config_err("jwt must be a bastion.JWTVerifier"))?
-                    .clone()
-                    .unbind(),
-            ),
+        let jwt = verifier_list(jwt)?;
+        let issuers = if jwt.len() > 1 {
+            let policies: Vec<_> = jwt.iter().map(|v| v.get().core().policy.issuers.as_deref()).collect();
+            Some(Issuers::new(policies)?)
+        } else {
+            None
         };
+        let peek_max = jwt.iter().map(|v| v.get().core().max_token_bytes).max().unwrap_or(0);
         let tokens = match tokens.filter(|t| !t.is_none()) {
             None => None,
             Some(t) => Some(
@@ -388,27 +432,25 @@ impl PyAuthenticator {
                 n => n,
             },
         };
-        let cache = jwt
-            .as_ref()
-            .map(|v| v.get().cache_capacity())
-            .filter(|&n| n > 0)
-            .map(Cache::new);
         let _ = py;
         Ok(PyAuthenticator {
             jwt,
+            issuers,
+            peek_max,
             tokens,
             limiter,
             remote_limit,
             tier_of,
             api_key_header: api_key_header.map(|h| h.to_ascii_lowercase().into_bytes().into_boxed_slice()),
             max_header_bytes,
-            cache,
         })
     }
 
     /// One request: the rule for `method` and `path`, then the credential (from ASGI `headers`, or the
     /// `authorization` / `api_key` values), verification, the rate limit and the rule's roles and scopes.
-    #[pyo3(signature = (rules, method, path, headers=None, authorization=None, api_key=None, now=None))]
+    /// `refetched`: the request runs again after a `NEED_KEY` was supplied (an unknown kid is then final).
+    #[pyo3(signature = (rules, method, path, headers=None, authorization=None, api_key=None, now=None,
+                        refetched=false))]
     #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
@@ -420,6 +462,7 @@ impl PyAuthenticator {
         authorization: Option<&Bound<'_, PyAny>>,
         api_key: Option<&Bound<'_, PyAny>>,
         now: Option<&Bound<'_, PyAny>>,
+        refetched: bool,
     ) -> PyResult<PyOutcome> {
         let rules = rules.get();
         let now = resolve_now(now)?;
@@ -454,11 +497,7 @@ impl PyAuthenticator {
         let max = self.max_header_bytes;
         let credential =
             header_values(&found.authorization, max).and_then(|a| Ok((a, header_values(&found.api_key, max)?)));
-        let call = Call {
-            auth: self,
-            py,
-            raised: RefCell::new(None),
-        };
+        let call = Call::new(self, py, refetched);
         let step = match &credential {
             Err(error) => Step::Refused {
                 principal: None,
@@ -491,11 +530,7 @@ impl PyAuthenticator {
         let rules = rules.get();
         let rule = rule_at(rules, outcome.get().rule);
         let handle = Handle(principal.clone().unbind());
-        let call = Call {
-            auth: self,
-            py,
-            raised: RefCell::new(None),
-        };
+        let call = Call::new(self, py, false);
         let step = match decision.filter(|d| !d.is_none()) {
             None => flow::after_identity(&call, rule.map(|(_, r)| r), handle),
             Some(d) => {
@@ -513,7 +548,7 @@ impl PyAuthenticator {
     fn __repr__(&self) -> String {
         format!(
             "Authenticator(jwt={}, tokens={}, limiter={})",
-            self.jwt.is_some(),
+            self.jwt.len(),
             self.tokens.is_some(),
             if self.remote_limit {
                 "remote"
@@ -524,6 +559,34 @@ impl PyAuthenticator {
             }
         )
     }
+}
+
+/// `jwt=`: `None`, one `JWTVerifier`, or a list or tuple of them (one per issuer).
+fn verifier_list(jwt: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Py<PyJWTVerifier>>> {
+    let Some(jwt) = jwt.filter(|j| !j.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if let Ok(v) = jwt.cast::<PyJWTVerifier>() {
+        return Ok(vec![v.clone().unbind()]);
+    }
+    let err = || config_err("jwt must be a bastion.JWTVerifier or a list of them (one per issuer)");
+    if !(jwt.is_instance_of::<PyList>() || jwt.is_instance_of::<PyTuple>()) {
+        return Err(err());
+    }
+    let mut out = Vec::new();
+    for item in jwt.try_iter().map_err(|_| err())? {
+        out.push(
+            item.map_err(|_| err())?
+                .cast::<PyJWTVerifier>()
+                .map_err(|_| err())?
+                .clone()
+                .unbind(),
+        );
+    }
+    if out.is_empty() {
+        return Err(err());
+    }
+    Ok(out)
 }
 
 fn header_values<'a>(list: &'a [Bound<'_, PyAny>], max: usize) -> Result<Vec<std::borrow::Cow<'a, [u8]>>> {

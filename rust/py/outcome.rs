@@ -8,10 +8,12 @@ pub(crate) const DONE: u8 = 0;
 pub(crate) const REFUSED: u8 = 1;
 pub(crate) const NEED_RECORD: u8 = 2;
 pub(crate) const NEED_LIMIT: u8 = 3;
+pub(crate) const NEED_KEY: u8 = 4;
 
 /// Where a request stands after a call: answered (`DONE`, `REFUSED`), or waiting for the shell to
-/// supply a record (`NEED_RECORD`, `need` is the miss) or a shared limiter's decision (`NEED_LIMIT`,
-/// `need` is `(key, tier)`).
+/// supply a record (`NEED_RECORD`, `need` is the miss), a shared limiter's decision (`NEED_LIMIT`,
+/// `need` is `(key, tier)`) or a key source's fresh keys (`NEED_KEY`, `need` is `(source, kid)`; the
+/// request then runs again once).
 #[pyclass(frozen, freelist = 32, module = "bastion._core", name = "Outcome")]
 pub struct PyOutcome {
     #[pyo3(get)]
@@ -38,6 +40,8 @@ impl PyOutcome {
     const NEED_RECORD: u8 = NEED_RECORD;
     #[classattr]
     const NEED_LIMIT: u8 = NEED_LIMIT;
+    #[classattr]
+    const NEED_KEY: u8 = NEED_KEY;
 
     #[new]
     #[pyo3(signature = (kind, principal=None, decision=None, error=None, rule=-1, need=None))]
@@ -49,9 +53,9 @@ impl PyOutcome {
         rule: isize,
         need: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        if kind > NEED_LIMIT {
+        if kind > NEED_KEY {
             return Err(config_err(
-                "an Outcome kind is DONE, REFUSED, NEED_RECORD or NEED_LIMIT",
+                "an Outcome kind is DONE, REFUSED, NEED_RECORD, NEED_LIMIT or NEED_KEY",
             ));
         }
         Ok(PyOutcome {
@@ -65,7 +69,7 @@ impl PyOutcome {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let kind = ["DONE", "REFUSED", "NEED_RECORD", "NEED_LIMIT"][usize::from(self.kind)];
+        let kind = ["DONE", "REFUSED", "NEED_RECORD", "NEED_LIMIT", "NEED_KEY"][usize::from(self.kind)];
         let error = self
             .error
             .as_ref()

@@ -1,8 +1,9 @@
-//! `JWTVerifier`: its configuration, the optional verified-token cache, and the one call into the
-//! core's [`Verifier::verify_with`] (the check order lives there; this file only decides that an
-//! asymmetric signature is checked with the GIL detached).
+//! `JWTVerifier`: its configuration, the optional verified-token caches (claims dicts for `verify`,
+//! principals for the request path), key rotation (`replace_keys`), and the one call into the core's
+//! [`Verifier::verify_with`] (the check order lives there; this file only decides that an asymmetric
+//! signature is checked with the GIL detached).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
@@ -14,14 +15,20 @@ use crate::jwt::cache::Cache;
 use crate::jwt::claims::{self, Policy, Times};
 use crate::jwt::verify::{self, SignatureCheck, Verifier, DEFAULT_MAX_TOKEN_BYTES};
 use crate::py::args::{config_err, config_opt_text, config_strings, config_usize, resolve_now};
+use crate::py::principal::PyPrincipal;
 
 /// Verifies JWTs against keys, an algorithm allow-list and claim rules.
-#[pyclass(frozen, module = "bastion._core", name = "JWTVerifier")]
+#[pyclass(frozen, weakref, module = "bastion._core", name = "JWTVerifier")]
 pub struct PyJWTVerifier {
     inner: Verifier,
     cache: Option<Cache<Arc<Cached>>>,
+    /// Principals of verified tokens for the request path, made on its first use (as large as `cache`).
+    principals: OnceLock<Cache<Py<PyPrincipal>>>,
     shapes: Shapes,
     expected: Expected,
+    /// Where missing keys come from (a `bastion.JWKSClient`): an `unknown_key` on the request path is
+    /// then a need for its keys, not a refusal.
+    key_source: Option<Py<PyAny>>,
 }
 
 impl PyJWTVerifier {
@@ -33,6 +40,35 @@ impl PyJWTVerifier {
     /// The verified-token cache's size (0: no cache); the request path keeps a cache of principals as large.
     pub(crate) fn cache_capacity(&self) -> usize {
         self.cache.as_ref().map_or(0, Cache::capacity)
+    }
+
+    /// The request path's cache of principals, when the verifier was given a cache.
+    pub(crate) fn principals(&self) -> Option<&Cache<Py<PyPrincipal>>> {
+        let capacity = self.cache_capacity();
+        (capacity > 0).then(|| self.principals.get_or_init(|| Cache::new(capacity)))
+    }
+
+    /// The key source, when the keys come from one.
+    pub(crate) fn key_source(&self) -> Option<&Py<PyAny>> {
+        self.key_source.as_ref()
+    }
+
+    /// After a cache was filled from a verification that began at key generation `generation`: if the
+    /// keys were replaced meanwhile, the entry may come from a removed key, so the caches are emptied
+    /// again (a rotation clears them once, but a verification in flight can insert after that).
+    pub(crate) fn forget_if_rotated(&self, generation: u64) {
+        if self.inner.generation() != generation {
+            self.forget();
+        }
+    }
+
+    fn forget(&self) {
+        if let Some(cache) = &self.cache {
+            drop(cache.clear());
+        }
+        if let Some(principals) = self.principals.get() {
+            drop(principals.clear());
+        }
     }
 
     fn verify_uncached<'py>(&self, py: Python<'py>, token: &[u8], now: f64) -> PyResult<(Bound<'py, PyAny>, Times)> {
@@ -63,7 +99,7 @@ pub(crate) fn run_signature(py: Python<'_>, sig: SignatureCheck<'_>) -> crate::e
 impl PyJWTVerifier {
     #[new]
     #[pyo3(signature = (keys, *, algorithms, issuer=None, audience=None, leeway=None, require=None, typ=None,
-                        max_token_bytes=None, cache_size=None))]
+                        max_token_bytes=None, cache_size=None, key_source=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         keys: &Bound<'_, PyAny>,
@@ -75,9 +111,21 @@ impl PyJWTVerifier {
         typ: Option<&Bound<'_, PyAny>>,
         max_token_bytes: Option<&Bound<'_, PyAny>>,
         cache_size: Option<&Bound<'_, PyAny>>,
+        key_source: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyJWTVerifier> {
         let keys_arg = keys;
-        let keys = key_list(keys)?;
+        let key_source = key_source.filter(|s| !s.is_none());
+        if let Some(source) = key_source {
+            if !(source.hasattr("_refresh_for")? && source.hasattr("_arefresh_for")?) {
+                return Err(config_err("key_source must be a bastion.JWKSClient"));
+            }
+        }
+        // a verifier fed by a key source may start with no key: its first token asks the source
+        let keys = if key_source.is_some() && keys.is_none() {
+            Vec::new()
+        } else {
+            key_list(keys)?
+        };
         let algorithms = alg_list(algorithms)?;
         let leeway: f64 = match leeway {
             None => 0.0,
@@ -123,11 +171,18 @@ impl PyJWTVerifier {
                 }
             }
         }
+        let inner = if keys.is_empty() && key_source.is_some() {
+            Verifier::without_keys(&algorithms, policy, max_token_bytes)?
+        } else {
+            Verifier::new(&keys, &algorithms, policy, max_token_bytes)?
+        };
         Ok(PyJWTVerifier {
-            inner: Verifier::new(&keys, &algorithms, policy, max_token_bytes)?,
+            inner,
             cache: (cache_size > 0).then(|| Cache::new(cache_size)),
+            principals: OnceLock::new(),
             shapes: Shapes::default(),
             expected,
+            key_source: key_source.map(|s| s.clone().unbind()),
         })
     }
 
@@ -154,16 +209,56 @@ impl PyJWTVerifier {
             claims::check_times(&times, leeway, now)?;
             return cached.fresh(py);
         }
+        let generation = self.inner.generation();
         let (claims, times) = self.verify_uncached(py, token, now)?;
         drop(cache.insert(token, times, Arc::new(Cached::new(&claims)?)));
+        self.forget_if_rotated(generation);
         Ok(claims)
     }
 
     /// Forget every cached token.
     fn clear_cache(&self) {
-        if let Some(cache) = &self.cache {
-            drop(cache.clear());
+        self.forget();
+    }
+
+    /// Replace every key at once (rotation), while other threads verify: the new set is checked as the
+    /// constructor checks keys, and a set that is refused leaves the current keys in place. Every cached
+    /// token is forgotten, so a token of a removed key stops verifying now.
+    fn replace_keys(&self, keys: &Bound<'_, PyAny>) -> PyResult<()> {
+        let keys = key_list(keys)?;
+        self.inner.replace_keys(&keys)?;
+        self.forget();
+        Ok(())
+    }
+
+    /// Drop every key (what a key source does when its last good set is too old): every token is
+    /// `unknown_key` until keys are replaced again. Only for a verifier with a `key_source`.
+    fn clear_keys(&self) -> PyResult<()> {
+        if self.key_source.is_none() {
+            return Err(config_err(
+                "clear_keys is for a verifier fed by a key source; use replace_keys to rotate local keys",
+            ));
         }
+        self.inner.clear_keys();
+        self.forget();
+        Ok(())
+    }
+
+    /// Whether a key with this kid is loaded.
+    fn has_kid(&self, kid: &str) -> bool {
+        self.inner.has_kid(kid)
+    }
+
+    /// The key source given at construction (a `bastion.JWKSClient`), or `None`.
+    #[getter(key_source)]
+    fn key_source_py(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.key_source.as_ref().map(|s| s.clone_ref(py))
+    }
+
+    /// The issuers this verifier accepts (`None`: any).
+    #[getter]
+    fn issuers(&self) -> Option<Vec<String>> {
+        self.inner.policy.issuers.clone()
     }
 
     #[getter]
