@@ -228,8 +228,8 @@ def collecting(logger: str = "bastion.audit") -> Iterator[list[Any]]:
 
     from bastion.audit.writer import _LIVE
 
-    for log in list(_LIVE):
-        log.flush()
+    for live in list(_LIVE):
+        live.flush()
     got: list[Any] = []
 
     class Keep(logging.Handler):

@@ -48,7 +48,7 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert lines[2:6] == [
         "```bash",
-        "make demo    # fresh machine: creates .venv, builds the Rust extension (release), serves and tours the demo API",
+        "make demo    # fresh machine: creates .venv, builds the Rust extension (release), runs the demo API tour",
         "make test    # fresh machine: installs redis-server/postgresql if missing, builds, passes every test",
         "```",
     ]
