@@ -256,9 +256,12 @@ def test_import_refuses_creation_times_in_the_future(store: TokenStore) -> None:
     assert store.import_hashed([{**row, "created_at": time.time() - 60}], scheme="sha256") == 1
 
 
-def test_revoke_subject_committing_inside_a_rotation_transaction(postgres_server: PostgresServer) -> None:
-    # PostgreSQL, READ COMMITTED: revoke_subject commits after the rotation's UPDATE checked the old token and
-    # before the rotation inserts the new one. The new token must not outlive the cut.
+def test_revoke_subject_during_a_rotation_transaction_waits_and_cuts_the_new_token(
+    postgres_server: PostgresServer,
+) -> None:
+    # PostgreSQL, READ COMMITTED: every revocation takes the events lock before it touches a row, so a
+    # revoke_subject issued while a rotation's transaction is open waits for it to commit, then cuts the token
+    # the rotation minted too (its cut-off covers the newest created_at). The new token never outlives the cut.
     url = fresh_pg_url(postgres_server)
     store = TokenStore(url, pepper=PEPPER, background=False)
     conn = psycopg.connect(url)
@@ -266,23 +269,24 @@ def test_revoke_subject_committing_inside_a_rotation_transaction(postgres_server
         old = store.issue("kim", kind="r")
         p = store.verify(old.token)
         old_id, values, new_token, _digest, until = store._run(store._rotation(60, p))
-        first = [True]
+        revoker: list[threading.Thread] = []
 
         def execute(q: ops.Query) -> list[tuple[object, ...]]:
             cur = conn.execute(ops.POSTGRES.sql(q.sql), q.params)
             rows = cur.fetchall() if cur.description else []
-            if first[0]:
-                first[0] = False
-                store.revoke_subject("kim")  # another connection, commits now
+            if not revoker:  # another connection, once the rotation holds the lock
+                revoker.append(threading.Thread(target=store.revoke_subject, args=("kim",)))
+                revoker[0].start()
             return rows
 
-        done = drive(execute, ops.rotate(ops.POSTGRES, old_id, values, until, time.time()))
+        assert drive(execute, ops.rotate(ops.POSTGRES, old_id, values, until, time.time()))
+        revoker[0].join(0.5)
+        assert revoker[0].is_alive(), "revoke_subject did not wait for the open rotation"
         conn.commit()
+        revoker[0].join(10)
+        assert not revoker[0].is_alive()
         store._clear()
-        if done:
-            assert revoked(store, new_token), "the rotation minted a live token after revoke_subject committed"
-        else:
-            assert [i.id for i in store.list("kim")] == [old.id], "no new token was written"
+        assert revoked(store, new_token), "the rotation's token outlived the cut"
         assert revoked(store, old.token)
     finally:
         conn.close()
