@@ -23,7 +23,7 @@ pub fn write_str(s: &str, out: &mut String) {
         // `b` is ASCII, so `i` is a char boundary
         out.push_str(&s[start..i]);
         if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
+            let _ = write!(out, "\\u{b:04x}");
         } else {
             out.push_str(escape);
         }
