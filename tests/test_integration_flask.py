@@ -215,7 +215,7 @@ def test_init_app_and_configuration_errors(stack: Stack) -> None:
     with pytest.raises(bastion.ConfigurationError, match="needs an Authenticator"):
         ext.init_app(app)
     with pytest.raises(bastion.ConfigurationError, match="unknown Bastion option"):
-        ext.init_app(app, stack.auth, rule=[])
+        ext.init_app(app, stack.auth, rule=[])  # type: ignore[call-arg]
     with pytest.raises(bastion.ConfigurationError, match=r"bastion\.Authenticator"):
         ext.init_app(app, object())  # type: ignore[arg-type]
     ext.init_app(app, stack.auth, rules=RULES)

@@ -8,7 +8,7 @@ here once (and the authentication itself in :class:`bastion.Authenticator`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from bastion import _http
 from bastion._client import ClientResolver, new_request_id
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from time import perf_counter
 from time import time as _now
 
-__all__ = ["ANONYMOUS", "AuthContext", "Credentials", "Gate"]
+__all__ = ["ANONYMOUS", "AuthContext", "Credentials", "EndpointOptions", "Gate", "GateOptions"]
 
 
 class Anonymous:
@@ -114,6 +114,24 @@ class AuthContext:
     def __repr__(self) -> str:
         who = self.principal.subject if self.principal is not None else None
         return f"AuthContext(subject={who!r}, request_id={self.request_id!r})"
+
+
+class EndpointOptions(TypedDict, total=False):
+    """The middleware's options that concern one endpoint: what a framework integration forwards to its
+    :class:`Gate` (the defaults are :class:`Gate`'s, written once there)."""
+
+    problem_details: bool
+    ratelimit_headers: bool
+    trusted_proxies: Iterable[str]
+    request_id_header: str
+
+
+class GateOptions(EndpointOptions, total=False):
+    """Every option of :class:`Gate` besides the app and the Authenticator: the route rules too."""
+
+    rules: Sequence[Rule]
+    exempt: Iterable[str]
+    default: AuthMode
 
 
 class Gate:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Unpack
 
 from starlette.responses import Response
 
 from bastion import _core, _http
-from bastion._gate import ANONYMOUS, AuthContext, Credentials, Gate
+from bastion._gate import ANONYMOUS, AuthContext, Credentials, EndpointOptions, Gate
 from bastion.audit.context import bind, reset
 from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError, Forbidden, InsufficientScope, MissingToken
@@ -153,24 +153,9 @@ class Integration:
 
     __slots__ = ("_optional", "gate")
 
-    def __init__(
-        self,
-        auth: Authenticator,
-        *,
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
-    ) -> None:
+    def __init__(self, auth: Authenticator, **options: Unpack[EndpointOptions]) -> None:
         #: the shared steps: request id and address, the scope's context, refusals and the audit record
-        self.gate = Gate(
-            None,
-            auth,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
+        self.gate = Gate(None, auth, **options)
         self._optional = compile_rules((), default="optional")
 
     async def principal(self, scope: Scope, requirement: Requirement) -> Any:

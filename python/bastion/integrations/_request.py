@@ -13,15 +13,15 @@ authenticated twice, and the middleware, which sees the response, writes the aud
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 from bastion import _core, _http
-from bastion._gate import AuthContext, Gate
+from bastion._gate import AuthContext, Gate, GateOptions
 from bastion.audit.context import BindToken, bind, reset
 from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError, Forbidden, InsufficientScope, MissingToken
-from bastion.rules import AuthMode, Rule
+from bastion.rules import Rule
 from bastion.rules import _names as names_of
 
 if TYPE_CHECKING:
@@ -131,29 +131,8 @@ class Guard:
 
     __slots__ = ("auth", "gate", "override")
 
-    def __init__(
-        self,
-        auth: Authenticator,
-        *,
-        rules: Sequence[Rule] = (),
-        exempt: Iterable[str] = (),
-        default: AuthMode = "required",
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
-    ) -> None:
-        self.gate = Gate(
-            None,
-            auth,
-            rules=rules,
-            exempt=exempt,
-            default=default,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
+    def __init__(self, auth: Authenticator, **options: Unpack[GateOptions]) -> None:
+        self.gate = Gate(None, auth, **options)
         self.auth = auth
         self.override: Principal | None = None
 

@@ -24,7 +24,7 @@ Refusals are bastion's (``{"error", "message"}``, the RFC 6750 challenge, ``Retr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from fastapi import FastAPI
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from bastion._core import Principal
-from bastion._gate import AuthContext
+from bastion._gate import AuthContext, EndpointOptions
 from bastion.asgi import WS_POLICY_VIOLATION, ASGIApp, Receive, Scope, Send
 from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError
@@ -61,22 +61,13 @@ class BastionBearer(SecurityBase):
         scheme_name: str = "bearer",
         description: str | None = None,
         bearer_format: str | None = None,
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
+        **options: Unpack[EndpointOptions],
     ) -> None:
         if not isinstance(scheme_name, str) or not scheme_name:
             raise ConfigurationError("scheme_name must be a non-empty string")
         self.model = HTTPBearerModel(bearerFormat=bearer_format, description=description)
         self.scheme_name = scheme_name
-        self._integration = Integration(
-            auth,
-            problem_details=problem_details,
-            ratelimit_headers=ratelimit_headers,
-            trusted_proxies=trusted_proxies,
-            request_id_header=request_id_header,
-        )
+        self._integration = Integration(auth, **options)
         self._requirement = Requirement()
         # every dependency derived from this one, by (optional, roles): FastAPI keys its cache and its
         # dependency_overrides on the object, so one requirement is one object (bastion.testing overrides them all)

@@ -26,17 +26,16 @@ view is answered as bastion answers it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, TypeVar, cast
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TypeVar, Unpack, cast
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
-from bastion._gate import ANONYMOUS
+from bastion._gate import ANONYMOUS, GateOptions
 from bastion.auth import Authenticator
 from bastion.errors import AuthError, ConfigurationError
 from bastion.integrations._request import Checked, Guard, Requirement
-from bastion.rules import AuthMode, Rule
 
 __all__ = ["Bastion", "current_principal", "requires"]
 
@@ -54,38 +53,20 @@ class Bastion:
     :meth:`init_app` (the options are those of :class:`bastion.wsgi.AuthMiddleware`)."""
 
     def __init__(
-        self,
-        app: Flask | None = None,
-        auth: Authenticator | None = None,
-        *,
-        rules: Sequence[Rule] = (),
-        exempt: Iterable[str] = (),
-        default: AuthMode = "required",
-        problem_details: bool = False,
-        ratelimit_headers: bool = True,
-        trusted_proxies: Iterable[str] = (),
-        request_id_header: str = "X-Request-ID",
+        self, app: Flask | None = None, auth: Authenticator | None = None, **options: Unpack[GateOptions]
     ) -> None:
-        self._options: dict[str, Any] = {
-            "rules": rules,
-            "exempt": exempt,
-            "default": default,
-            "problem_details": problem_details,
-            "ratelimit_headers": ratelimit_headers,
-            "trusted_proxies": trusted_proxies,
-            "request_id_header": request_id_header,
-        }
+        self._options: dict[str, Any] = dict(options)
         self._auth = auth
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, auth: Authenticator | None = None, **options: Any) -> None:
+    def init_app(self, app: Flask, auth: Authenticator | None = None, **options: Unpack[GateOptions]) -> None:
         """Install bastion on ``app``; ``auth`` and ``options`` override those given to the constructor. Installing
         it again on the same app replaces its configuration."""
         auth = auth if auth is not None else self._auth
         if auth is None:
             raise ConfigurationError("Bastion needs an Authenticator: Bastion(app, auth) or init_app(app, auth)")
-        unknown = set(options) - set(self._options)
+        unknown = set(options) - GateOptions.__optional_keys__
         if unknown:
             raise ConfigurationError(f"unknown Bastion option(s): {', '.join(sorted(unknown))}")
         guard = Guard(auth, **{**self._options, **options})
