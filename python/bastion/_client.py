@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, Literal, TypeAlias
 
+from bastion import _core
 from bastion.errors import ConfigurationError
 
 __all__ = ["ClientResolver", "Headers", "new_request_id"]
@@ -38,17 +38,10 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _PAIR = re.compile(r'[ \t]*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^;,"\s]*)[ \t]*([;,]|$)')
 _ESCAPE = re.compile(r"\\(.)")
 
-_rng = random.Random()  # a request id must be unique, not secret; its own stream, reseeded at fork
-os.register_at_fork(after_in_child=_rng.seed)
-
-
-_randbytes = _rng.randbytes
-
-
-def new_request_id() -> str:
-    """A fresh request id: 32 hex digits (128 random bits, the size of a uuid4), cheaper than ``uuid4().hex``
-    (16 bytes as hex: half the cost of formatting ``getrandbits(128)``)."""
-    return _randbytes(16).hex()
+#: A fresh request id: 32 hex digits (128 bits, the size of a uuid4), from the core: unique within the process,
+#: keyed per process (a forked child draws new keys, so that it never repeats its parent's ids).
+new_request_id = _core.new_request_id
+os.register_at_fork(after_in_child=_core._reseed_request_ids)
 
 
 class ClientResolver:

@@ -396,6 +396,8 @@ class Decision:
     @property
     def rates(self) -> list[tuple[int, int, int, float, float]]:
         """Every rate of the tier as ``(limit, window, remaining, reset_after, retry_after)``."""
+    def _success_headers(self) -> list[tuple[str, str]]:
+        """The fields of :meth:`headers` an admitted response carries (no ``Retry-After``)."""
     def _asgi_success_headers(self) -> list[tuple[bytes, bytes]]:
         """The fields of :meth:`headers` an admitted response carries (no ``Retry-After``), as ASGI byte pairs."""
     def headers(self) -> list[tuple[str, str]]:
@@ -620,3 +622,144 @@ def audit_values(request: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def audit_timestamp(epoch: float) -> str:
     """``2026-12-02T05:40:01.123Z``: epoch seconds in UTC with milliseconds (truncated)."""
+
+# -- the audit queue (rust/py/audit_queue.rs) ------------------------------------------------------------
+__all__ += ["AuditQueue"]
+
+@final
+class AuditQueue:
+    """The bounded queue between the request path and the audit writer: ``put`` never blocks nor raises (a
+    full or closed queue counts the record dropped); the writer ``peek`` s a batch and ``pop`` s it once written."""
+
+    def __new__(cls, max: int, wake: Any) -> AuditQueue: ...
+    def put(self, item: object) -> None:
+        """Queue ``item`` (or count it dropped); set ``wake`` if the writer is idle."""
+    def peek(self, count: int) -> list[Any]:
+        """The first ``count`` records (or fewer), left in the queue."""
+    def pop(self, count: int) -> None:
+        """Remove the first ``count`` records."""
+    def clear(self) -> None:
+        """Forget every record (a forked child starts empty)."""
+    def close(self) -> None:
+        """Refuse every later record (counted as dropped)."""
+    @property
+    def closing(self) -> bool: ...
+    @property
+    def dropped(self) -> int:
+        """Records refused because the queue was full or closed."""
+    @property
+    def idle(self) -> bool:
+        """Set by the writer while it sleeps."""
+    @idle.setter
+    def idle(self, idle: bool) -> None: ...
+    def __len__(self) -> int: ...
+
+# -- the middlewares' glue (rust/py/gate.rs) ----------------------------------------------------------
+__all__ += ["Admitted", "AuthContext", "Credentials", "GateCore", "new_request_id"]
+
+def new_request_id() -> str:
+    """A fresh request id: 32 hex digits, unique within the process, keyed per process."""
+
+def _reseed_request_ids() -> None:
+    """Draw new request-id keys (a forked child)."""
+
+@final
+class AuthContext:
+    """``scope["bastion"]`` / ``environ["bastion.auth"]``: what bastion decided about this request."""
+
+    def __new__(
+        cls,
+        principal: Principal | None,
+        decision: Decision | None,
+        request_id: str,
+        client_address: str | None,
+        rule: Any,
+    ) -> AuthContext: ...
+    @property
+    def principal(self) -> Principal | None:
+        """The authenticated principal, or ``None`` for an anonymous request."""
+    @property
+    def decision(self) -> Decision | None:
+        """The rate-limit decision, when the request was rate-limited."""
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def client_address(self) -> str | None:
+        """The client's address: the peer, or what trusted proxies said."""
+    @property
+    def rule(self) -> Any:
+        """The :class:`bastion.Rule` that applied (``None``: the default)."""
+    @property
+    def refusal(self) -> AuthError | None:
+        """The refusal of a check made after the middleware admitted the request (a framework integration's
+        scopes or roles on an endpoint): the middleware's audit record then names its code."""
+    @refusal.setter
+    def refusal(self, refusal: AuthError | None) -> None: ...
+
+@final
+class Credentials:
+    """``scope["auth"]``: the granted scopes in the shape of Starlette's ``AuthCredentials``."""
+
+    def __new__(cls, scopes: Iterable[str] | None = None) -> Credentials: ...
+    @classmethod
+    def of(cls, principal: Principal) -> Credentials:
+        """The credentials of ``principal``, read when first asked for."""
+    @property
+    def scopes(self) -> list[str]:
+        """The granted scopes, sorted."""
+
+@final
+class Admitted:
+    """An admitted request: the app is called with ``scope`` (ASGI; the environ under WSGI) and ``send`` (the
+    ``send`` or ``start_response`` to give it, ``None`` for a WebSocket); ``finish()`` once it is done."""
+
+    @property
+    def scope(self) -> Any: ...
+    @property
+    def send(self) -> Any: ...
+    @property
+    def context(self) -> AuthContext: ...
+    @property
+    def audited(self) -> bool:
+        """Whether :meth:`finish` writes an audit record."""
+    def unbind(self) -> None:
+        """Restore the audit context the request replaced (idempotent)."""
+    def finish(self, status: int | None = None) -> None:
+        """Unbind, and queue the audit record once (``status``, or what the app sent: 500 when nothing)."""
+
+@final
+class GateCore:
+    """One middleware's configuration for the per-request glue (built by ``bastion._gate.Gate``)."""
+
+    def __new__(
+        cls,
+        auth: Any,
+        rules: RuleSet,
+        rule_list: tuple[Any, ...],
+        ratelimit_headers: bool,
+        trusting: bool,
+        api_key_environ: str | None,
+        var: Any,
+        anonymous: Any,
+        audit_log_type: type,
+        emit: Callable[[Any, tuple[Any, ...]], None],
+    ) -> GateCore: ...
+    def asgi(self, scope: Any, send: Any) -> Admitted | Outcome | None:
+        """An ASGI HTTP request: admitted, or the core's outcome (refused, or waiting for I/O), or None (the
+        shell decides: a trusted proxy's headers, an ``OPTIONS`` request)."""
+    def admit_asgi(
+        self, scope: Any, outcome: Outcome | None, send: Any, request_id: str, address: str | None, waited: float
+    ) -> Admitted:
+        """Admit an ASGI request the shell decided (``outcome`` None: a preflight; ``send`` None: a WebSocket)."""
+    def wsgi(self, environ: Any, start_response: Any) -> Admitted | Outcome | None:
+        """A WSGI request: as :meth:`asgi`, the environ given its keys when admitted."""
+    def admit_wsgi(
+        self,
+        environ: Any,
+        outcome: Outcome | None,
+        start_response: Any,
+        request_id: str,
+        address: str | None,
+        waited: float,
+    ) -> Admitted:
+        """Admit a WSGI request the shell decided (``outcome`` None: a preflight)."""

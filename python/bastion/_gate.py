@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
-from bastion import _http
+from bastion import _core, _http
 from bastion._client import ClientResolver, new_request_id
 from bastion.audit import AuditRecord
 from bastion.audit.writer import AuditLog
@@ -20,8 +20,10 @@ from bastion.rules import AuthMode, Rule
 from bastion.rules import _names as names_of
 from bastion.rules import compile as compile_rules
 
+from bastion.audit.context import _CURRENT
+
 if TYPE_CHECKING:
-    from bastion._core import Decision, Outcome, Principal
+    from bastion._core import Outcome
 
 from time import perf_counter
 from time import time as _now
@@ -55,65 +57,13 @@ class Anonymous:
 ANONYMOUS: Final = Anonymous()
 
 
-class Credentials:
-    """``scope["auth"]``: the granted scopes, in the shape of Starlette's ``AuthCredentials`` (``.scopes``, a
-    sorted list). The middleware builds it from the principal and sorts only when ``scopes`` is first read."""
-
-    __slots__ = ("_principal", "_scopes")
-
-    def __init__(self, scopes: Iterable[str] = ()) -> None:
-        self._principal: Principal | None = None
-        self._scopes: list[str] | None = sorted(scopes)
-
-    @classmethod
-    def of(cls, principal: Principal) -> Credentials:
-        """The credentials of ``principal``, read when first asked for."""
-        credentials = cls.__new__(cls)
-        credentials._principal = principal
-        credentials._scopes = None
-        return credentials
-
-    @property
-    def scopes(self) -> list[str]:
-        scopes = self._scopes
-        if scopes is None:
-            assert self._principal is not None
-            scopes = self._scopes = sorted(self._principal.scopes)
-        return scopes
-
-    def __repr__(self) -> str:
-        return f"Credentials(scopes={self.scopes!r})"
-
-
-class AuthContext:
-    """``scope["bastion"]`` / ``environ["bastion.auth"]``: what bastion decided about this request."""
-
-    __slots__ = ("client_address", "decision", "principal", "refusal", "request_id", "rule")
-
-    def __init__(
-        self,
-        principal: Principal | None,
-        decision: Decision | None,
-        request_id: str,
-        client_address: str | None,
-        rule: Rule | None,
-    ) -> None:
-        #: the authenticated principal, or ``None`` for an anonymous request
-        self.principal = principal
-        #: the rate-limit decision, when the request was rate-limited
-        self.decision = decision
-        self.request_id = request_id
-        #: the client's address: the peer, or what trusted proxies said
-        self.client_address = client_address
-        #: the route rule that applied (``None``: the default)
-        self.rule = rule
-        #: the refusal of a check made after the middleware admitted the request (a framework integration's
-        #: scopes or roles on an endpoint): the middleware's audit record then names its code
-        self.refusal: AuthError | None = None
-
-    def __repr__(self) -> str:
-        who = self.principal.subject if self.principal is not None else None
-        return f"AuthContext(subject={who!r}, request_id={self.request_id!r})"
+#: ``scope["auth"]``: the granted scopes, in the shape of Starlette's ``AuthCredentials`` (``.scopes``, a sorted
+#: list); built by the core from the principal, sorted only when ``scopes`` is first read.
+Credentials = _core.Credentials
+#: ``scope["bastion"]`` / ``environ["bastion.auth"]``: what bastion decided about this request (``principal``,
+#: ``decision``, ``request_id``, ``client_address``, ``rule``, and ``refusal``: the refusal of a check made
+#: after the middleware admitted the request, which its audit record then names). Built by the core.
+AuthContext = _core.AuthContext
 
 
 class EndpointOptions(TypedDict, total=False):
@@ -139,6 +89,7 @@ class Gate:
     :class:`bastion.asgi.AuthMiddleware` and :class:`bastion.wsgi.AuthMiddleware`, which share its options."""
 
     __slots__ = (
+        "_glue",
         "_rule_list",
         "_trusting",
         "api_key_environ",
@@ -184,6 +135,19 @@ class Gate:
         self.resolver = ClientResolver(trusted_proxies)
         self._trusting = bool(self.resolver.trusted_proxies)
         self.request_id_header = request_id_header
+        #: the per-request glue of the middlewares (``rust/py/gate.rs``): admission and the audit record
+        self._glue = _core.GateCore(
+            auth,
+            self.rules,
+            self._rule_list,
+            ratelimit_headers,
+            self._trusting,
+            self.api_key_environ,
+            _CURRENT,
+            ANONYMOUS,
+            AuditLog,
+            _emit,
+        )
 
     def rule(self, index: int) -> Rule | None:
         return self._rule_list[index] if index >= 0 else None
@@ -247,13 +211,16 @@ class Gate:
             return
         rule = self._rule_list[outcome.rule] if outcome is not None and outcome.rule >= 0 else None
         duration_ms = (perf_counter() - started) * 1000.0
-        if isinstance(log, AuditLog):  # bastion's own log takes the parts; another audit object, a record
-            log.request(outcome, rule, method, path, status, request_id, client_address, duration_ms, _now(), reason)
-        else:  # an audit object of the application's own, with emit(record) only
-            record = AuditRecord.of_request(
-                outcome, rule, method, path, status, request_id, client_address, duration_ms, _now(), reason
-            )
-            log.emit(record)
+        _emit(log, (outcome, rule, method, path, status, request_id, client_address, duration_ms, _now(), reason))
+
+
+def _emit(log: Any, item: tuple[Any, ...]) -> None:
+    """Give one request's record (the tuple of :meth:`AuditLog.request`) to ``log``: bastion's own log queues
+    the tuple; an audit object of the application's own, with ``emit(record)`` only, gets the record."""
+    if isinstance(log, AuditLog):
+        log.request(*item)
+    else:
+        log.emit(AuditRecord.of_request(*item))
 
 
 def is_preflight(method: str, headers: Any) -> bool:

@@ -27,8 +27,6 @@ CHALLENGE_STATUSES = frozenset({400, 401, 403})
 DEFAULT_RETRY_AFTER = 1
 # A day is the longest wait worth announcing; a larger (or infinite) value is a limiter misconfiguration.
 _MAX_RETRY_AFTER = 86_400
-# the one rate-limit header an admitted response does not carry
-_REFUSAL_ONLY = "Retry-After"
 # error_description is advice for a developer; a longer message is cut rather than bloat every refusal.
 _MAX_DESCRIPTION = 256
 
@@ -112,7 +110,7 @@ def render(
 def ratelimit_headers(decision: Decision) -> list[tuple[str, str]]:
     """``RateLimit-Policy`` and ``RateLimit`` for ``decision`` (none for an unlimited tier), without ``Retry-After``
     (a refusal adds its own): what a successful response carries."""
-    return [h for h in decision.headers() if h[0] != _REFUSAL_ONLY]
+    return decision._success_headers()
 
 
 def asgi_ratelimit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:

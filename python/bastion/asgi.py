@@ -19,8 +19,7 @@ from time import perf_counter
 from typing import Any, Final
 
 from bastion import _core
-from bastion._gate import ANONYMOUS, Credentials, Gate, is_preflight
-from bastion.audit.context import bind, reset
+from bastion._gate import Gate, is_preflight
 
 __all__ = ["AuthMiddleware"]
 
@@ -32,6 +31,7 @@ Send = Callable[[Any], Awaitable[None]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 _REFUSED: Final = _core.Outcome.REFUSED
+_Admitted: Final = _core.Admitted
 #: WebSocket close code for a refused handshake: 1008, policy violation (RFC 6455 §7.4.1)
 WS_POLICY_VIOLATION: Final = 1008
 
@@ -49,27 +49,38 @@ class AuthMiddleware(Gate):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # the HTTP request is the hot path: handled here, one coroutine deep. The core's first step is called
-        # directly (Authenticator.decide_async's first line): a coroutine is only awaited when it asks for a
-        # record or a shared limiter's answer, which the Authenticator's own resolver supplies.
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
+        # the HTTP request is the hot path, one call into the core each way: ``GateCore.asgi`` steps the request
+        # and, when it is admitted, builds the child scope, the context and the send wrapper; ``finish`` queues
+        # the audit record. What the core hands back instead (a refusal, I/O to do, a request it leaves to the
+        # shell) is handled here, in :meth:`_decide`.
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
                 await self._websocket(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
+        admitted = self._glue.asgi(scope, send)
+        if type(admitted) is not _Admitted:
+            admitted = await self._decide(scope, send, admitted)
+            if admitted is None:
+                return
+        try:
+            await self.app(admitted.scope, receive, admitted.send)
+        finally:
+            admitted.finish()
+
+    async def _decide(self, scope: Scope, send: Send, outcome: _core.Outcome | None) -> _core.Admitted | None:
+        """A request the core did not admit at once: ``outcome`` refused or waiting for I/O, or None (a trusted
+        proxy's headers to read, an ``OPTIONS`` request). The refusal is sent here; an admission is returned."""
         started = perf_counter()
         gate = self
         method: str = scope["method"]
-        headers = scope["headers"]
         client = scope.get("client")
-        request_id, address = gate.identify(client[0] if client else None, headers)
-        if method == "OPTIONS" and is_preflight(method, headers):
-            await self._preflight(scope, receive, send, request_id, address, started)
-            return
-
-        outcome = self.auth._core.step(gate.rules, method, scope["path"], headers, None, None, None)
+        request_id, address = gate.identify(client[0] if client else None, scope["headers"])
+        if outcome is None:
+            if is_preflight(method, scope["headers"]):  # passed to the app anonymous, undecided
+                return gate._glue.admit_asgi(scope, None, send, request_id, address, perf_counter() - started)
+            outcome = self.auth._core.step(gate.rules, method, scope["path"], scope["headers"], None, None, None)
         if outcome.kind > _REFUSED:
             outcome = await self._resolve(outcome, scope, method)
         if outcome.error is not None:
@@ -77,56 +88,14 @@ class AuthMiddleware(Gate):
             await send({"type": "http.response.start", "status": refusal.status, "headers": refusal.asgi_headers()})
             await send({"type": "http.response.body", "body": refusal.body})
             gate.audit(outcome, method, scope["path"], refusal.status, request_id, address, started)
-            return
-
-        audited = self.auth.audit is not None
-        extra = gate.asgi_success_headers(outcome)
-        status = [500]
-        if not audited and not extra:
-            sending = send  # nothing to learn from the response, nothing to add to it: the app sends as is
-        else:
-
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                    if extra:
-                        message = dict(message)
-                        message["headers"] = [*message.get("headers", ()), *extra]
-                await send(message)
-
-        scope = self._scope(scope, outcome, request_id, address)
-        token = bind(outcome.principal, request_id)
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            reset(token)
-            if audited:
-                refused = scope["bastion"].refusal
-                reason = refused.code if refused is not None else None
-                gate.audit(outcome, method, scope["path"], status[0], request_id, address, started, reason)
+            return None
+        return gate._glue.admit_asgi(scope, outcome, send, request_id, address, perf_counter() - started)
 
     async def _resolve(self, step: _core.Outcome, scope: Scope, method: str) -> _core.Outcome:
         """Supply what the core's first step asked for (a record, a shared limiter's answer), awaited."""
         auth = self.auth
         gen = auth._resolve(self.rules, step, method, scope["path"], scope["headers"], None, None, None)
         return await auth._adrive(gen)
-
-    async def _preflight(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str, address: str | None, started: float
-    ) -> None:
-        """A CORS preflight goes to the app anonymous, undecided (see :func:`bastion._gate.is_preflight`)."""
-        status = [500]
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        scope = self._scope(scope, None, request_id, address)
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            self.audit(None, "OPTIONS", scope["path"], status[0], request_id, address, started)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -141,21 +110,9 @@ class AuthMiddleware(Gate):
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": outcome.error.code})
             gate.audit(outcome, "GET", scope["path"], 403, request_id, address, started)
             return
-        scope = self._scope(scope, outcome, request_id, address)
-        token = bind(outcome.principal, request_id)
+        admitted = gate._glue.admit_asgi(scope, outcome, None, request_id, address, perf_counter() - started)
         try:
-            await self.app(scope, receive, send)
+            await self.app(admitted.scope, receive, send)
         finally:
-            reset(token)
             # an endpoint's own check may still refuse the handshake (closed before accept: 403)
-            refused = scope["bastion"].refusal
-            status, reason = (403, refused.code) if refused is not None else (101, None)
-            gate.audit(outcome, "GET", scope["path"], status, request_id, address, started, reason)
-
-    def _scope(self, scope: Scope, outcome: _core.Outcome | None, request_id: str, address: str | None) -> Scope:
-        """A copy of ``scope`` with bastion's keys (``outcome`` None: a preflight, passed through anonymous)."""
-        principal = outcome.principal if outcome is not None else None
-        context = self.context(outcome, request_id, address)
-        if principal is None:
-            return {**scope, "user": ANONYMOUS, "auth": Credentials(), "bastion": context}
-        return {**scope, "user": principal, "auth": Credentials.of(principal), "bastion": context}
+            admitted.finish(403 if admitted.context.refusal is not None else 101)

@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from bastion._gate import AuthContext, Gate
-from bastion.audit.context import bind, reset
+from bastion import _core
+from bastion._gate import Gate
+
+if TYPE_CHECKING:
+    from bastion._core import Outcome
 
 __all__ = ["AuthMiddleware"]
 
@@ -28,6 +31,9 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None,
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
 
+_REFUSED: Final = _core.Outcome.REFUSED
+_Admitted: Final = _core.Admitted
+
 
 class AuthMiddleware(Gate):
     """WSGI middleware: ``AuthMiddleware(app, auth, *, rules=(), exempt=(), default="required",
@@ -35,70 +41,48 @@ class AuthMiddleware(Gate):
     (see :class:`bastion.asgi.AuthMiddleware` for the options)."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # one call into the core each way, as under ASGI: ``GateCore.wsgi`` steps the request and, when it is
+        # admitted, gives the environ its keys and wraps start_response; ``finish`` queues the audit record
+        admitted = self._glue.wsgi(environ, start_response)
+        if type(admitted) is not _Admitted:
+            admitted = self._decide(environ, start_response, admitted)
+            if type(admitted) is list:  # the refusal's body
+                return admitted
+        try:
+            body: Iterable[bytes] = self.app(environ, admitted.send)
+        except BaseException:
+            admitted.finish(500)
+            raise
+        admitted.unbind()
+        if isinstance(body, list) or not admitted.audited:  # complete: start_response was called
+            admitted.finish()
+            return body
+        return _Closing(body, admitted.finish)
+
+    def _decide(self, environ: Environ, start_response: StartResponse, outcome: Outcome | None) -> Any:
+        """A request the core did not admit at once (see :meth:`bastion.asgi.AuthMiddleware._decide`): the
+        admission, or the refusal's body once its response is started."""
         started = perf_counter()
         gate = self
         method: str = environ.get("REQUEST_METHOD", "GET")
         path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
-
-        if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
-            outcome = None
-            environ["bastion.principal"] = None
-            environ["bastion.auth"] = gate.context(None, request_id, address)
-            extra: list[tuple[str, str]] = []
-        else:
+        if outcome is None:
+            if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
+                return gate._glue.admit_wsgi(environ, None, start_response, request_id, address, perf_counter() - started)
+            api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
+            outcome = self.auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
+        elif outcome.kind > _REFUSED:
             api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
             authorization = environ.get("HTTP_AUTHORIZATION")
-            outcome = self.auth._decide(gate.rules, method, path, None, authorization, api_key, None)
-            if outcome.error is not None:
-                refusal = gate.refusal(outcome)
-                start_response(refusal.status_line, refusal.headers)
-                gate.audit(outcome, method, path, refusal.status, request_id, address, started)
-                return [refusal.body]
-            principal = outcome.principal
-            environ["bastion.principal"] = principal
-            environ["bastion.auth"] = gate.context(outcome, request_id, address)
-            if principal is not None:
-                environ["AUTH_TYPE"] = "Bearer"
-                environ.setdefault("REMOTE_USER", principal.subject)
-            extra = gate.success_headers(outcome)
-
-        audited = self.auth.audit is not None
-        status = [500]
-        if not audited and not extra:
-            starting = start_response  # nothing to learn from the response, nothing to add to it
-        else:
-
-            def starting(line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
-                try:
-                    status[0] = int(line[:3])
-                except ValueError:
-                    status[0] = 500
-                if extra:
-                    headers = [*headers, *extra]
-                return start_response(line, headers, exc_info) if exc_info else start_response(line, headers)
-
-        token = bind(outcome.principal if outcome is not None else None, request_id)
-        try:
-            body: Iterable[bytes] = self.app(environ, starting)
-        except BaseException:
-            reset(token)
-            gate.audit(outcome, method, path, 500, request_id, address, started)
-            raise
-        reset(token)
-        if not audited:
-            return body
-        context: AuthContext = environ["bastion.auth"]
-
-        def audit() -> None:
-            refused = context.refusal
-            reason = refused.code if refused is not None else None
-            gate.audit(outcome, method, path, status[0], request_id, address, started, reason)
-
-        if isinstance(body, list):  # the common case: the response is complete, start_response was called
-            audit()
-            return body
-        return _Closing(body, audit)
+            gen = self.auth._resolve(gate.rules, outcome, method, path, None, authorization, api_key, None)
+            outcome = self.auth._drive(gen)
+        if outcome.error is not None:
+            refusal = gate.refusal(outcome)
+            start_response(refusal.status_line, refusal.headers)
+            gate.audit(outcome, method, path, refusal.status, request_id, address, started)
+            return [refusal.body]
+        return gate._glue.admit_wsgi(environ, outcome, start_response, request_id, address, perf_counter() - started)
 
 
 class _Closing:

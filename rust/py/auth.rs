@@ -452,7 +452,7 @@ impl PyAuthenticator {
     #[pyo3(signature = (rules, method, path, headers=None, authorization=None, api_key=None, now=None,
                         refetched=false))]
     #[allow(clippy::too_many_arguments)]
-    fn step(
+    pub(crate) fn step(
         &self,
         py: Python<'_>,
         rules: &Bound<'_, PyRuleSet>,

@@ -4,8 +4,10 @@ use pyo3::prelude::*;
 
 mod args;
 mod audit;
+mod audit_queue;
 mod auth;
 mod errors;
+mod gate;
 mod json;
 mod text;
 
@@ -31,5 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     outcome::register(m)?;
     auth::register(m)?;
     audit::register(m)?;
+    audit_queue::register(m)?;
+    gate::register(m)?;
     Ok(())
 }

@@ -1,8 +1,9 @@
 """The audit writer: ``emit`` appends to a bounded queue; one daemon thread formats and logs.
 
-The request path pays for a ``deque.append`` and nothing else: no lock, no formatting, no I/O — the
-middleware does not even build the :class:`AuditRecord`: :meth:`AuditLog.request` queues what it knows as a
-tuple and the thread derives the record (:meth:`AuditRecord.of_request`). When the queue is full (the
+The request path pays for one push onto the core's ``AuditQueue`` and nothing else: no formatting, no I/O —
+the middleware does not even build the :class:`AuditRecord`: it queues what it knows as a tuple
+(:meth:`AuditLog.request`, or the core's middleware glue directly) and the thread derives the record
+(:meth:`AuditRecord.of_request`). When the queue is full (the
 handlers cannot keep up, or one blocks) records are dropped and counted, never waited for.
 
 Records go to a logger (the default: ``bastion.audit``, for the application's own handlers) or, with
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import atexit
 import io
-import itertools
 import json
 import logging
 import os
 import threading
 import weakref
-from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
 from bastion import _core
@@ -112,9 +111,8 @@ class AuditLog:
             raise ConfigurationError("file must be a path or a text stream with write() and flush()")
         self._level_name = logging.getLevelName(level)
         self._max = queue_size
-        self._queue: deque[Any] = deque()
-        self._dropped = 0
         self._failed = 0
+        self._dropped = 0  # by queues a fork replaced (the live queue counts its own)
         self._closing = False
         self._start()
         _LIVE.add(self)
@@ -122,7 +120,7 @@ class AuditLog:
     @property
     def dropped(self) -> int:
         """Records refused because the queue was full or the log closed."""
-        return self._dropped
+        return self._dropped + self._queue.dropped
 
     @property
     def failed(self) -> int:
@@ -133,13 +131,7 @@ class AuditLog:
         """Queue ``record`` for writing. Never blocks, never raises: when ``queue_size`` records are waiting (or
         the log is closed) the record is dropped and counted. Concurrent callers may overshoot the bound by one
         record each."""
-        if self._closing or len(self._queue) >= self._max:
-            with self._lock:
-                self._dropped += 1
-            return
-        self._queue.append(record)
-        if self._idle:
-            self._wake.set()
+        self._queue.put(record)
 
     def request(
         self,
@@ -157,14 +149,8 @@ class AuditLog:
         """Queue the record of one request (the arguments of :meth:`AuditRecord.of_request`, which the writer
         thread calls): what the middlewares call once per request. Never blocks, never raises, like
         :meth:`emit`."""
-        if self._closing or len(self._queue) >= self._max:
-            with self._lock:
-                self._dropped += 1
-            return
-        item = (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
-        self._queue.append(item)
-        if self._idle:
-            self._wake.set()
+        # the tuple rust/py/audit.rs reads (the middlewares' glue, rust/py/gate.rs, queues the same)
+        self._queue.put((outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason))
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued record is written, at most ``timeout`` seconds (default 5; None: no bound).
@@ -184,6 +170,7 @@ class AuditLog:
             if self._closing:
                 return
             self._closing = True
+            self._queue.close()
         self._hurry.set()
         self._wake.set()
         if self._thread is not threading.current_thread():
@@ -201,7 +188,7 @@ class AuditLog:
         self._wake = threading.Event()
         self._hurry = threading.Event()
         self._drained = threading.Condition()
-        self._idle = False
+        self._queue = _core.AuditQueue(self._max, self._wake)
         self._thread = threading.Thread(target=self._run, name="bastion-audit", daemon=True)
         self._thread.start()
 
@@ -213,11 +200,11 @@ class AuditLog:
                 self._drained.notify_all()
             if self._closing:
                 return
-            self._idle = True
+            queue.idle = True
             self._wake.clear()
             if not queue:
                 self._wake.wait(_IDLE_WAIT)
-            self._idle = False
+            queue.idle = False
             if self._hurry.wait(_LINGER):
                 self._hurry.clear()
 
@@ -228,14 +215,14 @@ class AuditLog:
                 self._write_batch(min(len(queue), _BATCH))
             return
         while queue:
-            item = queue[0]  # popped only once written, so that an empty queue means all written (flush)
+            item = queue.peek(1)[0]  # popped only once written, so that an empty queue means all written (flush)
             self._write(item if type(item) is not tuple else AuditRecord.of_request(*item))
-            queue.popleft()
+            queue.pop(1)
 
     def _write_batch(self, count: int) -> None:
         """Write the first ``count`` queued records as JSON lines in one ``write``, then pop them."""
         queue = self._queue
-        items = [item if type(item) is tuple else item._line_item() for item in itertools.islice(queue, count)]
+        items = [item if type(item) is tuple else item._line_item() for item in queue.peek(count)]
         level, name = self._level_name, self.logger.name
         try:
             text = _core.audit_lines(items, level, name)
@@ -254,8 +241,7 @@ class AuditLog:
                 self._file.flush()
         except Exception:
             self._failed += count
-        for _ in range(count):
-            queue.popleft()
+        queue.pop(count)
 
     def _write(self, record: AuditRecord) -> None:
         logger = self.logger
@@ -272,6 +258,7 @@ class AuditLog:
             self._failed += 1
 
     def _after_fork(self) -> None:
+        self._dropped += self._queue.dropped
         self._queue.clear()
         if not self._closing:
             self._start()

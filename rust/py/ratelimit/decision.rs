@@ -289,6 +289,18 @@ impl PyDecision {
         Ok(out)
     }
 
+    /// The fields of :meth:`headers` an admitted response carries (no `Retry-After`): what the WSGI
+    /// middleware adds to every admitted response.
+    fn _success_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let (policy, state) = self.fields(py)?;
+        if let Some(state) = state {
+            out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
+            out.append((pyo3::intern!(py, "RateLimit"), state))?;
+        }
+        Ok(out)
+    }
+
     /// The fields of :meth:`headers` an admitted response carries (no `Retry-After`), as ASGI byte
     /// pairs with lowercase names: what the ASGI middleware adds to every admitted response.
     fn _asgi_success_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
