@@ -655,7 +655,8 @@ class AuditQueue:
     def __len__(self) -> int: ...
 
 # -- the middlewares' glue (rust/py/gate.rs) ----------------------------------------------------------
-__all__ += ["Admitted", "AuthContext", "Credentials", "GateCore", "new_request_id"]
+__all__ += ["Admitted", "AuthContext", "Credentials", "GateCore", "_Sending", "_Starting", "_reseed_request_ids"]
+__all__ += ["new_request_id"]
 
 def new_request_id() -> str:
     """A fresh request id: 32 hex digits, unique within the process, keyed per process."""
@@ -763,3 +764,15 @@ class GateCore:
         waited: float,
     ) -> Admitted:
         """Admit a WSGI request the shell decided (``outcome`` None: a preflight)."""
+
+@final
+class _Sending:
+    """The ``send`` an admitted ASGI app gets: learns the status, adds the RateLimit fields."""
+
+    def __call__(self, message: Any) -> Any: ...
+
+@final
+class _Starting:
+    """The ``start_response`` an admitted WSGI app gets: learns the status, adds the RateLimit fields."""
+
+    def __call__(self, status: str, headers: Any, exc_info: Any = None) -> Any: ...

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 from bastion import _core, _http
 from bastion._client import ClientResolver, new_request_id
 from bastion.audit import AuditRecord
+from bastion.audit.context import _CURRENT
 from bastion.audit.writer import AuditLog
 from bastion.auth import Authenticator
-from bastion.errors import AuthError, ConfigurationError
+from bastion.errors import ConfigurationError
 from bastion.rules import AuthMode, Rule
 from bastion.rules import _names as names_of
 from bastion.rules import compile as compile_rules
-
-from bastion.audit.context import _CURRENT
 
 if TYPE_CHECKING:
     from bastion._core import Outcome

@@ -60,7 +60,7 @@ class AuthMiddleware(Gate):
                 await self.app(scope, receive, send)
             return
         admitted = self._glue.asgi(scope, send)
-        if type(admitted) is not _Admitted:
+        if not isinstance(admitted, _Admitted):
             admitted = await self._decide(scope, send, admitted)
             if admitted is None:
                 return

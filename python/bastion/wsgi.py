@@ -44,7 +44,7 @@ class AuthMiddleware(Gate):
         # one call into the core each way, as under ASGI: ``GateCore.wsgi`` steps the request and, when it is
         # admitted, gives the environ its keys and wraps start_response; ``finish`` queues the audit record
         admitted = self._glue.wsgi(environ, start_response)
-        if type(admitted) is not _Admitted:
+        if not isinstance(admitted, _Admitted):
             admitted = self._decide(environ, start_response, admitted)
             if type(admitted) is list:  # the refusal's body
                 return admitted
@@ -69,9 +69,13 @@ class AuthMiddleware(Gate):
         request_id, address = gate.identify(environ.get("REMOTE_ADDR"), environ)
         if outcome is None:
             if method == "OPTIONS" and "HTTP_ORIGIN" in environ and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
-                return gate._glue.admit_wsgi(environ, None, start_response, request_id, address, perf_counter() - started)
+                return gate._glue.admit_wsgi(
+                    environ, None, start_response, request_id, address, perf_counter() - started
+                )
             api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
-            outcome = self.auth._decide(gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None)
+            outcome = self.auth._decide(
+                gate.rules, method, path, None, environ.get("HTTP_AUTHORIZATION"), api_key, None
+            )
         elif outcome.kind > _REFUSED:
             api_key = environ.get(self.api_key_environ) if self.api_key_environ else None
             authorization = environ.get("HTTP_AUTHORIZATION")

@@ -5,7 +5,7 @@
 //! queues the audit record. The Python middlewares keep what is rare: refusals, I/O the core asks for,
 //! preflights, trusted proxies and WebSockets (which admit through the same `admit_*` calls).
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -17,135 +17,13 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use super::args::{config_err, wall_now};
 use super::audit_queue::PyAuditQueue;
 use super::auth::PyAuthenticator;
+use super::context::{filled, PyAuthContext, PyCredentials};
 use super::outcome::{PyOutcome, REFUSED};
+use super::request_id::new_request_id;
 use super::rules::PyRuleSet;
 
 /// The status recorded when the app never started a response (it raised first).
 const NO_RESPONSE: u16 = 500;
-
-/// `scope["bastion"]` / `environ["bastion.auth"]`: what bastion decided about this request.
-#[pyclass(frozen, module = "bastion._core", name = "AuthContext")]
-pub struct PyAuthContext {
-    /// The authenticated principal, or `None` for an anonymous request.
-    #[pyo3(get)]
-    principal: Option<Py<PyAny>>,
-    /// The rate-limit decision, when the request was rate-limited.
-    #[pyo3(get)]
-    decision: Option<Py<PyAny>>,
-    #[pyo3(get)]
-    request_id: Py<PyAny>,
-    /// The client's address: the peer, or what trusted proxies said.
-    #[pyo3(get)]
-    client_address: Option<Py<PyAny>>,
-    /// The route rule that applied (`None`: the default).
-    #[pyo3(get)]
-    rule: Option<Py<PyAny>>,
-    refusal: Mutex<Option<Py<PyAny>>>,
-}
-
-#[pymethods]
-impl PyAuthContext {
-    #[new]
-    #[pyo3(signature = (principal, decision, request_id, client_address, rule))]
-    fn new(
-        principal: Option<Py<PyAny>>,
-        decision: Option<Py<PyAny>>,
-        request_id: Py<PyAny>,
-        client_address: Option<Py<PyAny>>,
-        rule: Option<Py<PyAny>>,
-    ) -> Self {
-        // an argument given as None arrives as None here (PyO3 maps it), never as a Py of None
-        PyAuthContext {
-            principal,
-            decision,
-            request_id,
-            client_address,
-            rule,
-            refusal: Mutex::new(None),
-        }
-    }
-
-    /// The refusal of a check made after the middleware admitted the request (a framework integration's
-    /// scopes or roles on an endpoint): the middleware's audit record then names its code.
-    #[getter]
-    fn refusal(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.refusal.lock().as_ref().map(|r| r.clone_ref(py))
-    }
-
-    #[setter]
-    fn set_refusal(&self, py: Python<'_>, refusal: Option<Py<PyAny>>) {
-        *self.refusal.lock() = refusal.filter(|r| !r.is_none(py));
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let who = match &self.principal {
-            Some(p) => p.bind(py).getattr(intern!(py, "subject"))?.repr()?.to_string(),
-            None => "None".to_owned(),
-        };
-        Ok(format!("AuthContext(subject={who}, request_id={})", self.request_id.bind(py).repr()?))
-    }
-}
-
-/// `scope["auth"]`: the granted scopes, in the shape of Starlette's `AuthCredentials` (`.scopes`, a sorted
-/// list). Built from the principal, sorted only when `scopes` is first read.
-#[pyclass(frozen, module = "bastion._core", name = "Credentials")]
-pub struct PyCredentials {
-    principal: Option<Py<PyAny>>,
-    scopes: PyOnceLock<Py<PyList>>,
-}
-
-fn sorted_list<'py>(items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(items.py());
-    for item in items.try_iter()? {
-        list.append(item?)?;
-    }
-    list.sort()?;
-    Ok(list)
-}
-
-fn filled(py: Python<'_>, list: Py<PyList>) -> PyOnceLock<Py<PyList>> {
-    let cell = PyOnceLock::new();
-    let _ = cell.set(py, list);
-    cell
-}
-
-#[pymethods]
-impl PyCredentials {
-    #[new]
-    #[pyo3(signature = (scopes = None))]
-    fn new(py: Python<'_>, scopes: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let list = match scopes {
-            Some(s) => sorted_list(s)?,
-            None => PyList::empty(py),
-        };
-        Ok(PyCredentials {
-            principal: None,
-            scopes: filled(py, list.unbind()),
-        })
-    }
-
-    /// The credentials of `principal`, read when first asked for.
-    #[classmethod]
-    fn of(_cls: &Bound<'_, pyo3::types::PyType>, principal: Py<PyAny>) -> Self {
-        PyCredentials {
-            principal: Some(principal),
-            scopes: PyOnceLock::new(),
-        }
-    }
-
-    #[getter]
-    fn scopes(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
-        let list = self.scopes.get_or_try_init(py, || match &self.principal {
-            Some(p) => Ok::<_, PyErr>(sorted_list(&p.bind(py).getattr(intern!(py, "scopes"))?)?.unbind()),
-            None => Ok(PyList::empty(py).unbind()),
-        })?;
-        Ok(list.clone_ref(py))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("Credentials(scopes={})", self.scopes(py)?.bind(py).repr()?))
-    }
-}
 
 /// The `send` an admitted ASGI app gets: it learns the response's status and adds the RateLimit fields to
 /// `http.response.start`, then hands the message to the server's `send` (its awaitable is returned as is).
@@ -162,7 +40,8 @@ impl PySending {
         let kind = message.get_item(intern!(py, "type"))?;
         if kind.cast::<PyString>().is_ok_and(|k| k == "http.response.start") {
             let status = message.get_item(intern!(py, "status"))?;
-            self.status.store(status.extract().unwrap_or(NO_RESPONSE), Ordering::Relaxed);
+            self.status
+                .store(status.extract().unwrap_or(NO_RESPONSE), Ordering::Relaxed);
             if let Some(extra) = &self.extra {
                 let copy = PyDict::new(py);
                 copy.update(message.cast::<pyo3::types::PyMapping>()?)?;
@@ -277,7 +156,11 @@ impl PyAdmitted {
     fn unbind(&self, py: Python<'_>) -> PyResult<()> {
         let token = self.bound.lock().take();
         if let Some(token) = token {
-            self.gate.get().var.bind(py).call_method1(intern!(py, "reset"), (token,))?;
+            self.gate
+                .get()
+                .var
+                .bind(py)
+                .call_method1(intern!(py, "reset"), (token,))?;
         }
         Ok(())
     }
@@ -584,7 +467,17 @@ impl PyGate {
         }
         let outcome = Bound::new(py, outcome)?;
         let address = environ.get_item(intern!(py, "REMOTE_ADDR"))?.map(Bound::unbind);
-        let admitted = admit_wsgi(slf, environ, Some(&outcome), start_response, None, address, started, method, path)?;
+        let admitted = admit_wsgi(
+            slf,
+            environ,
+            Some(&outcome),
+            start_response,
+            None,
+            address,
+            started,
+            method,
+            path,
+        )?;
         Ok(admitted.into_any())
     }
 
@@ -770,75 +663,10 @@ fn admit_wsgi(
     )
 }
 
-/// The request-id generator: a counter and two keys drawn from aws-lc's generator at start and again in a
-/// forked child (`_reseed_request_ids`, called at fork). An id must be unique, not secret, and aws-lc's
-/// generator costs ~0.6 µs per call; this costs a few ns.
-static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
-static ID_KEYS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static ID_SEEDED: std::sync::Once = std::sync::Once::new();
-
-fn reseed_ids() -> PyResult<()> {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| pyo3::exceptions::PyOSError::new_err("the random generator failed"))?;
-    let (a, b) = bytes.split_at(8);
-    ID_KEYS[0].store(u64::from_le_bytes(a.try_into().unwrap_or_default()), Ordering::Relaxed);
-    ID_KEYS[1].store(u64::from_le_bytes(b.try_into().unwrap_or_default()), Ordering::Relaxed);
-    Ok(())
-}
-
-/// SplitMix64's finaliser: a bijection of u64 that mixes every bit.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A fresh request id: 32 hex digits. The low half is a bijection of the process's counter (never repeated
-/// within a process); both halves depend on the process's keys (other processes draw their own).
-pub(crate) fn new_request_id() -> PyResult<String> {
-    let mut failed = None;
-    ID_SEEDED.call_once(|| failed = reseed_ids().err());
-    if let Some(err) = failed {
-        return Err(err);
-    }
-    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let high = mix(n ^ ID_KEYS[0].load(Ordering::Relaxed));
-    let low = mix(n.wrapping_add(ID_KEYS[1].load(Ordering::Relaxed)));
-    let mut out = String::with_capacity(32);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for word in [high, low] {
-        for shift in (0..16).rev() {
-            out.push(char::from(HEX[((word >> (shift * 4)) & 15) as usize]));
-        }
-    }
-    Ok(out)
-}
-
-/// Draw new request-id keys: what a forked child calls (`os.register_at_fork`), so that it never repeats
-/// its parent's ids.
-#[pyfunction]
-fn _reseed_request_ids() -> PyResult<()> {
-    ID_SEEDED.call_once(|| {});
-    reseed_ids()
-}
-
-#[pyfunction]
-#[pyo3(name = "new_request_id")]
-fn py_new_request_id() -> PyResult<String> {
-    new_request_id()
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyAuthContext>()?;
-    m.add_class::<PyCredentials>()?;
     m.add_class::<PyGate>()?;
     m.add_class::<PyAdmitted>()?;
     m.add_class::<PySending>()?;
     m.add_class::<PyStarting>()?;
-    m.add_function(wrap_pyfunction!(py_new_request_id, m)?)?;
-    m.add_function(wrap_pyfunction!(_reseed_request_ids, m)?)?;
     Ok(())
 }

@@ -6,9 +6,11 @@ mod args;
 mod audit;
 mod audit_queue;
 mod auth;
+mod context;
 mod errors;
 mod gate;
 mod json;
+mod request_id;
 mod text;
 
 mod bearer;
@@ -34,6 +36,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     auth::register(m)?;
     audit::register(m)?;
     audit_queue::register(m)?;
+    context::register(m)?;
     gate::register(m)?;
+    request_id::register(m)?;
     Ok(())
 }

@@ -20,9 +20,10 @@ import io
 import json
 import logging
 import os
+import sys
 import threading
 import weakref
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from bastion import _core
 from bastion.audit import AuditRecord
@@ -150,7 +151,9 @@ class AuditLog:
         thread calls): what the middlewares call once per request. Never blocks, never raises, like
         :meth:`emit`."""
         # the tuple rust/py/audit.rs reads (the middlewares' glue, rust/py/gate.rs, queues the same)
-        self._queue.put((outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason))
+        self._queue.put(
+            (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
+        )
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued record is written, at most ``timeout`` seconds (default 5; None: no bound).
@@ -188,7 +191,8 @@ class AuditLog:
         self._wake = threading.Event()
         self._hurry = threading.Event()
         self._drained = threading.Condition()
-        self._queue = _core.AuditQueue(self._max, self._wake)
+        # a bound beyond what memory could hold is no bound: the core's queue counts in machine words
+        self._queue = _core.AuditQueue(min(self._max, sys.maxsize), self._wake)
         self._thread = threading.Thread(target=self._run, name="bastion-audit", daemon=True)
         self._thread.start()
 
