@@ -185,3 +185,104 @@ def test_an_unlimited_tier_writes_no_remaining() -> None:
     doc = json.loads(_core.audit_lines([(o, None, "GET", "/", 200, "r", None, 0.1, 0.0, None)], "INFO", "x"))
     assert doc["bastion.ratelimit.tier"] == "admin"
     assert "bastion.ratelimit.remaining" not in doc
+
+
+def _asgi_request(app: object, token: str, path: str) -> int:
+    """One GET through an ASGI app; the response's status."""
+    import asyncio
+
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+        "client": ("203.0.113.9", 5000),
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    return statuses[0]
+
+
+def test_the_glues_records_and_the_shells_records_agree(tmp_path: Path) -> None:
+    """An admitted request's record is built as Rust data by the middleware's glue and written without the
+    interpreter; a refused one is queued by the Python shell. Through the file sink and through the logger sink
+    (JSONFormatter) every field agrees, and both name the route, the principal and the tier."""
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    key = bastion.Key.hmac(SECRET)
+    token = bastion.JWTSigner(key, "HS256", ttl=600).sign({"sub": "user_1", "scope": "read:reports", "roles": ["r"]})
+    secrets_registry.remember(token)
+    logger = logging.getLogger("tests.audit_lines.glue")
+    logger.propagate = False
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    docs: dict[str, list[dict[str, object]]] = {}
+    try:
+        for name, log in (("file", AuditLog(logger, file=tmp_path / "a.jsonl")), ("logger", AuditLog(logger))):
+            limiter = bastion.RateLimiter({"free": bastion.Rate(100, per=60)}, default="free")
+            auth = bastion.Authenticator(bastion.JWTVerifier(key, algorithms=["HS256"]), limiter=limiter, audit=log)
+            guarded = bastion.asgi.AuthMiddleware(app, auth, rules=[RULE])
+            assert _asgi_request(guarded, token, "/api/v1/reports/7") == 200  # the glue's record
+            assert _asgi_request(guarded, "not-a-jwt", "/api/v1/reports/8") == 401  # the shell's record
+            log.close()
+            text = (tmp_path / "a.jsonl").read_text("utf-8") if name == "file" else stream.getvalue()
+            docs[name] = [json.loads(line) for line in text.splitlines()]
+    finally:
+        logger.removeHandler(handler)
+    varying = ("timestamp", "request.id", "duration_ms")
+    for a, b in zip(docs["file"], docs["logger"], strict=True):
+        assert {k: v for k, v in a.items() if k not in varying} == {k: v for k, v in b.items() if k not in varying}
+    admitted, refused = docs["file"]
+    assert admitted["http.route"] == "/api/v1/reports/{id}"
+    assert admitted["enduser.id"] == "user_1"
+    assert admitted["bastion.auth.reason"] == "authenticated"
+    assert admitted["bastion.ratelimit.tier"] == "free"
+    assert admitted["http.response.status_code"] == 200
+    assert admitted["client.address"] == "203.0.113.9"
+    assert refused["error.type"] == "token_malformed"
+    assert refused["http.response.status_code"] == 401
+    assert len(str(admitted["request.id"])) == 32
+
+
+def test_a_request_the_core_cannot_read_is_counted_not_raised() -> None:
+    log = AuditLog("tests.audit_lines.unreadable")
+    try:
+        log.request("not an outcome", None, "GET", "/", 200, "r", None, 0.1, 0.0)  # type: ignore[arg-type]
+        assert log.failed == 1
+        assert log.flush(5)
+    finally:
+        log.close()
+
+
+def test_records_taken_by_the_writer_count_as_queued_until_done() -> None:
+    import threading
+
+    queue = _core.AuditQueue(10, threading.Event())
+    for i in range(3):
+        queue.put_request((None, None, "GET", f"/{i}", 200, f"r{i}", None, 0.1, 0.0, None))
+    queue.put(AuditRecord("hand", "GET", "/h", timestamp=0.0))
+    text, taken, failed = queue.lines(3, "INFO", "x")
+    assert (taken, failed) == (3, 0)
+    assert [json.loads(line)["url.path"] for line in text.splitlines()] == ["/0", "/1", "/2"]
+    assert len(queue) == 4  # not written yet: flush keeps waiting
+    queue.done(taken)
+    assert len(queue) == 1
+    (item,) = queue.peek(5)
+    assert isinstance(item, AuditRecord)
+    queue.put_request((None, None, "GET", "/p", 200, "r9", None, 0.1, 0.0, None))
+    record = AuditRecord._of_line_item(queue.peek(5)[1])
+    assert (record.path, record.reason, record.status) == ("/p", "preflight", 200)

@@ -242,5 +242,51 @@ fn bench_flow(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_header, bench_rules, bench_flow);
+/// One request's audit line, as the writer's thread formats it (without the interpreter): an admitted
+/// JWT request with two scopes, a role, a tier and a client address.
+fn bench_audit(c: &mut Criterion) {
+    use _core::audit::{Entry, Line};
+    use _core::principal::{name_set, TokenType};
+    let principal: Arc<dyn AsRef<Principal> + Send + Sync> = Arc::new(Principal {
+        subject: "user_8c1f2b7e".into(),
+        client_id: None,
+        scopes: name_set(["read", "write:reports"]),
+        roles: name_set(["analyst"]),
+        tier: None,
+        token_type: TokenType::Jwt,
+        token_id: Some("4f1c6a2e-8a4b-4f7e-9d3c-1b2a3c4d5e6f".into()),
+        issuer: None,
+        expires_at: f64::INFINITY,
+        machine: false,
+        claims: None,
+    });
+    let entry = Entry {
+        timestamp: 1_800_000_000.123,
+        method: "GET".into(),
+        path: "/api/v1/reports/42".into(),
+        status: Some(200),
+        request_id: "9f86d081884c7d659a2feaa0c55ad015".into(),
+        client_address: Some("203.0.113.7".into()),
+        duration_ms: 0.412,
+        decided: true,
+        principal: Some(principal),
+        tier: Some("internal".into()),
+        remaining: Some(998),
+        route: Some("/api/v1/reports/{id}".into()),
+        ..Entry::default()
+    };
+    let mut g = c.benchmark_group("audit");
+    let mut line = Line::Entry(Box::new(entry));
+    let mut out = String::with_capacity(1024);
+    g.bench_function("one request's JSON line", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&mut line).write("INFO", "bastion.audit", &mut out);
+            out.len()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_header, bench_rules, bench_flow, bench_audit);
 criterion_main!(benches);

@@ -628,16 +628,29 @@ __all__ += ["AuditQueue"]
 
 @final
 class AuditQueue:
-    """The bounded queue between the request path and the audit writer: ``put`` never blocks nor raises (a
-    full or closed queue counts the record dropped); the writer ``peek`` s a batch and ``pop`` s it once written."""
+    """The bounded queue between the request path and the audit writer: a put never blocks (a full or closed
+    queue counts the record dropped). A file writer takes a batch with ``lines`` and reports it with ``done``; a
+    logger writer ``peek`` s a record and ``pop`` s it once written. ``len`` counts what is not written yet."""
 
     def __new__(cls, max: int, wake: Any) -> AuditQueue: ...
-    def put(self, item: object) -> None:
-        """Queue ``item`` (or count it dropped); set ``wake`` if the writer is idle."""
+    def put(self, record: object) -> None:
+        """Queue a hand-built record (or count it dropped); set ``wake`` if the writer is idle."""
+    def put_request(self, request: tuple[Any, ...]) -> None:
+        """Queue a request's record, given as ``AuditLog.request``'s arguments (read into Rust data now)."""
     def peek(self, count: int) -> list[Any]:
-        """The first ``count`` records (or fewer), left in the queue."""
+        """The first ``count`` records (or fewer), left in the queue: a request's as ``(timestamp, *values)``."""
     def pop(self, count: int) -> None:
         """Remove the first ``count`` records."""
+    def lines(self, count: int, level: str, logger: str) -> tuple[str, int, int]:
+        """Take up to ``count`` records: ``(their JSON lines, how many were taken, how many could not be read)``."""
+    def done(self, taken: int) -> None:
+        """``taken`` records of ``lines`` are written."""
+    def write(self, level: str, logger: str) -> tuple[int, int]:
+        """Append every queued record to the ``open`` file without the GIL: ``(written, failed)``."""
+    def open(self, path: str) -> None:
+        """Open ``path`` for appending (created if missing); ConfigurationError when it cannot be."""
+    def close_file(self) -> None:
+        """Close the ``open`` file."""
     def clear(self) -> None:
         """Forget every record (a forked child starts empty)."""
     def close(self) -> None:

@@ -1,38 +1,91 @@
 //! `_core.AuditQueue`: the bounded queue between the request path and the audit writer's thread
-//! (`bastion.audit.writer.AuditLog`). `put` never blocks and never raises: a full or closed queue counts
-//! the record as dropped. The writer reads a batch with `peek` and removes it with `pop` once written,
-//! so that an empty queue means every record is written (what `flush` waits for).
+//! (`bastion.audit.writer.AuditLog`). A put never blocks and never raises: a full or closed queue counts
+//! the record as dropped.
+//!
+//! A request's record is queued as an owned [`Entry`] (the middlewares' glue builds it; a request tuple
+//! given to `put_request` is read into one), so the writer formats it with the interpreter released; a
+//! record built by hand (`AuditLog.emit`) is queued as the object. A file writer takes a batch with
+//! `lines` (formatted, counted as in flight until `done`); a logger writer reads with `peek` and removes
+//! with `pop` once written. Either way the queue's length counts what is not written yet, so an empty
+//! queue means every record is written (what `flush` waits for).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::fs::File;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyTuple};
 
 use super::args::config_err;
+use super::audit::{entry_of, line_of, values};
+use crate::audit::{Entry, Line};
+
+/// A queued record.
+enum Item {
+    /// A request's record, formatted without the interpreter.
+    Entry(Box<Entry>),
+    /// A record built by hand (an `AuditRecord`), read with the interpreter.
+    Object(Py<PyAny>),
+}
 
 #[pyclass(frozen, module = "bastion._core", name = "AuditQueue")]
 pub struct PyAuditQueue {
-    items: Mutex<VecDeque<Py<PyAny>>>,
+    items: Mutex<VecDeque<Item>>,
+    /// Taken by `lines` and not yet `done`.
+    in_flight: AtomicUsize,
     max: usize,
     dropped: AtomicU64,
     closing: AtomicBool,
-    /// The writer sleeps on `wake` (a `threading.Event`): `put` sets it then.
+    /// The writer sleeps on `wake` (a `threading.Event`): a put sets it then.
     idle: AtomicBool,
     wake: Py<PyAny>,
+    /// The file `write` appends to (`open`), written without the interpreter.
+    file: Mutex<Option<File>>,
 }
 
+/// Lines written per `write` call on the file.
+const CHUNK: usize = 512;
+
 impl PyAuditQueue {
-    /// Queue `item`, or count it dropped; wake the writer if it sleeps.
-    pub(crate) fn put(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<()> {
+    /// Take the first `count` records (counted in flight until `done`) as lines: `(lines, taken, records
+    /// that could not be read)`. Hand-built records are read here, with the interpreter.
+    fn take(&self, py: Python<'_>, count: usize) -> (Vec<Line>, usize, usize) {
+        let taken: Vec<Item> = {
+            let mut items = self.items.lock();
+            let n = count.min(items.len());
+            self.in_flight.fetch_add(n, Ordering::Relaxed);
+            items.drain(..n).collect()
+        };
+        let n = taken.len();
+        let mut failed = 0;
+        let mut lines = Vec::with_capacity(n);
+        for item in taken {
+            match item {
+                Item::Entry(entry) => lines.push(Line::Entry(entry)),
+                Item::Object(obj) => match line_of(obj.bind(py)) {
+                    Ok(line) => lines.push(line),
+                    Err(_) => failed += 1, // a record the core cannot write (odd values): skip just it
+                },
+            }
+        }
+        (lines, n, failed)
+    }
+
+    /// Queue a request's record, or count it dropped; wake the writer if it sleeps.
+    pub(crate) fn put_entry(&self, py: Python<'_>, entry: Entry) -> PyResult<()> {
+        self.push(py, Item::Entry(Box::new(entry)))
+    }
+
+    fn push(&self, py: Python<'_>, item: Item) -> PyResult<()> {
         {
             let mut items = self.items.lock();
             if self.closing.load(Ordering::Relaxed) || items.len() >= self.max {
                 drop(items);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(()); // `item` is released outside the lock
             }
             items.push_back(item);
         }
@@ -54,28 +107,43 @@ impl PyAuditQueue {
         }
         Ok(PyAuditQueue {
             items: Mutex::new(VecDeque::new()),
+            in_flight: AtomicUsize::new(0),
             max,
             dropped: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             wake,
+            file: Mutex::new(None),
         })
     }
 
-    #[pyo3(name = "put")]
-    fn py_put(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<()> {
-        self.put(py, item)
+    /// Queue a record built by hand (an `AuditRecord`).
+    fn put(&self, py: Python<'_>, record: Py<PyAny>) -> PyResult<()> {
+        self.push(py, Item::Object(record))
     }
 
-    /// The first `count` records (or fewer), left in the queue.
+    /// Queue the record of one request, given as the tuple `AuditLog.request` takes.
+    fn put_request(&self, py: Python<'_>, request: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.put_entry(py, entry_of(request)?)
+    }
+
+    /// The first `count` records (or fewer), left in the queue: a request's as `(timestamp, *values)`, a
+    /// record built by hand as itself.
     fn peek<'py>(&self, py: Python<'py>, count: usize) -> PyResult<Bound<'py, PyList>> {
-        let items: Vec<Py<PyAny>> = self.items.lock().iter().take(count).map(|i| i.clone_ref(py)).collect();
-        PyList::new(py, items)
+        let out = PyList::empty(py);
+        let items = self.items.lock();
+        for item in items.iter().take(count) {
+            match item {
+                Item::Entry(entry) => out.append(values(py, entry, true)?)?,
+                Item::Object(obj) => out.append(obj.bind(py))?,
+            }
+        }
+        Ok(out)
     }
 
     /// Remove the first `count` records (written, or given up on).
     fn pop(&self, count: usize) {
-        let removed: Vec<Py<PyAny>> = {
+        let removed: Vec<Item> = {
             let mut items = self.items.lock();
             let n = count.min(items.len());
             items.drain(..n).collect()
@@ -83,9 +151,76 @@ impl PyAuditQueue {
         drop(removed); // released outside the lock
     }
 
+    /// Take the first `count` records (or fewer) and return their JSON lines, each ending in a newline, and
+    /// how many could not be read (skipped). The records count as queued until `done(taken)`: what the
+    /// writer calls once it wrote the text. Requests' records are formatted with the interpreter released.
+    fn lines(&self, py: Python<'_>, count: usize, level: &str, logger: &str) -> (String, usize, usize) {
+        let (mut lines, n, failed) = self.take(py, count);
+        let text = py.detach(|| {
+            let mut out = String::with_capacity(lines.len() * 400);
+            for line in &mut lines {
+                line.write(level, logger, &mut out);
+            }
+            out
+        });
+        (text, n, failed)
+    }
+
+    /// Append every queued record to the file `open` opened, `CHUNK` lines per write, with the interpreter
+    /// released: `(records written, records that could not be read or written)`. Each record counts as
+    /// queued until this returns.
+    fn write(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
+        let (mut lines, n, mut failed) = self.take(py, usize::MAX);
+        failed += py.detach(|| {
+            let mut file = self.file.lock();
+            let mut failed = 0;
+            let mut out = String::with_capacity(CHUNK * 400);
+            for chunk in lines.chunks_mut(CHUNK) {
+                out.clear();
+                for line in chunk.iter_mut() {
+                    line.write(level, logger, &mut out);
+                }
+                let written = match file.as_mut() {
+                    Some(f) => f.write_all(out.as_bytes()).is_ok(),
+                    None => false,
+                };
+                if !written {
+                    failed += chunk.len();
+                }
+            }
+            failed
+        });
+        self.done(n);
+        (n - failed.min(n), failed)
+    }
+
+    /// Open `path` for appending (created if missing): what `write` writes to.
+    fn open(&self, path: &str) -> PyResult<()> {
+        let file = File::options().append(true).create(true).open(path).map_err(|e| {
+            let text = e.to_string();
+            let reason = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            config_err(format!("the audit file cannot be opened for appending: {reason}"))
+        })?;
+        *self.file.lock() = Some(file);
+        Ok(())
+    }
+
+    /// Close the file `open` opened (later writes fail).
+    fn close_file(&self) {
+        self.file.lock().take();
+    }
+
+    /// `taken` records of `lines` are written (or given up on).
+    fn done(&self, taken: usize) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(taken)));
+    }
+
     /// Forget every record (a forked child starts empty).
     fn clear(&self) {
-        let removed: VecDeque<Py<PyAny>> = std::mem::take(&mut *self.items.lock());
+        let removed: VecDeque<Item> = std::mem::take(&mut *self.items.lock());
+        self.in_flight.store(0, Ordering::Relaxed);
         drop(removed);
     }
 
@@ -114,8 +249,9 @@ impl PyAuditQueue {
         self.idle.store(idle, Ordering::Relaxed);
     }
 
+    /// Records not written yet: queued, or taken by `lines` and not `done`.
     fn __len__(&self) -> usize {
-        self.items.lock().len()
+        self.items.lock().len() + self.in_flight.load(Ordering::Relaxed)
     }
 }
 

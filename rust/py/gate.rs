@@ -6,6 +6,7 @@
 //! preflights, trusted proxies and WebSockets (which admit through the same `admit_*` calls).
 
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -15,12 +16,14 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use super::args::{config_err, wall_now};
+use super::audit;
 use super::audit_queue::PyAuditQueue;
 use super::auth::PyAuthenticator;
 use super::context::{filled, PyAuthContext, PyCredentials};
 use super::outcome::{PyOutcome, REFUSED};
 use super::request_id::new_request_id;
 use super::rules::PyRuleSet;
+use crate::audit::Entry;
 
 /// The status recorded when the app never started a response (it raised first).
 const NO_RESPONSE: u16 = 500;
@@ -180,27 +183,55 @@ impl PyAdmitted {
         });
         let context = self.context.get();
         let reason = match context.refusal.lock().as_ref() {
-            Some(r) => Some(r.bind(py).getattr(intern!(py, "code"))?.unbind()),
+            Some(r) => Some(r.bind(py).getattr(intern!(py, "code"))?),
             None => None,
         };
-        let rule = context.rule.as_ref().map(|r| r.clone_ref(py));
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        self.gate.get().queue(
-            py,
-            sink.bind(py),
-            (
-                self.outcome.as_ref().map(|o| o.clone_ref(py)),
-                rule,
-                self.method.clone_ref(py),
-                self.path.clone_ref(py),
-                status,
-                context.request_id.clone_ref(py),
-                context.client_address.as_ref().map(|a| a.clone_ref(py)),
+        let gate = self.gate.get();
+        let sink = sink.bind(py);
+        if let Some(queue) = gate.queue_of(sink)? {
+            // an AuditLog: the record as Rust data, written on its thread without the interpreter
+            let mut entry = Entry {
+                timestamp: wall_now(),
+                method: audit::text(self.method.bind(py))?.unwrap_or_default(),
+                path: audit::text(self.path.bind(py))?.unwrap_or_default(),
+                status: Some(i64::from(status)),
+                request_id: audit::text(context.request_id.bind(py))?.unwrap_or_default(),
+                client_address: match &context.client_address {
+                    Some(a) => audit::text(a.bind(py))?,
+                    None => None,
+                },
                 duration_ms,
-                wall_now(),
-                reason,
-            ),
-        )
+                refused_after: match &reason {
+                    Some(code) => audit::text(code)?,
+                    None => None,
+                },
+                ..Entry::default()
+            };
+            if let Some(outcome) = &self.outcome {
+                let outcome = outcome.get();
+                audit::outcome_into(&mut entry, outcome, py)?;
+                if let Some((route, exempt)) = usize::try_from(outcome.rule).ok().and_then(|i| gate.routes.get(i)) {
+                    entry.route = Some(Arc::clone(route));
+                    entry.exempt = *exempt;
+                }
+            }
+            return queue.get().put_entry(py, entry);
+        }
+        let item = (
+            self.outcome.as_ref().map(|o| o.clone_ref(py)),
+            context.rule.as_ref().map(|r| r.clone_ref(py)),
+            self.method.clone_ref(py),
+            self.path.clone_ref(py),
+            status,
+            context.request_id.clone_ref(py),
+            context.client_address.as_ref().map(|a| a.clone_ref(py)),
+            duration_ms,
+            wall_now(),
+            reason,
+        );
+        gate.emit.bind(py).call1((sink, item.into_pyobject(py)?))?;
+        Ok(())
     }
 }
 
@@ -225,6 +256,8 @@ pub struct PyGate {
     /// object's records go through (`Gate._emit`).
     audit_log_type: Py<PyAny>,
     emit: Py<PyAny>,
+    /// Each rule's pattern and whether it needs no token, by index: what its requests' records name.
+    routes: Vec<(Arc<str>, bool)>,
 }
 
 impl PyGate {
@@ -239,35 +272,14 @@ impl PyGate {
         Ok((!log.is_none()).then(|| log.unbind()))
     }
 
-    /// Queue one request record (the tuple `rust/py/audit.rs` reads) to `sink`.
-    #[allow(clippy::type_complexity)]
-    fn queue(
-        &self,
-        py: Python<'_>,
-        sink: &Bound<'_, PyAny>,
-        item: (
-            Option<Py<PyOutcome>>,
-            Option<Py<PyAny>>,
-            Py<PyAny>,
-            Py<PyAny>,
-            u16,
-            Py<PyAny>,
-            Option<Py<PyAny>>,
-            f64,
-            f64,
-            Option<Py<PyAny>>,
-        ),
-    ) -> PyResult<()> {
-        if sink.is_exact_instance(self.audit_log_type.bind(py)) {
-            let queue = sink.getattr(intern!(py, "_queue"))?;
-            if let Ok(queue) = queue.cast::<PyAuditQueue>() {
-                let tuple = item.into_pyobject(py)?;
-                queue.get().put(py, tuple.into_any().unbind())?;
-                return Ok(());
-            }
+    /// `sink`'s queue when it is an `AuditLog` (whose queue the glue fills directly), else `None`: its
+    /// records go through `emit`.
+    fn queue_of<'py>(&self, sink: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAuditQueue>>> {
+        let py = sink.py();
+        if !sink.is_exact_instance(self.audit_log_type.bind(py)) {
+            return Ok(None);
         }
-        self.emit.bind(py).call1((sink, item.into_pyobject(py)?))?;
-        Ok(())
+        Ok(sink.getattr(intern!(py, "_queue"))?.cast_into::<PyAuditQueue>().ok())
     }
 
     /// What admitting a request shares between ASGI and WSGI: the context, the bound audit context and
@@ -362,6 +374,13 @@ impl PyGate {
             .cast_into::<PyAuthenticator>()
             .map_err(|_| config_err("auth must be a bastion.Authenticator"))?
             .unbind();
+        let mut routes = Vec::with_capacity(rule_list.bind(py).len());
+        for rule in rule_list.bind(py).iter() {
+            let path = audit::text(&rule.getattr(intern!(py, "path"))?)?.unwrap_or_default();
+            let auth = rule.getattr(intern!(py, "auth"))?;
+            let exempt = auth.cast::<PyString>().is_ok_and(|a| a == "none");
+            routes.push((Arc::from(path.as_str()), exempt));
+        }
         Ok(PyGate {
             auth,
             core,
@@ -374,6 +393,7 @@ impl PyGate {
             anonymous,
             audit_log_type,
             emit,
+            routes,
         })
     }
 

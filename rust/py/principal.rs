@@ -43,6 +43,11 @@ impl PyPrincipal {
         }
     }
 
+    /// What this object reads from, shared (an audit entry holds it past the request).
+    pub fn source(&self) -> Source {
+        Arc::clone(&self.source)
+    }
+
     /// The core principal behind this object.
     pub fn p(&self) -> &Principal {
         (*self.source).as_ref()

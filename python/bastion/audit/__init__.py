@@ -157,6 +157,15 @@ class AuditRecord:
             setattr(record, attr, value)
         return record
 
+    @classmethod
+    def _of_line_item(cls, item: tuple[object, ...]) -> AuditRecord:
+        """The record of ``(timestamp, *values)``, the inverse of :meth:`_line_item` (how the audit queue hands
+        over a request's record)."""
+        record = cls(None, None, None, timestamp=item[0])  # type: ignore[arg-type]
+        for attr, value in zip(_ATTRS, item[1:], strict=True):
+            setattr(record, attr, value)
+        return record
+
     def set_principal(self, principal: Principal) -> None:
         """Copy the identity fields of a verified principal: subject, roles, scopes, token type and id."""
         self.enduser_id = principal.subject

@@ -1,10 +1,11 @@
 """The audit writer: ``emit`` appends to a bounded queue; one daemon thread formats and logs.
 
 The request path pays for one push onto the core's ``AuditQueue`` and nothing else: no formatting, no I/O —
-the middleware does not even build the :class:`AuditRecord`: it queues what it knows as a tuple
-(:meth:`AuditLog.request`, or the core's middleware glue directly) and the thread derives the record
-(:meth:`AuditRecord.of_request`). When the queue is full (the
-handlers cannot keep up, or one blocks) records are dropped and counted, never waited for.
+the middleware does not even build the :class:`AuditRecord`: the core's middleware glue queues what it knows
+as Rust data (:meth:`AuditLog.request` reads its arguments into the same), and the thread derives the record
+from it. A ``file=`` sink's lines are formatted with the interpreter released, so the writer holds the GIL
+only to write them. When the queue is full (the handlers cannot keep up, or one blocks) records are dropped
+and counted, never waited for.
 
 Records go to a logger (the default: ``bastion.audit``, for the application's own handlers) or, with
 ``file=``, straight to a file or stream as JSON lines — the same lines :class:`JSONFormatter` writes, a
@@ -96,14 +97,14 @@ class AuditLog:
         self.logger: logging.Logger = logger
         #: The level of every audit record.
         self.level: int = level
-        self._owned: IO[str] | None = None
+        # a path is opened, written and closed by the core's queue (no interpreter while it writes); a stream
+        # is written here
+        self._path: str | None = None
+        self._file: IO[str] | None = None
         if file is None:
-            self._file: IO[str] | None = None
+            pass
         elif isinstance(file, (str, os.PathLike)):
-            try:
-                self._file = self._owned = open(file, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
-            except OSError as exc:
-                raise ConfigurationError(f"the audit file cannot be opened for appending: {exc.strerror}") from None
+            self._path = os.fsdecode(file)
         elif callable(getattr(file, "write", None)) and callable(getattr(file, "flush", None)):
             if isinstance(file, (io.RawIOBase, io.BufferedIOBase)):
                 raise ConfigurationError("file must be a text stream (opened with 'a' or 'w', not 'ab')")
@@ -150,10 +151,13 @@ class AuditLog:
         """Queue the record of one request (the arguments of :meth:`AuditRecord.of_request`, which the writer
         thread calls): what the middlewares call once per request. Never blocks, never raises, like
         :meth:`emit`."""
-        # the tuple rust/py/audit.rs reads (the middlewares' glue, rust/py/gate.rs, queues the same)
-        self._queue.put(
-            (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
-        )
+        # read by the core into Rust data at once (the middlewares' glue, rust/py/gate.rs, builds the same)
+        try:
+            self._queue.put_request(
+                (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
+            )
+        except Exception:  # values the core cannot read (a hand-made call): counted, never raised
+            self._failed += 1
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued record is written, at most ``timeout`` seconds (default 5; None: no bound).
@@ -180,8 +184,8 @@ class AuditLog:
             self._thread.join(timeout)
         if not self._thread.is_alive():
             self._drain()  # what raced in between the thread's last look and _closing
-        if self._owned is not None:
-            self._owned.close()
+        if self._path is not None:
+            self._queue.close_file()
         _LIVE.discard(self)
 
     # ----------------------------------------------------------------------------------------------
@@ -193,6 +197,8 @@ class AuditLog:
         self._drained = threading.Condition()
         # a bound beyond what memory could hold is no bound: the core's queue counts in machine words
         self._queue = _core.AuditQueue(min(self._max, sys.maxsize), self._wake)
+        if self._path is not None:
+            self._queue.open(self._path)  # ConfigurationError when it cannot be opened for appending
         self._thread = threading.Thread(target=self._run, name="bastion-audit", daemon=True)
         self._thread.start()
 
@@ -214,38 +220,35 @@ class AuditLog:
 
     def _drain(self) -> None:
         queue = self._queue
+        if self._path is not None:
+            while queue:
+                _, failed = queue.write(self._level_name, self.logger.name)
+                self._failed += failed
+            return
         if self._file is not None:
             while queue:
-                self._write_batch(min(len(queue), _BATCH))
+                self._write_batch()
             return
         while queue:
             item = queue.peek(1)[0]  # popped only once written, so that an empty queue means all written (flush)
-            self._write(item if type(item) is not tuple else AuditRecord.of_request(*item))
+            self._write(AuditRecord._of_line_item(item) if type(item) is tuple else item)
             queue.pop(1)
 
-    def _write_batch(self, count: int) -> None:
-        """Write the first ``count`` queued records as JSON lines in one ``write``, then pop them."""
+    def _write_batch(self) -> None:
+        """Write up to ``_BATCH`` queued records as JSON lines in one ``write`` (the core formats requests'
+        records with the interpreter released); they stay counted as queued until written."""
         queue = self._queue
-        items = [item if type(item) is tuple else item._line_item() for item in queue.peek(count)]
-        level, name = self._level_name, self.logger.name
-        try:
-            text = _core.audit_lines(items, level, name)
-        except Exception:  # a record the core cannot write (a hand-built one with odd values): skip just it
-            lines = []
-            for item in items:
-                try:
-                    lines.append(_core.audit_lines([item], level, name))
-                except Exception:
-                    self._failed += 1
-            text = "".join(lines)
+        text, taken, failed = queue.lines(_BATCH, self._level_name, self.logger.name)
+        self._failed += failed
         try:
             assert self._file is not None
             if text:
                 self._file.write(text)
                 self._file.flush()
         except Exception:
-            self._failed += count
-        queue.pop(count)
+            self._failed += taken - failed
+        finally:
+            queue.done(taken)
 
     def _write(self, record: AuditRecord) -> None:
         logger = self.logger

@@ -74,6 +74,14 @@ impl crate::auth::flow::Verdict for PyDecision {
 }
 
 impl PyDecision {
+    /// The tier's name and, for a limited tier, the requests left (an unlimited tier has no quota: "0
+    /// remaining" would read as used up): what a request's audit record keeps.
+    pub(crate) fn audit_fields(&self, py: Python<'_>) -> PyResult<(compact_str::CompactString, Option<i64>)> {
+        let tier = self.tier.bind(py).to_str()?.into();
+        let remaining = (self.binding_quota().limit > 0).then(|| self.core.summary().remaining as i64);
+        Ok((tier, remaining))
+    }
+
     /// Each rate's quota and outcome, in the tier's order.
     fn rate_slice(&self) -> impl Iterator<Item = (&Quota, &Outcome)> {
         self.quotas.iter().zip(self.core.outcomes())

@@ -11,8 +11,20 @@ use std::borrow::Cow;
 
 use crate::json::write_str;
 
-/// Output names of the fields, in output order.
-pub const FIELD_NAMES: [&str; FIELDS] = [
+mod entry;
+pub use entry::{Entry, Line};
+
+/// The fields' output names, in output order ([`FIELD_NAMES`]), and each as the line writes it before
+/// its value (`,"name":`, the names need no escape).
+macro_rules! field_names {
+    ($($name:literal),* $(,)?) => {
+        /// Output names of the fields, in output order.
+        pub const FIELD_NAMES: [&str; FIELDS] = [$($name),*];
+        const KEYS: [&str; FIELDS] = [$(concat!(",\"", $name, "\":")),*];
+    };
+}
+
+field_names!(
     "request.id",
     "http.request.method",
     "url.path",
@@ -29,7 +41,7 @@ pub const FIELD_NAMES: [&str; FIELDS] = [
     "bastion.ratelimit.tier",
     "bastion.ratelimit.remaining",
     "duration_ms",
-];
+);
 
 /// How many fields a line has.
 pub const FIELDS: usize = 16;
@@ -91,13 +103,11 @@ pub fn write_line(timestamp: f64, level: &str, logger: &str, fields: &mut Fields
     write_str(logger, out);
     out.push_str(",\"message\":");
     write_str(&summary(fields), out);
-    for (name, field) in FIELD_NAMES.iter().zip(fields.iter_mut()) {
+    for (key, field) in KEYS.iter().zip(fields.iter_mut()) {
         if matches!(field, Field::Absent) {
             continue;
         }
-        out.push(',');
-        write_str(name, out);
-        out.push(':');
+        out.push_str(key);
         write_field(field, out);
     }
     out.push('}');
@@ -133,7 +143,9 @@ fn write_field(field: &mut Field<'_>, out: &mut String) {
         Field::Int(n) => out.push_str(itoa::Buffer::new().format(*n)),
         Field::Float(f) => write_float(*f, out),
         Field::Names(names) => {
-            names.sort_unstable();
+            if !names.is_sorted() {
+                names.sort_unstable(); // a principal's are sorted already
+            }
             out.push('[');
             for (i, name) in names.iter().enumerate() {
                 if i > 0 {
@@ -262,6 +274,16 @@ mod tests {
                 r#""error.type":"forbidden","duration_ms":2.0}"#
             )
         );
+    }
+
+    #[test]
+    fn the_keys_are_the_names_as_json() {
+        for (key, name) in KEYS.iter().zip(FIELD_NAMES) {
+            let mut want = String::from(",");
+            write_str(name, &mut want);
+            want.push(':');
+            assert_eq!(*key, want);
+        }
     }
 
     #[test]
