@@ -39,6 +39,18 @@ def request_tuple(o: bastion.Outcome | None, reason: str | None = None) -> tuple
     return (o, rule, "DELETE", "/api/v1/reports/7", 403, "req-1", "203.0.113.9", 0.42, 1_800_000_000.25, reason)
 
 
+def json_logger(name: str) -> tuple[logging.Logger, io.StringIO, logging.Handler]:
+    """A logger of its own writing JSONFormatter lines to a string (the caller removes the handler)."""
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger, stream, handler
+
+
 def test_a_request_line_names_every_field_and_no_token() -> None:
     o = outcome(scopes="write:reports")  # refused: insufficient_scope
     assert o.error is not None
@@ -123,13 +135,7 @@ def test_timestamps_match_pythons_calendar(epoch: float) -> None:
 
 def test_the_file_sink_writes_the_formatters_lines(tmp_path: Path) -> None:
     o = outcome()
-    logger = logging.getLogger("tests.audit_lines.logger")
-    logger.propagate = False
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JSONFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger, stream, handler = json_logger("tests.audit_lines.logger")
     via_logger = AuditLog(logger)
     via_file = AuditLog("tests.audit_lines.logger", file=tmp_path / "audit.jsonl")
     try:
@@ -223,13 +229,7 @@ def test_the_glues_records_and_the_shells_records_agree(tmp_path: Path) -> None:
     key = bastion.Key.hmac(SECRET)
     token = bastion.JWTSigner(key, "HS256", ttl=600).sign({"sub": "user_1", "scope": "read:reports", "roles": ["r"]})
     secrets_registry.remember(token)
-    logger = logging.getLogger("tests.audit_lines.glue")
-    logger.propagate = False
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JSONFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger, stream, handler = json_logger("tests.audit_lines.glue")
     docs: dict[str, list[dict[str, object]]] = {}
     try:
         for name, log in (("file", AuditLog(logger, file=tmp_path / "a.jsonl")), ("logger", AuditLog(logger))):

@@ -1,0 +1,155 @@
+//! The `send` (ASGI) and `start_response` (WSGI) an admitted app is called with: Rust callables that learn
+//! the response's status for the audit record and add the RateLimit fields, then hand over to the server's.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+/// The status recorded when the app never started a response (it raised first).
+pub(super) const NO_RESPONSE: u16 = 500;
+
+/// The `send` an admitted ASGI app gets: it learns the response's status and adds the RateLimit fields to
+/// `http.response.start`, then hands the message to the server's `send` (its awaitable is returned as is).
+#[pyclass(frozen, module = "bastion._core", name = "_Sending")]
+pub struct PySending {
+    send: Py<PyAny>,
+    extra: Option<Py<PyList>>,
+    status: AtomicU16,
+}
+
+#[pymethods]
+impl PySending {
+    fn __call__(&self, py: Python<'_>, message: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let kind = message.get_item(intern!(py, "type"))?;
+        if kind.cast::<PyString>().is_ok_and(|k| k == "http.response.start") {
+            let status = message.get_item(intern!(py, "status"))?;
+            self.status
+                .store(status.extract().unwrap_or(NO_RESPONSE), Ordering::Relaxed);
+            if let Some(extra) = &self.extra {
+                let copy = PyDict::new(py);
+                copy.update(message.cast::<pyo3::types::PyMapping>()?)?;
+                let headers = match copy.get_item(intern!(py, "headers"))? {
+                    Some(h) => list_of(&h)?,
+                    None => PyList::empty(py),
+                };
+                for pair in extra.bind(py).iter() {
+                    headers.append(pair)?;
+                }
+                copy.set_item(intern!(py, "headers"), headers)?;
+                return Ok(self.send.bind(py).call1((copy,))?.unbind());
+            }
+        }
+        Ok(self.send.bind(py).call1((message,))?.unbind())
+    }
+}
+
+/// `items` as a new list, in their order.
+fn list_of<'py>(items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(items.py());
+    for item in items.try_iter()? {
+        list.append(item?)?;
+    }
+    Ok(list)
+}
+
+/// The `start_response` an admitted WSGI app gets: the status learnt, the RateLimit fields added.
+#[pyclass(frozen, module = "bastion._core", name = "_Starting")]
+pub struct PyStarting {
+    start_response: Py<PyAny>,
+    extra: Option<Py<PyList>>,
+    status: AtomicU16,
+}
+
+#[pymethods]
+impl PyStarting {
+    #[pyo3(signature = (status, headers, exc_info = None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let code = status
+            .cast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_str().ok().and_then(|s| s.get(..3)?.parse::<u16>().ok()))
+            .unwrap_or(NO_RESPONSE);
+        self.status.store(code, Ordering::Relaxed);
+        let headers = match &self.extra {
+            Some(extra) => {
+                let list = list_of(&headers)?;
+                for pair in extra.bind(py).iter() {
+                    list.append(pair)?;
+                }
+                list.into_any()
+            }
+            None => headers,
+        };
+        let start = self.start_response.bind(py);
+        Ok(match exc_info.filter(|e| !e.is_none()) {
+            Some(exc) => start.call1((status, headers, exc))?,
+            None => start.call1((status, headers))?,
+        }
+        .unbind())
+    }
+}
+
+/// Where the status of an admitted request is learnt.
+pub(super) enum Status {
+    /// The app's `send` / `start_response` as is: nothing to learn (no audit), nothing to add.
+    Unwatched,
+    Asgi(Py<PySending>),
+    Wsgi(Py<PyStarting>),
+}
+
+impl Status {
+    /// The `send` an ASGI app gets, and where its status is learnt: the server's own when there is nothing
+    /// to learn (`watch` false: no audit) and nothing to add.
+    pub(super) fn asgi(send: &Bound<'_, PyAny>, extra: Option<Py<PyList>>, watch: bool) -> PyResult<(Py<PyAny>, Self)> {
+        if !watch && extra.is_none() {
+            return Ok((send.clone().unbind(), Status::Unwatched));
+        }
+        let sending = Py::new(
+            send.py(),
+            PySending {
+                send: send.clone().unbind(),
+                extra,
+                status: AtomicU16::new(NO_RESPONSE),
+            },
+        )?;
+        Ok((sending.clone_ref(send.py()).into_any(), Status::Asgi(sending)))
+    }
+
+    /// The `start_response` a WSGI app gets, likewise.
+    pub(super) fn wsgi(
+        start_response: &Bound<'_, PyAny>,
+        extra: Option<Py<PyList>>,
+        watch: bool,
+    ) -> PyResult<(Py<PyAny>, Self)> {
+        if !watch && extra.is_none() {
+            return Ok((start_response.clone().unbind(), Status::Unwatched));
+        }
+        let py = start_response.py();
+        let starting = Py::new(
+            py,
+            PyStarting {
+                start_response: start_response.clone().unbind(),
+                extra,
+                status: AtomicU16::new(NO_RESPONSE),
+            },
+        )?;
+        Ok((starting.clone_ref(py).into_any(), Status::Wsgi(starting)))
+    }
+
+    /// The status the app sent (500 when it sent none, or nothing was watched).
+    pub(super) fn learnt(&self) -> u16 {
+        match self {
+            Status::Unwatched => NO_RESPONSE,
+            Status::Asgi(s) => s.get().status.load(Ordering::Relaxed),
+            Status::Wsgi(s) => s.get().status.load(Ordering::Relaxed),
+        }
+    }
+}
