@@ -4,7 +4,7 @@
 //! tiers, issuers) are shared (`Arc`); per-token strings are `CompactString`s, stored inline up to 24
 //! bytes, which keeps a million opaque records small.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use compact_str::CompactString;
 use hashbrown::HashMap;
@@ -47,6 +47,51 @@ impl TokenType {
     }
 }
 
+/// A principal's claims (a JSON object's members): given parsed (an opaque record's metadata, an unpickled
+/// principal), or as the verified JSON text, parsed on first read — most requests never read their claims,
+/// and a token's identity is read without building them (`jwt::identity`).
+#[derive(Debug, Clone)]
+pub struct Claims {
+    json: Option<Box<[u8]>>,
+    members: OnceLock<json::Object>,
+}
+
+impl Claims {
+    /// Claims already parsed.
+    pub fn parsed(members: json::Object) -> Self {
+        Claims {
+            json: None,
+            members: OnceLock::from(members),
+        }
+    }
+
+    /// Claims as the text of a JSON object that was parsed once already (verified): parsed again on first
+    /// read.
+    pub fn text(json: Box<[u8]>) -> Self {
+        Claims {
+            json: Some(json),
+            members: OnceLock::new(),
+        }
+    }
+
+    /// The members, in document order.
+    pub fn members(&self) -> &json::Object {
+        self.members.get_or_init(|| {
+            // the text was read by the same parser when the token was verified: it parses again
+            match self.json.as_deref().map(json::parse_document) {
+                Some(Ok(json::Value::Object(members))) => members,
+                _ => Vec::new(),
+            }
+        })
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.members() == other.members()
+    }
+}
+
 /// The identity a token proves: who, through which client, with which scopes, roles and tier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
@@ -71,8 +116,8 @@ pub struct Principal {
     /// True for machine clients (client-credential tokens, or subject equal to client id): their rate
     /// limit key is the client id.
     pub machine: bool,
-    /// The verified claims (JWT) or the record's metadata (opaque), as a JSON object's members.
-    pub claims: Option<Arc<json::Object>>,
+    /// The verified claims (JWT) or the record's metadata (opaque).
+    pub claims: Option<Arc<Claims>>,
 }
 
 impl AsRef<Principal> for Principal {

@@ -54,6 +54,12 @@ pub trait Sink {
     fn array_push(&mut self, arr: &mut Self::Array, value: Self::Value) -> Result<()>;
     fn array_finish(&mut self, arr: Self::Array) -> Result<Self::Value>;
 
+    /// The whole document [`parse_object_watching`] is about to read (by default, ignored): a sink that
+    /// keeps the text, to parse it fully later if it is ever asked for, takes it here.
+    fn document(&mut self, json: &[u8]) {
+        let _ = json;
+    }
+
     /// The string value of the watched top-level member in `slot` (by default, [`Sink::string`]):
     /// lets a sink hand back a value it already holds (a configured issuer or audience).
     fn claim_string(&mut self, slot: usize, s: &str) -> Result<Self::Value> {

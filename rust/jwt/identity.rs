@@ -10,88 +10,196 @@ use std::sync::Arc;
 use compact_str::CompactString;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{Object, Value};
+use crate::json::{malformed, Members, Sink};
 use crate::jwt::claims::Times;
-use crate::principal::{name_set, NameSet, Principal, TokenType};
+use crate::principal::{name_set, Claims, NameSet, Principal, TokenType};
+
+/// The top-level claims a principal is read from.
+const IDENTITY: [&str; 10] = [
+    "sub",
+    "client_id",
+    "azp",
+    "scope",
+    "scp",
+    "roles",
+    "role",
+    "tier",
+    "jti",
+    "iss",
+];
+
+/// Members up to which duplicates are found by a linear scan as they arrive (as `DocumentSink` does).
+const LINEAR_MEMBERS: usize = 16;
+
+/// What the identity parse keeps of a JSON value: a string, a list of strings, or only that it is
+/// something else.
+#[derive(Debug)]
+pub enum Lite {
+    Str(CompactString),
+    Strs(Vec<CompactString>),
+    Other,
+}
+
+/// A [`Sink`] that reads a verified payload's identity claims and nothing else: every member is
+/// checked as the document sink checks it (duplicates at any depth, nesting, numbers: the same parser),
+/// but no claims document is built — the payload's text is kept, parsed only if its claims are read.
+#[derive(Debug, Default)]
+pub struct IdentitySink {
+    json: Option<Box<[u8]>>,
+    found: Vec<(&'static str, Lite)>,
+}
+
+fn duplicated(mut keys: Vec<&str>) -> bool {
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
+}
+
+impl Sink for IdentitySink {
+    type Value = Lite;
+    /// The member names, to find duplicates.
+    type Object = Vec<CompactString>;
+    /// The strings, while every item is one.
+    type Array = Option<Vec<CompactString>>;
+
+    fn document(&mut self, json: &[u8]) {
+        self.json = Some(json.into());
+    }
+    fn null(&mut self) -> Result<Lite> {
+        Ok(Lite::Other)
+    }
+    fn boolean(&mut self, _: bool) -> Result<Lite> {
+        Ok(Lite::Other)
+    }
+    fn int(&mut self, _: i64) -> Result<Lite> {
+        Ok(Lite::Other)
+    }
+    fn big_int(&mut self, _: &str) -> Result<Lite> {
+        Ok(Lite::Other)
+    }
+    fn float(&mut self, _: f64) -> Result<Lite> {
+        Ok(Lite::Other)
+    }
+    fn string(&mut self, s: &str) -> Result<Lite> {
+        Ok(Lite::Str(s.into()))
+    }
+    fn object_new(&mut self) -> Result<Self::Object> {
+        Ok(Vec::new())
+    }
+    fn object_insert(&mut self, obj: &mut Self::Object, key: &str, _: Lite) -> Result<bool> {
+        if obj.len() < LINEAR_MEMBERS && obj.iter().any(|k| k == key) {
+            return Ok(false);
+        }
+        obj.push(key.into());
+        Ok(true)
+    }
+    fn object_finish(&mut self, obj: Self::Object) -> Result<Lite> {
+        if obj.len() > LINEAR_MEMBERS && duplicated(obj.iter().map(CompactString::as_str).collect()) {
+            return Err(malformed("the JSON object has a duplicate member"));
+        }
+        Ok(Lite::Other)
+    }
+    fn array_new(&mut self) -> Result<Self::Array> {
+        Ok(Some(Vec::new()))
+    }
+    fn array_push(&mut self, arr: &mut Self::Array, value: Lite) -> Result<()> {
+        match (arr.as_mut(), value) {
+            (Some(items), Lite::Str(s)) => items.push(s),
+            _ => *arr = None,
+        }
+        Ok(())
+    }
+    fn array_finish(&mut self, arr: Self::Array) -> Result<Lite> {
+        Ok(arr.map_or(Lite::Other, Lite::Strs))
+    }
+    fn object_from_members(&mut self, members: Members<'_, Lite>) -> Result<Option<Lite>> {
+        if duplicated(members.iter().map(|(k, _)| &**k).collect()) {
+            return Ok(None);
+        }
+        for (key, value) in members {
+            if let Some(name) = IDENTITY.iter().find(|n| **n == key) {
+                self.found.push((name, value));
+            }
+        }
+        Ok(Some(Lite::Other))
+    }
+}
 
 fn invalid(claim: &'static str) -> Error {
     Error::claim(ErrorKind::InvalidClaim, claim, "a claim has the wrong type or value")
 }
 
-fn text<'a>(claims: &'a Object, name: &'static str) -> Result<Option<&'a str>> {
-    match claims.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(name)),
+impl IdentitySink {
+    fn get(&self, name: &str) -> Option<&Lite> {
+        self.found.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
-}
 
-/// A list of names (a JSON array of strings) or one string split on spaces.
-fn names(claims: &Object, name: &'static str, split: bool) -> Result<Option<NameSet>> {
-    match claims.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
-        None => Ok(None),
-        Some(Value::String(s)) if split => Ok(Some(name_set(s.split(' ').filter(|p| !p.is_empty())))),
-        Some(Value::String(s)) => Ok(Some(name_set([s.as_str()]))),
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(s) => out.push(s.as_str()),
-                    _ => return Err(invalid(name)),
-                }
-            }
-            Ok(Some(name_set(out)))
+    fn text(&self, name: &'static str) -> Result<Option<&str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Lite::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(invalid(name)),
         }
-        Some(_) => Err(invalid(name)),
     }
-}
 
-/// The principal a verified token proves. `claims` are the verified payload's members (kept, read-only,
-/// as `Principal.claims`), `times` its NumericDates as the claim checks read them.
-pub fn principal(claims: Object, times: &Times) -> Result<Principal> {
-    let client = match text(&claims, "client_id")? {
-        Some(c) => Some(c),
-        None => text(&claims, "azp")?,
-    };
-    let Some(subject) = text(&claims, "sub")?.or(client) else {
-        return Err(Error::claim(
-            ErrorKind::MissingClaim,
-            "sub",
-            "a required claim is missing",
-        ));
-    };
-    let scopes = match names(&claims, "scope", true)? {
-        Some(s) => s,
-        None => names(&claims, "scp", true)?.unwrap_or_else(|| name_set::<_, &str>([])),
-    };
-    let roles = match names(&claims, "roles", false)? {
-        Some(r) => r,
-        None => names(&claims, "role", false)?.unwrap_or_else(|| name_set::<_, &str>([])),
-    };
-    let machine = client.is_some_and(|c| c == subject);
-    let principal = Principal {
-        subject: CompactString::from(subject),
-        client_id: client.map(CompactString::from),
-        scopes,
-        roles,
-        tier: text(&claims, "tier")?.map(|t| Arc::new(t.to_owned())),
-        token_type: TokenType::Jwt,
-        token_id: text(&claims, "jti")?.map(CompactString::from),
-        issuer: text(&claims, "iss")?.map(|i| Arc::new(i.to_owned())),
-        expires_at: times.exp.unwrap_or(f64::INFINITY),
-        machine,
-        claims: None,
-    };
-    Ok(Principal {
-        claims: Some(Arc::new(claims)),
-        ..principal
-    })
+    /// A list of names (a JSON array of strings) or one string, split on spaces when `split`.
+    fn names(&self, name: &'static str, split: bool) -> Result<Option<NameSet>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Lite::Str(s)) if split => Ok(Some(name_set(s.split(' ').filter(|p| !p.is_empty())))),
+            Some(Lite::Str(s)) => Ok(Some(name_set([s.as_str()]))),
+            Some(Lite::Strs(items)) => Ok(Some(name_set(items.iter().map(CompactString::as_str)))),
+            Some(Lite::Other) => Err(invalid(name)),
+        }
+    }
+
+    /// The principal a verified token proves, from what this sink read of its payload; `times` are its
+    /// NumericDates as the claim checks read them. The payload's text becomes `Principal.claims`.
+    pub fn principal(self, times: &Times) -> Result<Principal> {
+        let client = match self.text("client_id")? {
+            Some(c) => Some(c),
+            None => self.text("azp")?,
+        };
+        let Some(subject) = self.text("sub")?.or(client) else {
+            return Err(Error::claim(
+                ErrorKind::MissingClaim,
+                "sub",
+                "a required claim is missing",
+            ));
+        };
+        let scopes = match self.names("scope", true)? {
+            Some(s) => s,
+            None => self.names("scp", true)?.unwrap_or_else(|| name_set::<_, &str>([])),
+        };
+        let roles = match self.names("roles", false)? {
+            Some(r) => r,
+            None => self.names("role", false)?.unwrap_or_else(|| name_set::<_, &str>([])),
+        };
+        let machine = client.is_some_and(|c| c == subject);
+        let principal = Principal {
+            subject: CompactString::from(subject),
+            client_id: client.map(CompactString::from),
+            scopes,
+            roles,
+            tier: self.text("tier")?.map(|t| Arc::new(t.to_owned())),
+            token_type: TokenType::Jwt,
+            token_id: self.text("jti")?.map(CompactString::from),
+            issuer: self.text("iss")?.map(|i| Arc::new(i.to_owned())),
+            expires_at: times.exp.unwrap_or(f64::INFINITY),
+            machine,
+            claims: None,
+        };
+        Ok(Principal {
+            claims: self.json.map(|json| Arc::new(Claims::text(json))),
+            ..principal
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse_document;
+    use crate::jwt::verify::parse_payload;
+    use std::fmt::Write as _;
 
     fn of(json: &str) -> Result<Principal> {
         let times = Times {
@@ -99,10 +207,9 @@ mod tests {
             nbf: None,
             iat: Some(1.0),
         };
-        let crate::json::Value::Object(members) = parse_document(json.as_bytes()).unwrap() else {
-            panic!("not an object")
-        };
-        principal(members, &times)
+        let mut sink = IdentitySink::default();
+        parse_payload(json.as_bytes(), &mut sink)?;
+        sink.principal(&times)
     }
 
     fn list(set: &NameSet) -> Vec<&str> {
@@ -172,10 +279,30 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_refused_at_any_depth_and_the_claims_read_back_whole() {
+        assert_eq!(of(r#"{"sub":"u","sub":"v"}"#).unwrap_err().code(), "token_malformed");
+        assert_eq!(
+            of(r#"{"sub":"u","x":{"a":1,"a":2}}"#).unwrap_err().code(),
+            "token_malformed"
+        );
+        let mut many = String::new();
+        for i in 0..40 {
+            let _ = write!(many, r#""k{i}":{i},"#);
+        }
+        assert!(of(&format!(r#"{{{many}"sub":"u","k7":0}}"#)).is_err());
+        let json = r#"{"sub":"u","x":{"a":[1,"b",{"c":null}]},"scp":["a","b"],"n":1.5e3,"big":123456789012345678901}"#;
+        let p = of(json).unwrap();
+        let crate::json::Value::Object(want) = crate::json::parse_document(json.as_bytes()).unwrap() else {
+            panic!("not an object")
+        };
+        assert_eq!(p.claims.unwrap().members(), &want);
+    }
+
+    #[test]
     fn claims_are_kept() {
         let p = of(r#"{"sub":"u","custom":{"n":1.5}}"#).unwrap();
         let claims = p.claims.unwrap();
-        assert_eq!(claims.len(), 2);
-        assert_eq!(claims[1].0, "custom");
+        assert_eq!(claims.members().len(), 2);
+        assert_eq!(claims.members()[1].0, "custom");
     }
 }

@@ -57,6 +57,7 @@ pub fn parse_object_watching<'a, S: Sink, const N: usize>(
     index: impl Fn(&str) -> Option<usize>,
 ) -> Result<(S::Value, Watched<'a, N>)> {
     let mut p = Parser::new(input)?;
+    sink.document(input);
     let mut watched: Watched<'a, N> = std::array::from_fn(|_| None);
     p.skip_ws();
     if !p.eat(b'{') {

@@ -85,7 +85,9 @@ impl<S: Slot> Entry<S> {
                 issuer: None,
                 expires_at: record.expires_at,
                 machine,
-                claims: record.metadata.map(std::sync::Arc::new),
+                claims: record
+                    .metadata
+                    .map(|m| std::sync::Arc::new(crate::principal::Claims::parsed(m))),
             },
             created_at: record.created_at,
             revoked_at: record.revoked_at.unwrap_or(f64::INFINITY),

@@ -128,7 +128,7 @@ pub(crate) fn line_of(item: &Bound<'_, PyAny>) -> PyResult<Line> {
             .map_err(|_| config_err("an audit record is a tuple"))?,
     };
     if tuple.len() == REQUEST_ITEMS {
-        return Ok(Line::Entry(Box::new(entry_of(&tuple)?)));
+        return Ok(Line::Entry(entry_of(&tuple)?));
     }
     if tuple.len() != FIELDS + 1 {
         return Err(config_err("an audit record has 10 items (a request) or 17 (a record)"));

@@ -30,9 +30,9 @@ use crate::auth::flow::{self, Backends, Credential, Limit, Lookup, Step};
 use crate::auth::rules::{AuthMode, Rule};
 use crate::bearer::{self, DEFAULT_MAX_HEADER_BYTES};
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{DocumentSink, Value};
+
 use crate::jwt::claims;
-use crate::jwt::identity;
+use crate::jwt::identity::IdentitySink;
 use crate::jwt::issuers::Issuers;
 use crate::jwt::verify;
 use crate::opaque::Miss;
@@ -125,14 +125,9 @@ impl Call<'_, '_> {
         }
         let py = self.py;
         let generation = core.generation();
-        let (value, times) = core.verify_with(token, now, &mut DocumentSink, |sig| run_signature(py, sig))?;
-        let Value::Object(members) = value else {
-            return Err(Error::new(
-                ErrorKind::TokenMalformed,
-                "the token's payload is not a JSON object",
-            ));
-        };
-        let principal = identity::principal(members, &times)?;
+        let mut sink = IdentitySink::default();
+        let (_, times) = core.verify_with(token, now, &mut sink, |sig| run_signature(py, sig))?;
+        let principal = sink.principal(&times)?;
         let object = Py::new(py, PyPrincipal::new(Arc::new(principal) as Source)).map_err(|e| self.stash(e))?;
         if let Some(cache) = cache {
             drop(cache.insert(token, times, object.clone_ref(py)));

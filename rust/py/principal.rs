@@ -11,7 +11,7 @@ use pyo3::types::{PyFrozenSet, PyMapping, PyMappingProxy, PyTuple};
 
 use super::json::{self, Shape};
 use crate::json::Value;
-use crate::principal::{name_set, NameSet, Principal, TokenType};
+use crate::principal::{name_set, Claims, NameSet, Principal, TokenType};
 
 /// What a `Principal` object reads from: a core principal, or an index entry that holds one.
 pub type Source = Arc<dyn AsRef<Principal> + Send + Sync>;
@@ -66,7 +66,7 @@ impl PyPrincipal {
     fn claims_view(&self, py: Python<'_>) -> PyResult<&Py<PyMappingProxy>> {
         self.claims.get_or_try_init(py, || {
             // nested values frozen too: this object is shared by every request that presents the token
-            let members = self.p().claims.as_deref().map_or(&[][..], Vec::as_slice);
+            let members = self.p().claims.as_deref().map_or(&[][..], |c| c.members().as_slice());
             let dict = json::members_to_dict(py, members, Shape::Frozen)?;
             Ok::<_, PyErr>(PyMappingProxy::new(py, dict.cast::<PyMapping>()?).unbind())
         })
@@ -194,9 +194,9 @@ impl PyPrincipal {
     /// Pickles by value (subject, scopes, claims, …), never holding a token: the copy is a detached Principal.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyTuple>,))> {
         let p = self.p();
-        let claims = p.claims.as_ref().map(|members| {
+        let claims = p.claims.as_ref().map(|claims| {
             let mut text = String::new();
-            crate::json::write_members(members, &mut text);
+            crate::json::write_members(claims.members(), &mut text);
             text
         });
         let state = (
@@ -256,7 +256,7 @@ fn _restore_principal(state: State) -> PyResult<PyPrincipal> {
     let claims = match claims {
         None => None,
         Some(text) => match crate::json::parse_document(text.as_bytes()) {
-            Ok(Value::Object(members)) => Some(Arc::new(members)),
+            Ok(Value::Object(members)) => Some(Arc::new(Claims::parsed(members))),
             _ => return Err(bad("claims")),
         },
     };
