@@ -76,6 +76,41 @@ impl PyAuditQueue {
         (lines, n, failed)
     }
 
+    /// Take up to `count` requests' records from the front (stopping at a hand-built one), counted in flight
+    /// until `done`. Needs no interpreter.
+    fn take_entries(&self, count: usize) -> Vec<Line> {
+        let mut items = self.items.lock();
+        let mut lines = Vec::new();
+        while lines.len() < count && matches!(items.front(), Some(Item::Entry(_))) {
+            if let Some(Item::Entry(entry)) = items.pop_front() {
+                lines.push(Line::Entry(entry));
+            }
+        }
+        self.in_flight.fetch_add(lines.len(), Ordering::Relaxed);
+        lines
+    }
+
+    /// Format `lines` and append them to the file, `CHUNK` lines per write: how many could not be written.
+    fn append(&self, lines: &mut [Line], level: &str, logger: &str) -> usize {
+        let mut file = self.file.lock();
+        let mut failed = 0;
+        let mut out = String::with_capacity(CHUNK.min(lines.len()) * 400);
+        for chunk in lines.chunks_mut(CHUNK) {
+            out.clear();
+            for line in chunk.iter_mut() {
+                line.write(level, logger, &mut out);
+            }
+            let written = match file.as_mut() {
+                Some(f) => f.write_all(out.as_bytes()).is_ok(),
+                None => false,
+            };
+            if !written {
+                failed += chunk.len();
+            }
+        }
+        failed
+    }
+
     /// Queue a request's record, or count it dropped; wake the writer if it sleeps.
     pub(crate) fn put_entry(&self, py: Python<'_>, entry: Entry) -> PyResult<()> {
         self.push(py, Item::Entry(entry))
@@ -168,32 +203,53 @@ impl PyAuditQueue {
         (text, n, failed)
     }
 
-    /// Append every queued record to the file `open` opened, `CHUNK` lines per write, with the interpreter
-    /// released: `(records written, records that could not be read or written)`. Each record counts as
-    /// queued until this returns.
+    /// Append every queued record to the file `open` opened, `CHUNK` lines per write: `(records written,
+    /// records that could not be read or written)`. Requests' records are taken, formatted and written with
+    /// the interpreter released for as long as they keep coming (the writer then needs the GIL once per
+    /// drain, not once per batch); a hand-built record is read with it. Each record counts as queued until
+    /// it is written.
     fn write(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
-        let (mut lines, n, mut failed) = self.take(py, usize::MAX);
-        failed += py.detach(|| {
-            let mut file = self.file.lock();
-            let mut failed = 0;
-            let mut out = String::with_capacity(CHUNK * 400);
-            for chunk in lines.chunks_mut(CHUNK) {
-                out.clear();
-                for line in chunk.iter_mut() {
-                    line.write(level, logger, &mut out);
+        let (mut written, mut failed) = (0, 0);
+        loop {
+            let (n, bad) = py.detach(|| {
+                let (mut n, mut bad) = (0, 0);
+                loop {
+                    let mut lines = self.take_entries(CHUNK);
+                    if lines.is_empty() {
+                        return (n, bad);
+                    }
+                    bad += self.append(&mut lines, level, logger);
+                    self.done(lines.len());
+                    n += lines.len();
                 }
-                let written = match file.as_mut() {
-                    Some(f) => f.write_all(out.as_bytes()).is_ok(),
-                    None => false,
-                };
-                if !written {
-                    failed += chunk.len();
+            });
+            written += n - bad;
+            failed += bad;
+            // hand-built records at the front (or nothing left)
+            let objects = {
+                let mut items = self.items.lock();
+                let k = items.iter().take_while(|i| matches!(i, Item::Object(_))).count();
+                self.in_flight.fetch_add(k, Ordering::Relaxed);
+                items.drain(..k).collect::<Vec<_>>()
+            };
+            if objects.is_empty() {
+                return (written, failed);
+            }
+            let k = objects.len();
+            let mut lines = Vec::with_capacity(k);
+            for item in objects {
+                if let Item::Object(obj) = item {
+                    match line_of(obj.bind(py)) {
+                        Ok(line) => lines.push(line),
+                        Err(_) => failed += 1, // a record the core cannot write (odd values): skip just it
+                    }
                 }
             }
-            failed
-        });
-        self.done(n);
-        (n - failed.min(n), failed)
+            let bad = self.append(&mut lines, level, logger);
+            written += lines.len() - bad;
+            failed += bad;
+            self.done(k);
+        }
     }
 
     /// Open `path` for appending (created if missing): what `write` writes to.
