@@ -269,3 +269,14 @@ def test_redis_down_with_the_closed_mode_is_a_503(keys: Keys, store: bastion.Tok
             assert client.get("/health").status == 200
     finally:
         server.stop()
+
+
+def test_import_bastion_loads_no_database_or_redis_driver() -> None:
+    """``import bastion`` stays light: psycopg and redis-py are imported by the stores and limiters that use
+    them, not by the package (psycopg alone was 40% of the import)."""
+    import subprocess
+    import sys
+
+    code = "import sys, bastion; print(sorted(m for m in ('psycopg', 'psycopg_pool', 'redis') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,20 +28,19 @@ from bastion.tokens.ops import Dialect, Op, Query
 Rows = list[tuple[Any, ...]]
 
 
-def _backend_errors() -> tuple[type[BaseException], ...]:
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """What the drivers raise when a backend cannot serve (the store turns them into ``AuthUnavailable``):
+    sqlite3's errors, and psycopg's once it is imported (by a PostgreSQL store; until then none of its errors
+    can be raised). Called in ``except`` clauses, so only when something was raised: ``import bastion`` does
+    not import psycopg."""
     errors: list[type[BaseException]] = [sqlite3.Error]
-    try:
-        import psycopg
-        import psycopg_pool
-
-        errors += [psycopg.Error, psycopg_pool.PoolTimeout]
-    except ImportError:  # pragma: no cover - psycopg is an optional dependency
-        pass
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.Error)
+    pool = sys.modules.get("psycopg_pool")
+    if pool is not None:
+        errors.append(pool.PoolTimeout)
     return tuple(errors)
-
-
-#: what the drivers raise when a backend cannot serve (the store turns them into ``AuthUnavailable``)
-BACKEND_ERRORS = _backend_errors()
 
 
 def drive(execute: Callable[[Query], Rows], op: Op) -> Any:

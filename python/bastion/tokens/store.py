@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 from bastion._core import OpaqueIndex, Principal, _Miss
 from bastion.errors import AuthError, AuthUnavailable, BastionError, ConfigurationError, TokenRevoked, UnknownToken
 from bastion.tokens import ops, worker
-from bastion.tokens.backends import BACKEND_ERRORS, Backend, PostgresBackend, SQLiteBackend
+from bastion.tokens.backends import Backend, PostgresBackend, SQLiteBackend, backend_errors
 from bastion.tokens.options import Options, read
 from bastion.tokens.records import IssuedToken, TokenInfo
 from bastion.tokens.validate import (
@@ -150,7 +150,7 @@ class TokenStore(OpaqueIndex):
             if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY"):
                 raise ConfigurationError(f"cannot open the SQLite token store ({exc.sqlite_errorname})") from exc
             raise _unavailable(exc) from exc
-        except BACKEND_ERRORS as exc:
+        except backend_errors() as exc:
             raise _unavailable(exc) from exc
         self._dialect = self._backend.dialect
         self._closed = False
@@ -172,7 +172,7 @@ class TokenStore(OpaqueIndex):
                 self._subject_cutoff(subject, valid_after)
             for jti, until in self._backend.run(ops.revoked_jtis(time.time())):
                 self._deny_jti(jti, until)
-        except BACKEND_ERRORS as exc:
+        except backend_errors() as exc:
             self._backend.close()
             raise _unavailable(exc) from exc
         self._stop = threading.Event()
@@ -224,14 +224,14 @@ class TokenStore(OpaqueIndex):
         self._serving()
         try:
             return self._backend.run(op, write=write)
-        except BACKEND_ERRORS as exc:
+        except backend_errors() as exc:
             raise _unavailable(exc) from exc
 
     async def _asql(self, op: ops.Op, *, write: bool = False) -> Any:
         self._serving()  # the async pool opens lazily: a closed store must not open a new one
         try:
             return await self._backend.arun(op, write=write)
-        except BACKEND_ERRORS as exc:
+        except backend_errors() as exc:
             raise _unavailable(exc) from exc
 
     def _fetch(self, candidates: builtins.list[ops.Candidate], digest: bytes) -> ops.RecordRow | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bastion.errors import AuthUnavailable
 from bastion.tokens import ops
-from bastion.tokens.backends import BACKEND_ERRORS, Backend
+from bastion.tokens.backends import Backend, backend_errors
 
 if TYPE_CHECKING:
     from bastion.tokens.store import TokenStore
@@ -23,7 +23,6 @@ __all__ = ["EVENT_RETENTION", "start"]
 
 #: how long revocation events are kept for other processes to catch up
 EVENT_RETENTION = 86400.0
-_WORKER_ERRORS: tuple[type[BaseException], ...] = (AuthUnavailable, *BACKEND_ERRORS)
 _log = logging.getLogger("bastion.tokens")
 
 
@@ -65,7 +64,7 @@ def _work(ref: weakref.ref[TokenStore], backend: Backend, stop: threading.Event)
             # memory (fail closed) until it reads again
             store._clear()
             timeout = 1.0
-            if not isinstance(exc, _WORKER_ERRORS):
+            if not isinstance(exc, (AuthUnavailable, *backend_errors())):
                 _log.warning("bastion token store: background thread error (%s); retrying", type(exc).__name__)
         del store
         if not backend.wait(timeout, stop):
