@@ -26,6 +26,7 @@ use super::audit_queue::PyAuditQueue;
 use super::auth::PyAuthenticator;
 use super::context::{filled, PyAuthContext, PyCredentials};
 use super::outcome::{PyOutcome, REFUSED};
+use super::ratelimit::PyDecision;
 use super::request_id::new_request_id;
 use super::rules::PyRuleSet;
 
@@ -114,12 +115,10 @@ impl PyGate {
         };
         let extra = match (&decision, self.ratelimit_headers) {
             (Some(d), true) => {
-                let d = d.bind(py);
-                let headers = match kind {
-                    Kind::Asgi => d.call_method0(intern!(py, "_asgi_success_headers"))?,
-                    Kind::Wsgi => d.call_method0(intern!(py, "_success_headers"))?,
+                let headers = match d.bind(py).cast::<PyDecision>() {
+                    Ok(d) => d.get().success_headers(py, kind == Kind::Asgi)?,
+                    Err(_) => return Err(config_err("an Outcome's decision is a bastion.Decision")),
                 };
-                let headers = headers.cast_into::<PyList>()?;
                 (!headers.is_empty()).then(|| headers.unbind())
             }
             _ => None,

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use super::{cfg, secs, NS_PER_S};
@@ -57,8 +58,8 @@ pub struct PyDecision {
     /// Nanoseconds until the same request can succeed: the binding rate's wait, or longer when a
     /// decision built by hand says so.
     pub(super) retry_after_ns: u64,
-    /// The `RateLimit-Policy` value, when the limiter made it once for the tier.
-    pub(super) policy: Option<Py<PyString>>,
+    /// The `RateLimit-Policy` value as `str` and as bytes, when the limiter made it once for the tier.
+    pub(super) policy: Option<PolicyValue>,
 }
 
 impl crate::auth::flow::Verdict for PyDecision {
@@ -73,7 +74,55 @@ impl crate::auth::flow::Verdict for PyDecision {
     }
 }
 
+/// A tier's `RateLimit-Policy` value, made once by the limiter: as `str` (WSGI, `headers()`) and as bytes
+/// (ASGI).
+pub(crate) struct PolicyValue {
+    pub(super) text: Py<PyString>,
+    pub(super) bytes: Py<PyBytes>,
+}
+
+impl PolicyValue {
+    pub(super) fn new(py: Python<'_>, value: &str) -> Self {
+        PolicyValue {
+            text: PyString::new(py, value).unbind(),
+            bytes: PyBytes::new(py, value.as_bytes()).unbind(),
+        }
+    }
+
+    pub(super) fn clone_ref(&self, py: Python<'_>) -> Self {
+        PolicyValue {
+            text: self.text.clone_ref(py),
+            bytes: self.bytes.clone_ref(py),
+        }
+    }
+}
+
 impl PyDecision {
+    /// The RateLimit fields an admitted response carries (none for an unlimited tier): `(name, value)` str
+    /// pairs for WSGI, or ASGI's lowercase byte pairs (`asgi`), the names and a limiter's policy value made
+    /// once.
+    pub(crate) fn success_headers<'py>(&self, py: Python<'py>, asgi: bool) -> PyResult<Bound<'py, PyList>> {
+        static POLICY: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
+        static STATE: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
+        let out = PyList::empty(py);
+        let (policy, state) = self.fields(py)?;
+        let Some(state) = state else { return Ok(out) };
+        if asgi {
+            let policy = match &self.policy {
+                Some(p) => p.bytes.clone_ref(py).into_bound(py),
+                None => PyBytes::new(py, policy.to_str()?.as_bytes()),
+            };
+            let name = POLICY.get_or_init(py, || PyBytes::new(py, b"ratelimit-policy").unbind());
+            out.append((name.bind(py), policy))?;
+            let name = STATE.get_or_init(py, || PyBytes::new(py, b"ratelimit").unbind());
+            out.append((name.bind(py), PyBytes::new(py, state.as_bytes())))?;
+        } else {
+            out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
+            out.append((pyo3::intern!(py, "RateLimit"), state))?;
+        }
+        Ok(out)
+    }
+
     /// The tier's name and, for a limited tier, the requests left (an unlimited tier has no quota: "0
     /// remaining" would read as used up): what a request's audit record keeps.
     pub(crate) fn audit_fields(&self, py: Python<'_>) -> PyResult<(compact_str::CompactString, Option<i64>)> {
@@ -111,7 +160,7 @@ impl PyDecision {
             }
         }
         let policy = match &self.policy {
-            Some(p) => p.clone_ref(py).into_bound(py),
+            Some(p) => p.text.clone_ref(py).into_bound(py),
             None => PyString::new(py, &policy_value(tier, &self.quotas[..len])),
         };
         Ok((policy, Some(state)))
@@ -300,26 +349,13 @@ impl PyDecision {
     /// The fields of :meth:`headers` an admitted response carries (no `Retry-After`): what the WSGI
     /// middleware adds to every admitted response.
     fn _success_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        let (policy, state) = self.fields(py)?;
-        if let Some(state) = state {
-            out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
-            out.append((pyo3::intern!(py, "RateLimit"), state))?;
-        }
-        Ok(out)
+        self.success_headers(py, false)
     }
 
     /// The fields of :meth:`headers` an admitted response carries (no `Retry-After`), as ASGI byte
     /// pairs with lowercase names: what the ASGI middleware adds to every admitted response.
     fn _asgi_success_headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        let (policy, state) = self.fields(py)?;
-        if let Some(state) = state {
-            let policy = PyBytes::new(py, policy.to_str()?.as_bytes());
-            out.append((PyBytes::new(py, b"ratelimit-policy"), policy))?;
-            out.append((PyBytes::new(py, b"ratelimit"), PyBytes::new(py, state.as_bytes())))?;
-        }
-        Ok(out)
+        self.success_headers(py, true)
     }
 
     /// The decision in a reply of `RedisRateLimiter`'s script, straight from the RESP bytes (see

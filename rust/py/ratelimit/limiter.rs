@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::decision::{policy_value, PyDecision, Source};
+use super::decision::{policy_value, PolicyValue, PyDecision, Source};
 use super::rate::PyRate;
 use super::{cfg, secs, uint};
 use crate::clock::{Clock, MonotonicClock};
@@ -29,7 +29,7 @@ pub struct PyRateLimiter {
     quotas: Vec<[Quota; MAX_RATES]>,
     rates: Vec<Vec<PyRate>>,
     /// Each tier's `RateLimit-Policy` value, made once (`None` for unlimited tiers).
-    policy_values: Vec<Option<Py<PyString>>>,
+    policy_values: Vec<Option<PolicyValue>>,
     clock: TimeSource,
 }
 
@@ -256,7 +256,7 @@ impl PyRateLimiter {
             .zip(&quotas)
             .map(|(t, q)| {
                 let q = &q[..t.rates.len()];
-                (!q.is_empty()).then(|| PyString::new(py, &policy_value(&t.name, q)).unbind())
+                (!q.is_empty()).then(|| PolicyValue::new(py, &policy_value(&t.name, q)))
             })
             .collect();
         let core = Limiter::new(policy, max_keys)?;
