@@ -28,8 +28,13 @@ impl PySending {
             self.status
                 .store(status.extract().unwrap_or(NO_RESPONSE), Ordering::Relaxed);
             if let Some(extra) = &self.extra {
-                let copy = PyDict::new(py);
-                copy.update(message.cast::<pyo3::types::PyMapping>()?)?;
+                let copy = if let Ok(dict) = message.cast::<PyDict>() {
+                    dict.copy()?
+                } else {
+                    let copy = PyDict::new(py);
+                    copy.update(message.cast::<pyo3::types::PyMapping>()?)?;
+                    copy
+                };
                 let headers = match copy.get_item(intern!(py, "headers"))? {
                     Some(h) => list_of(&h)?,
                     None => PyList::empty(py),
@@ -47,6 +52,9 @@ impl PySending {
 
 /// `items` as a new list, in their order.
 fn list_of<'py>(items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    if let Ok(list) = items.cast::<PyList>() {
+        return Ok(list.get_slice(0, list.len()));
+    }
     let list = PyList::empty(items.py());
     for item in items.try_iter()? {
         list.append(item?)?;
