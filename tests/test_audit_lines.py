@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,6 +171,15 @@ def test_the_file_sink_takes_a_text_stream_and_refuses_the_rest(tmp_path: Path) 
         AuditLog(file=42)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="cannot be opened"):
         AuditLog(file=tmp_path / "missing-dir" / "audit.jsonl")
+    with pytest.raises(ConfigurationError, match="cannot be opened for appending: Is a directory"):
+        AuditLog(file=tmp_path)
+    # a file name that is not UTF-8 (a surrogate-escaped byte, as os.listdir gives it) is opened as its bytes
+    odd = tmp_path / "audit-\udcff.jsonl"
+    log = AuditLog(file=odd)
+    log.emit(AuditRecord("odd", "GET", "/"))
+    log.close()
+    assert os.fsencode(odd.name) in os.listdir(os.fsencode(tmp_path))
+    assert json.loads(odd.read_text("utf-8"))["request.id"] == "odd"
 
 
 def test_admitted_asgi_headers_are_the_decisions_headers_as_bytes() -> None:

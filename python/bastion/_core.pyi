@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension ``bastion._core`` (hand-written; checked by ``mypy.stubtest``)."""
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Self, final
@@ -647,7 +648,7 @@ class AuditQueue:
         """``taken`` records of ``lines`` are written."""
     def write(self, level: str, logger: str) -> tuple[int, int]:
         """Append every queued record to the ``open`` file without the GIL: ``(written, failed)``."""
-    def open(self, path: str) -> None:
+    def open(self, path: str | os.PathLike[str]) -> None:
         """Open ``path`` for appending (created if missing); ConfigurationError when it cannot be."""
     def close_file(self) -> None:
         """Close the ``open`` file."""

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -252,9 +253,11 @@ impl PyAuditQueue {
         }
     }
 
-    /// Open `path` for appending (created if missing): what `write` writes to.
-    fn open(&self, path: &str) -> PyResult<()> {
-        let file = File::options().append(true).create(true).open(path).map_err(|e| {
+    /// Open `path` (a str, bytes or path-like, in the file system's encoding) for appending, created if
+    /// missing: what `write` writes to.
+    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts the path into an owned buffer
+    fn open(&self, path: PathBuf) -> PyResult<()> {
+        let file = File::options().append(true).create(true).open(&path).map_err(|e| {
             let text = e.to_string();
             let reason = text.split(" (os error").next().unwrap_or(&text).to_owned();
             config_err(format!("the audit file cannot be opened for appending: {reason}"))

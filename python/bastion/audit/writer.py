@@ -104,7 +104,7 @@ class AuditLog:
         if file is None:
             pass
         elif isinstance(file, (str, os.PathLike)):
-            self._path = os.fsdecode(file)
+            self._path = os.fspath(file)
         elif callable(getattr(file, "write", None)) and callable(getattr(file, "flush", None)):
             if isinstance(file, (io.RawIOBase, io.BufferedIOBase)):
                 raise ConfigurationError("file must be a text stream (opened with 'a' or 'w', not 'ab')")
