@@ -296,3 +296,48 @@ def test_records_taken_by_the_writer_count_as_queued_until_done() -> None:
     queue.put_request((None, None, "GET", "/p", 200, "r9", None, 0.1, 0.0, None))
     record = AuditRecord._of_line_item(queue.peek(5)[1])
     assert (record.path, record.reason, record.status) == ("/p", "preflight", 200)
+
+
+def test_a_finaliser_that_logs_while_the_writer_peeks_does_not_hang(tmp_path: Path) -> None:
+    """The logger writer reads a record with ``peek``, which builds Python objects; with the collector run on
+    every allocation, a finaliser that queues a record runs inside it. ``peek`` holds no lock by then, so the
+    process finishes (run apart, with a timeout: a deadlock would hold the GIL)."""
+    import subprocess
+    import sys
+
+    code = """
+import gc, logging
+from bastion.audit import AuditLog, AuditRecord
+log = AuditLog("tests.audit_lines.finaliser")
+class Loud:
+    def __init__(self): self.me = self  # a cycle: freed by the collector, inside whatever allocates
+    def __del__(self): log.emit(AuditRecord("from-del", "GET", "/"))
+log.request(None, None, "GET", "/", 200, "r0", None, 0.1, 0.0)
+gc.set_threshold(1)
+for _ in range(200):
+    Loud()
+    log._queue.peek(5)
+gc.set_threshold(700)
+assert log.flush(10)
+print("ok", log.failed)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["ok", "0"]
+
+
+def test_records_taken_and_never_given_back_do_not_spin_the_writer() -> None:
+    """A batch taken by ``lines`` and not yet ``done`` keeps ``flush`` waiting (it is not written), but the
+    writer does not spin on it: its drain stops when a call takes nothing, and it finishes once ``done``."""
+    stream = io.StringIO()
+    log = AuditLog(file=stream)
+    try:
+        log.request(None, None, "GET", "/a", 200, "r1", None, 0.1, 0.0)
+        _, taken, _ = log._queue.lines(1, "INFO", "x")  # as a writer that was interrupted would hold it
+        assert taken == 1
+        assert not log.flush(0.3)
+        log._queue.done(taken)
+        log.request(None, None, "GET", "/b", 200, "r2", None, 0.1, 0.0)
+        assert log.flush(5)
+        assert [json.loads(line)["url.path"] for line in stream.getvalue().splitlines()] == ["/b"]
+    finally:
+        log.close()

@@ -44,14 +44,22 @@ pub struct Entry {
 
 impl Entry {
     /// The line's fields, borrowed from the entry.
-    pub fn fields(&self) -> Fields<'_> {
-        let mut f: Fields<'_> = std::array::from_fn(|_| Field::Absent);
-        f[at::METHOD] = Field::Str(Cow::Borrowed(&self.method));
-        f[at::PATH] = Field::Str(Cow::Borrowed(&self.path));
+    pub fn fields<'a>(&'a self) -> Fields<'a> {
+        let mut f: Fields<'a> = std::array::from_fn(|_| Field::Absent);
+        // an empty one was not given (a hand-made `AuditLog.request` call): left out, as None would be
+        let given = |s: &'a CompactString| {
+            if s.is_empty() {
+                Field::Absent
+            } else {
+                Field::Str(Cow::Borrowed(s.as_str()))
+            }
+        };
+        f[at::METHOD] = given(&self.method);
+        f[at::PATH] = given(&self.path);
         if let Some(status) = self.status {
             f[at::STATUS] = Field::Int(status);
         }
-        f[at::REQUEST_ID] = Field::Str(Cow::Borrowed(&self.request_id));
+        f[at::REQUEST_ID] = given(&self.request_id);
         if let Some(address) = &self.client_address {
             f[at::CLIENT_ADDRESS] = Field::Str(Cow::Borrowed(address));
         }

@@ -49,6 +49,15 @@ pub struct PyAuditQueue {
     file: Mutex<Option<File>>,
 }
 
+/// Records taken from the queue, counted in flight until this is dropped (written, or given up on).
+struct InFlight<'a>(&'a PyAuditQueue, usize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.done(self.1);
+    }
+}
+
 /// Lines written per `write` call on the file.
 const CHUNK: usize = 512;
 
@@ -168,12 +177,24 @@ impl PyAuditQueue {
     /// The first `count` records (or fewer), left in the queue: a request's as `(timestamp, *values)`, a
     /// record built by hand as itself.
     fn peek<'py>(&self, py: Python<'py>, count: usize) -> PyResult<Bound<'py, PyList>> {
+        // copied under the lock, turned into Python objects after it: building them may run the collector,
+        // whose finalisers may queue a record (this lock again) or release the GIL
+        let front: Vec<Item> = {
+            let items = self.items.lock();
+            items
+                .iter()
+                .take(count)
+                .map(|item| match item {
+                    Item::Entry(entry) => Item::Entry(entry.clone()),
+                    Item::Object(obj) => Item::Object(obj.clone_ref(py)),
+                })
+                .collect()
+        };
         let out = PyList::empty(py);
-        let items = self.items.lock();
-        for item in items.iter().take(count) {
+        for item in front {
             match item {
-                Item::Entry(entry) => out.append(values(py, entry, true)?)?,
-                Item::Object(obj) => out.append(obj.bind(py))?,
+                Item::Entry(entry) => out.append(values(py, &entry, true)?)?,
+                Item::Object(obj) => out.append(obj)?,
             }
         }
         Ok(out)
@@ -219,8 +240,8 @@ impl PyAuditQueue {
                     if lines.is_empty() {
                         return (n, bad);
                     }
+                    let _written = InFlight(self, lines.len()); // given back even if formatting panicked
                     bad += self.append(&mut lines, level, logger);
-                    self.done(lines.len());
                     n += lines.len();
                 }
             });
@@ -237,6 +258,7 @@ impl PyAuditQueue {
                 return (written, failed);
             }
             let k = objects.len();
+            let _written = InFlight(self, k);
             let mut lines = Vec::with_capacity(k);
             for item in objects {
                 if let Item::Object(obj) = item {
@@ -249,7 +271,6 @@ impl PyAuditQueue {
             let bad = self.append(&mut lines, level, logger);
             written += lines.len() - bad;
             failed += bad;
-            self.done(k);
         }
     }
 

@@ -220,27 +220,31 @@ class AuditLog:
 
     def _drain(self) -> None:
         queue = self._queue
+        # each pass stops when a call took nothing: records another caller holds (a concurrent drain) are its
         if self._path is not None:
             while queue:
-                _, failed = queue.write(self._level_name, self.logger.name)
+                written, failed = queue.write(self._level_name, self.logger.name)
                 self._failed += failed
+                if not written and not failed:
+                    return
             return
         if self._file is not None:
             while queue:
-                self._write_batch()
+                if not self._write_batch():
+                    return
             return
         while queue:
             item = queue.peek(1)[0]  # popped only once written, so that an empty queue means all written (flush)
             self._write(AuditRecord._of_line_item(item) if type(item) is tuple else item)
             queue.pop(1)
 
-    def _write_batch(self) -> None:
+    def _write_batch(self) -> int:
         """Write up to ``_BATCH`` queued records as JSON lines in one ``write`` (the core formats requests'
-        records with the interpreter released); they stay counted as queued until written."""
+        records with the interpreter released); they stay counted as queued until written. How many were taken."""
         queue = self._queue
         text, taken, failed = queue.lines(_BATCH, self._level_name, self.logger.name)
-        self._failed += failed
         try:
+            self._failed += failed
             assert self._file is not None
             if text:
                 self._file.write(text)
@@ -249,6 +253,7 @@ class AuditLog:
             self._failed += taken - failed
         finally:
             queue.done(taken)
+        return taken
 
     def _write(self, record: AuditRecord) -> None:
         logger = self.logger
@@ -265,10 +270,14 @@ class AuditLog:
             self._failed += 1
 
     def _after_fork(self) -> None:
+        # the parent's queue is left alone, never locked: its writer may have held a lock when the process
+        # forked (it takes records with the interpreter released), and that lock stays held in this child
         self._dropped += self._queue.dropped
-        self._queue.clear()
         if not self._closing:
             self._start()
+        else:
+            self._queue = _core.AuditQueue(1, self._wake)
+            self._queue.close()
 
 
 class JSONFormatter(logging.Formatter):

@@ -34,12 +34,11 @@ def backend_errors() -> tuple[type[BaseException], ...]:
     can be raised). Called in ``except`` clauses, so only when something was raised: ``import bastion`` does
     not import psycopg."""
     errors: list[type[BaseException]] = [sqlite3.Error]
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is not None:
-        errors.append(psycopg.Error)
-    pool = sys.modules.get("psycopg_pool")
-    if pool is not None:
-        errors.append(pool.PoolTimeout)
+    # getattr: a module another thread is still importing is in sys.modules before its names are
+    for module, name in (("psycopg", "Error"), ("psycopg_pool", "PoolTimeout")):
+        error = getattr(sys.modules.get(module), name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
     return tuple(errors)
 
 

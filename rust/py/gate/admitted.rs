@@ -151,7 +151,10 @@ impl PyAdmitted {
         let gate = self.gate.get();
         let sink = sink.bind(py);
         if let Some(queue) = gate.queue_of(sink)? {
-            return queue.get().put_entry(py, self.entry(py, status, reason.as_ref())?);
+            // a value the entry cannot hold (a hand-made outcome): the tuple below, which the log counts
+            if let Ok(entry) = self.entry(py, status, reason.as_ref()) {
+                return queue.get().put_entry(py, entry);
+            }
         }
         // any other audit object: the request tuple `AuditLog.request` takes, through `Gate._emit`
         let item = (
