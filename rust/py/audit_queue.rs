@@ -62,18 +62,19 @@ impl Drop for InFlight<'_> {
 const CHUNK: usize = 512;
 
 impl PyAuditQueue {
-    /// Take the first `count` records (counted in flight until `done`) as lines: `(lines, taken, records
-    /// that could not be read)`. Hand-built records are read here, with the interpreter.
-    fn take(&self, py: Python<'_>, count: usize) -> (Vec<Line>, usize, usize) {
-        let taken: Vec<Item> = {
-            let mut items = self.items.lock();
-            let n = count.min(items.len());
-            self.in_flight.fetch_add(n, Ordering::Relaxed);
-            items.drain(..n).collect()
-        };
-        let n = taken.len();
+    /// Take up to `count` records from the front while `wanted` says so, counted in flight until `done`.
+    fn take_front(&self, count: usize, wanted: impl Fn(&Item) -> bool) -> Vec<Item> {
+        let mut items = self.items.lock();
+        let n = items.iter().take(count).take_while(|i| wanted(i)).count();
+        self.in_flight.fetch_add(n, Ordering::Relaxed);
+        items.drain(..n).collect()
+    }
+
+    /// Taken records as lines, and how many could not be read (skipped). Hand-built records are read here,
+    /// with the interpreter; requests' entries need none.
+    fn read(py: Python<'_>, taken: Vec<Item>) -> (Vec<Line>, usize) {
         let mut failed = 0;
-        let mut lines = Vec::with_capacity(n);
+        let mut lines = Vec::with_capacity(taken.len());
         for item in taken {
             match item {
                 Item::Entry(entry) => lines.push(Line::Entry(entry)),
@@ -83,21 +84,20 @@ impl PyAuditQueue {
                 },
             }
         }
-        (lines, n, failed)
+        (lines, failed)
     }
 
-    /// Take up to `count` requests' records from the front (stopping at a hand-built one), counted in flight
-    /// until `done`. Needs no interpreter.
+    /// Take up to `count` requests' records from the front (stopping at a hand-built one) as lines. Needs no
+    /// interpreter.
     fn take_entries(&self, count: usize) -> Vec<Line> {
-        let mut items = self.items.lock();
-        let mut lines = Vec::new();
-        while lines.len() < count && matches!(items.front(), Some(Item::Entry(_))) {
-            if let Some(Item::Entry(entry)) = items.pop_front() {
-                lines.push(Line::Entry(entry));
-            }
-        }
-        self.in_flight.fetch_add(lines.len(), Ordering::Relaxed);
-        lines
+        let taken = self.take_front(count, |i| matches!(i, Item::Entry(_)));
+        taken
+            .into_iter()
+            .filter_map(|item| match item {
+                Item::Entry(entry) => Some(Line::Entry(entry)),
+                Item::Object(_) => None,
+            })
+            .collect()
     }
 
     /// Format `lines` and append them to the file, `CHUNK` lines per write: how many could not be written.
@@ -214,7 +214,9 @@ impl PyAuditQueue {
     /// how many could not be read (skipped). The records count as queued until `done(taken)`: what the
     /// writer calls once it wrote the text. Requests' records are formatted with the interpreter released.
     fn lines(&self, py: Python<'_>, count: usize, level: &str, logger: &str) -> (String, usize, usize) {
-        let (mut lines, n, failed) = self.take(py, count);
+        let taken = self.take_front(count, |_| true);
+        let n = taken.len();
+        let (mut lines, failed) = Self::read(py, taken);
         let text = py.detach(|| {
             let mut out = String::with_capacity(lines.len() * 400);
             for line in &mut lines {
@@ -248,26 +250,13 @@ impl PyAuditQueue {
             written += n - bad;
             failed += bad;
             // hand-built records at the front (or nothing left)
-            let objects = {
-                let mut items = self.items.lock();
-                let k = items.iter().take_while(|i| matches!(i, Item::Object(_))).count();
-                self.in_flight.fetch_add(k, Ordering::Relaxed);
-                items.drain(..k).collect::<Vec<_>>()
-            };
+            let objects = self.take_front(usize::MAX, |i| matches!(i, Item::Object(_)));
             if objects.is_empty() {
                 return (written, failed);
             }
-            let k = objects.len();
-            let _written = InFlight(self, k);
-            let mut lines = Vec::with_capacity(k);
-            for item in objects {
-                if let Item::Object(obj) = item {
-                    match line_of(obj.bind(py)) {
-                        Ok(line) => lines.push(line),
-                        Err(_) => failed += 1, // a record the core cannot write (odd values): skip just it
-                    }
-                }
-            }
+            let _written = InFlight(self, objects.len());
+            let (mut lines, unreadable) = Self::read(py, objects);
+            failed += unreadable;
             let bad = self.append(&mut lines, level, logger);
             written += lines.len() - bad;
             failed += bad;
