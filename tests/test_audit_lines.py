@@ -341,3 +341,64 @@ def test_records_taken_and_never_given_back_do_not_spin_the_writer() -> None:
         assert [json.loads(line)["url.path"] for line in stream.getvalue().splitlines()] == ["/b"]
     finally:
         log.close()
+
+
+def test_the_file_writer_writes_without_being_flushed(tmp_path: Path) -> None:
+    """The path sink's thread lives in the core: a record wakes it, and it appends the record after the
+    linger with nobody calling flush (polled, never timed)."""
+    import time
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(file=path)
+    try:
+        log.request(None, None, "GET", "/unflushed", 200, "r1", None, 0.1, 0.0)
+        deadline = time.monotonic() + 10
+        while not path.read_text(encoding="utf-8") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert [json.loads(line)["url.path"] for line in path.read_text(encoding="utf-8").splitlines()] == [
+            "/unflushed"
+        ]
+        assert len(log._queue) == 0
+    finally:
+        log.close()
+
+
+def test_the_file_writer_keeps_the_order_of_requests_and_hand_built_records(tmp_path: Path) -> None:
+    """Requests' entries are written off the GIL, hand-built records with it, in the order they were queued;
+    flush waits for all of them, and close writes what is left and ends the thread."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(file=path)
+    expected = []
+    for i in range(2000):
+        if i % 300 == 0:
+            log.emit(AuditRecord(f"hand{i}", "GET", f"/hand/{i}", timestamp=1_800_000_000.0))
+        else:
+            log.request(None, None, "GET", f"/req/{i}", 200, f"r{i}", None, 0.1, 1_800_000_000.0)
+        expected.append(f"/hand/{i}" if i % 300 == 0 else f"/req/{i}")
+        if i == 999:
+            assert log.flush(10)
+            assert len((path.read_text(encoding="utf-8")).splitlines()) == 1000
+    log.close()
+    assert not log._thread.is_alive()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["url.path"] for line in lines] == expected
+    assert (log.dropped, log.failed) == (0, 0)
+    log.request(None, None, "GET", "/late", 200, "r-late", None, 0.1, 0.0)  # closed: dropped, counted
+    assert log.dropped == 1
+
+
+def test_records_the_file_refuses_are_counted_failed() -> None:
+    """/dev/full takes the open and refuses every write (ENOSPC): each record is counted in ``failed``, flush
+    still returns (nothing is left to write), and the writer carries on."""
+    if not os.path.exists("/dev/full"):  # Linux has it; the CI machine is Linux
+        pytest.fail("/dev/full is missing")
+    log = AuditLog(file="/dev/full")
+    try:
+        for i in range(5):
+            log.request(None, None, "GET", f"/{i}", 200, f"r{i}", None, 0.1, 0.0)
+        log.emit(AuditRecord("hand", "GET", "/h", timestamp=0.0))
+        assert log.flush(10)
+        assert log.failed == 6
+        assert log.dropped == 0
+    finally:
+        log.close()

@@ -648,6 +648,10 @@ class AuditQueue:
         """``taken`` records of ``lines`` are written."""
     def write(self, level: str, logger: str) -> tuple[int, int]:
         """Append every queued record to the ``open`` file without the GIL: ``(written, failed)``."""
+    def serve(self, level: str, logger: str, linger: float) -> None:
+        """The file writer thread's loop, off the GIL: returns once the queue is closed and empty."""
+    def flush(self, timeout: float | None) -> bool:
+        """Wait until the serving thread wrote every record, at most ``timeout`` seconds: True when none is left."""
     def open(self, path: str | os.PathLike[str]) -> None:
         """Open ``path`` for appending (created if missing); ConfigurationError when it cannot be."""
     def close_file(self) -> None:
@@ -661,6 +665,9 @@ class AuditQueue:
     @property
     def dropped(self) -> int:
         """Records refused because the queue was full or closed."""
+    @property
+    def failed(self) -> int:
+        """Records the serving thread could not read or write."""
     @property
     def idle(self) -> bool:
         """Set by the writer while it sleeps."""

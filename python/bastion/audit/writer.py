@@ -41,7 +41,7 @@ _IDLE_WAIT = 1.0
 # Once woken, the writer lets records gather this long before it writes them (flush and close cut it short):
 # under load one wake-up then serves a whole batch, instead of a thread hand-over (and its GIL round trip)
 # for every request, which costs more than formatting the record.
-_LINGER = 0.02
+_LINGER = 0.002
 # the application's context fields (AuditContextFilter) and their names in the JSON output
 _CONTEXT_FIELDS = (
     ("request_id", "request.id"),
@@ -126,8 +126,8 @@ class AuditLog:
 
     @property
     def failed(self) -> int:
-        """Records a handler raised on (the writer carries on)."""
-        return self._failed
+        """Records that could not be written: a handler raised, or the file refused them (the writer carries on)."""
+        return self._failed + self._queue.failed
 
     def emit(self, record: AuditRecord) -> None:
         """Queue ``record`` for writing. Never blocks, never raises: when ``queue_size`` records are waiting (or
@@ -165,6 +165,8 @@ class AuditLog:
         if not self._thread.is_alive():
             self._drain()
             return not self._queue
+        if self._path is not None:
+            return self._queue.flush(timeout)
         self._hurry.set()
         self._wake.set()
         with self._drained:
@@ -204,8 +206,12 @@ class AuditLog:
 
     def _run(self) -> None:
         queue = self._queue
+        if self._path is not None:  # the core's own loop, off the GIL (rust/py/audit_queue/file.rs)
+            queue.serve(self._level_name, self.logger.name, _LINGER)
+            return
+        hurried = False
         while True:
-            self._drain()
+            self._drain(chase=hurried)
             with self._drained:
                 self._drained.notify_all()
             if self._closing:
@@ -215,28 +221,35 @@ class AuditLog:
             if not queue:
                 self._wake.wait(_IDLE_WAIT)
             queue.idle = False
-            if self._hurry.wait(_LINGER):
+            hurried = self._hurry.wait(_LINGER)
+            if hurried:
                 self._hurry.clear()
 
-    def _drain(self) -> None:
+    def _drain(self, chase: bool = True) -> None:
+        """Write what is queued. Unhurried (``chase`` false), the drain ends once the writer has caught up, when
+        a batch comes back short: what arrives next waits for the next drain, after the linger. A writer that
+        chased every record as it came would take the queue's lock and the records' memory from the request
+        threads once per request. Hurried (flush, close), it goes on until the queue is empty."""
         queue = self._queue
         # each pass stops when a call took nothing: records another caller holds (a concurrent drain) are its
-        if self._path is not None:
-            while queue:
-                written, failed = queue.write(self._level_name, self.logger.name)
-                self._failed += failed
-                if not written and not failed:
-                    return
+        if self._path is not None:  # every queued record, on this thread (the serving one is gone)
+            self._failed += queue.write(self._level_name, self.logger.name)[1]
             return
         if self._file is not None:
             while queue:
-                if not self._write_batch():
+                taken = self._write_batch()
+                if not taken or (not chase and taken < _BATCH):
                     return
             return
-        while queue:
-            item = queue.peek(1)[0]  # popped only once written, so that an empty queue means all written (flush)
+        left = len(queue)
+        while queue and (chase or left > 0):
+            items = queue.peek(1)  # popped only once written, so that an empty queue means all written (flush)
+            if not items:
+                return
+            item = items[0]
             self._write(AuditRecord._of_line_item(item) if type(item) is tuple else item)
             queue.pop(1)
+            left -= 1
 
     def _write_batch(self) -> int:
         """Write up to ``_BATCH`` queued records as JSON lines in one ``write`` (the core formats requests'
@@ -273,6 +286,7 @@ class AuditLog:
         # the parent's queue is left alone, never locked: its writer may have held a lock when the process
         # forked (it takes records with the interpreter released), and that lock stays held in this child
         self._dropped += self._queue.dropped
+        self._failed += self._queue.failed
         if not self._closing:
             self._start()
         else:

@@ -9,17 +9,19 @@
 //! with `pop` once written. Either way the queue's length counts what is not written yet, so an empty
 //! queue means every record is written (what `flush` waits for).
 
+mod file;
+
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+use self::file::FileWriter;
 use super::args::config_err;
 use super::audit::{entry_of, line_of, values};
 use crate::audit::{Entry, Line};
@@ -45,8 +47,8 @@ pub struct PyAuditQueue {
     /// The writer sleeps on `wake` (a `threading.Event`): a put sets it then.
     idle: AtomicBool,
     wake: Py<PyAny>,
-    /// The file `write` appends to (`open`), written without the interpreter.
-    file: Mutex<Option<File>>,
+    /// The file sink's writer: the file `open` opened, and the signals of the thread that `serve`s it.
+    writer: FileWriter,
 }
 
 /// Records taken from the queue, counted in flight until this is dropped (written, or given up on).
@@ -100,27 +102,6 @@ impl PyAuditQueue {
             .collect()
     }
 
-    /// Format `lines` and append them to the file, `CHUNK` lines per write: how many could not be written.
-    fn append(&self, lines: &mut [Line], level: &str, logger: &str) -> usize {
-        let mut file = self.file.lock();
-        let mut failed = 0;
-        let mut out = String::with_capacity(CHUNK.min(lines.len()) * 400);
-        for chunk in lines.chunks_mut(CHUNK) {
-            out.clear();
-            for line in chunk.iter_mut() {
-                line.write(level, logger, &mut out);
-            }
-            let written = match file.as_mut() {
-                Some(f) => f.write_all(out.as_bytes()).is_ok(),
-                None => false,
-            };
-            if !written {
-                failed += chunk.len();
-            }
-        }
-        failed
-    }
-
     /// Queue a request's record, or count it dropped; wake the writer if it sleeps.
     pub(crate) fn put_entry(&self, py: Python<'_>, entry: Entry) -> PyResult<()> {
         self.push(py, Item::Entry(entry))
@@ -136,6 +117,7 @@ impl PyAuditQueue {
             }
             items.push_back(item);
         }
+        self.writer.queued();
         if self.idle.load(Ordering::Relaxed) {
             self.wake.bind(py).call_method0(intern!(py, "set"))?;
         }
@@ -160,7 +142,7 @@ impl PyAuditQueue {
             closing: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             wake,
-            file: Mutex::new(None),
+            writer: FileWriter::default(),
         })
     }
 
@@ -227,58 +209,51 @@ impl PyAuditQueue {
         (text, n, failed)
     }
 
-    /// Append every queued record to the file `open` opened, `CHUNK` lines per write: `(records written,
-    /// records that could not be read or written)`. Requests' records are taken, formatted and written with
-    /// the interpreter released for as long as they keep coming (the writer then needs the GIL once per
-    /// drain, not once per batch); a hand-built record is read with it. Each record counts as queued until
-    /// it is written.
+    /// Append every queued record to the file `open` opened, until the queue is empty: `(records written,
+    /// records that could not be read or written)`. Requests' records are formatted and written with the
+    /// interpreter released; each counts as queued until it is written. What a flush runs when no thread
+    /// `serve`s the file.
     fn write(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
-        let (mut written, mut failed) = (0, 0);
-        loop {
-            let (n, bad) = py.detach(|| {
-                let (mut n, mut bad) = (0, 0);
-                loop {
-                    let mut lines = self.take_entries(CHUNK);
-                    if lines.is_empty() {
-                        return (n, bad);
-                    }
-                    let _written = InFlight(self, lines.len()); // given back even if formatting panicked
-                    bad += self.append(&mut lines, level, logger);
-                    n += lines.len();
-                }
-            });
-            written += n - bad;
-            failed += bad;
-            // hand-built records at the front (or nothing left)
-            let objects = self.take_front(usize::MAX, |i| matches!(i, Item::Object(_)));
-            if objects.is_empty() {
-                return (written, failed);
-            }
-            let _written = InFlight(self, objects.len());
-            let (mut lines, unreadable) = Self::read(py, objects);
-            failed += unreadable;
-            let bad = self.append(&mut lines, level, logger);
-            written += lines.len() - bad;
-            failed += bad;
-        }
+        self.write_all(py, level, logger)
     }
 
-    /// Open `path` (a str, bytes or path-like, in the file system's encoding) for appending, created if
-    /// missing: what `write` writes to.
-    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts the path into an owned buffer
-    fn open(&self, path: PathBuf) -> PyResult<()> {
-        let file = File::options().append(true).create(true).open(&path).map_err(|e| {
-            let text = e.to_string();
-            let reason = text.split(" (os error").next().unwrap_or(&text).to_owned();
-            config_err(format!("the audit file cannot be opened for appending: {reason}"))
-        })?;
-        *self.file.lock() = Some(file);
+    /// The file writer thread's loop (returns once the queue is closed and empty): sleep while the queue is
+    /// empty, let a batch gather for `linger` seconds once a record arrives (a flush or a close cuts it
+    /// short), append it; all with the interpreter released, but for records built by hand.
+    fn serve(&self, py: Python<'_>, level: &str, logger: &str, linger: f64) -> PyResult<()> {
+        let linger = Duration::try_from_secs_f64(linger).map_err(|_| config_err("linger must be seconds >= 0"))?;
+        self.serve_file(py, level, logger, linger);
         Ok(())
     }
 
+    /// Wait until every record is written by the thread that `serve`s the file, at most `timeout` seconds
+    /// (None: no bound), with the interpreter released: true when none is left.
+    #[pyo3(signature = (timeout))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let timeout = timeout
+            .map(|t| Duration::try_from_secs_f64(t.max(0.0)))
+            .transpose()
+            .map_err(|_| config_err("timeout must be seconds, or None"))?;
+        Ok(py.detach(|| self.wait_written(timeout)))
+    }
+
+    /// Open `path` (a str, bytes or path-like, in the file system's encoding) for appending, created if
+    /// missing: what `write` and `serve` write to.
+    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts the path into an owned buffer
+    fn open(&self, path: PathBuf) -> PyResult<()> {
+        self.open_file(&path)
+    }
+
     /// Close the file `open` opened (later writes fail).
-    fn close_file(&self) {
-        self.file.lock().take();
+    #[pyo3(name = "close_file")]
+    fn close_file_py(&self) {
+        self.close_file();
+    }
+
+    /// Records the serving thread could not read or write.
+    #[getter]
+    fn failed(&self) -> u64 {
+        self.writer.failed()
     }
 
     /// `taken` records of `lines` are written (or given up on).
@@ -298,6 +273,7 @@ impl PyAuditQueue {
     /// Refuse every later record (counted as dropped).
     fn close(&self) {
         self.closing.store(true, Ordering::Relaxed);
+        self.hurry_writer();
     }
 
     #[getter]

@@ -1,0 +1,222 @@
+//! The file sink's writer (`AuditLog(file=path)`): the queue's records appended to a file by a thread that
+//! lives in the core with the interpreter released. It sleeps on a condition variable while the queue is
+//! empty, lets a batch gather for the linger once a record arrives, then takes, formats and appends the
+//! batch; it needs the GIL only for a record built by hand. Flushers wait on a second condition variable.
+//!
+//! Waiting in the core, not on a `threading.Event`, is what keeps the writer off the GIL: a Python thread
+//! that wakes needs the GIL back first, and a request thread that never blocks hands it over only at the
+//! switch interval, every step of the way — the writer then fell a whole batch behind and the request
+//! thread waited for it at the end. A writer that chased every record as it came would instead take the
+//! queue's lock and the records' memory from the request threads once per request; it drains in batches.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use pyo3::prelude::*;
+
+use super::{InFlight, Item, PyAuditQueue, CHUNK};
+use crate::audit::Line;
+use crate::py::args::config_err;
+
+/// How long the writer sleeps at most on an empty queue (a bound on a lost wake-up, nothing more).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// The file and the writer's signals. The condition variables pair with the queue's lock.
+#[derive(Default)]
+pub(super) struct FileWriter {
+    file: Mutex<Option<File>>,
+    /// The serving writer sleeps on it (no records), or lingers on it (a batch gathering).
+    wake: Condvar,
+    /// Flushers wait on it until nothing is left to write.
+    drained: Condvar,
+    /// The serving writer sleeps on an empty queue: a put wakes it.
+    sleeping: AtomicBool,
+    /// A flush or a close waits: drain now, until empty.
+    hurry: AtomicBool,
+    /// Records the serving writer could not read or write.
+    failed: AtomicU64,
+}
+
+impl FileWriter {
+    /// A record was queued: wake the writer if it sleeps (an atomic load otherwise).
+    pub(super) fn queued(&self) {
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+
+    pub(super) fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl PyAuditQueue {
+    /// The queue closed, or a flush waits: the writer drains at once, until the queue is empty. Under the
+    /// queue's lock, so that a writer between its look and its wait does not miss it.
+    pub(super) fn hurry_writer(&self) {
+        let _items = self.items.lock();
+        self.writer.hurry.store(true, Ordering::Relaxed);
+        self.writer.wake.notify_one();
+    }
+
+    /// Open `path` for appending, created if missing: what the writer writes to.
+    pub(super) fn open_file(&self, path: &Path) -> PyResult<()> {
+        let file = File::options().append(true).create(true).open(path).map_err(|e| {
+            let text = e.to_string();
+            let reason = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            config_err(format!("the audit file cannot be opened for appending: {reason}"))
+        })?;
+        *self.writer.file.lock() = Some(file);
+        Ok(())
+    }
+
+    pub(super) fn close_file(&self) {
+        self.writer.file.lock().take();
+    }
+
+    /// Format `lines` and append them to the file, `CHUNK` lines per write: how many could not be written.
+    fn append(&self, lines: &mut [Line], level: &str, logger: &str) -> usize {
+        let mut file = self.writer.file.lock();
+        let mut failed = 0;
+        let mut out = String::with_capacity(CHUNK.min(lines.len()) * 400);
+        for chunk in lines.chunks_mut(CHUNK) {
+            out.clear();
+            for line in chunk.iter_mut() {
+                line.write(level, logger, &mut out);
+            }
+            let written = match file.as_mut() {
+                Some(f) => f.write_all(out.as_bytes()).is_ok(),
+                None => false,
+            };
+            if !written {
+                failed += chunk.len();
+            }
+        }
+        failed
+    }
+
+    /// Take requests' records from the front (stopping at a hand-built one), format and append them, with no
+    /// interpreter: until the queue is empty when `chase`, else until a take comes back short (the writer has
+    /// caught up, and what arrives next gathers into the next batch). `(taken, could not be written)`.
+    fn drain_entries(&self, chase: bool, level: &str, logger: &str) -> (usize, usize) {
+        let (mut taken, mut bad) = (0, 0);
+        loop {
+            let mut lines = self.take_entries(CHUNK);
+            if lines.is_empty() {
+                return (taken, bad);
+            }
+            let _written = InFlight(self, lines.len()); // given back even if formatting panicked
+            bad += self.append(&mut lines, level, logger);
+            taken += lines.len();
+            if !chase && lines.len() < CHUNK {
+                return (taken, bad);
+            }
+        }
+    }
+
+    /// Take the hand-built records at the front, read them with the GIL, append them: `(taken, failed)`.
+    fn drain_objects(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
+        let objects = self.take_front(usize::MAX, |i| matches!(i, Item::Object(_)));
+        if objects.is_empty() {
+            return (0, 0);
+        }
+        let _written = InFlight(self, objects.len());
+        let taken = objects.len();
+        let (mut lines, unreadable) = Self::read(py, objects);
+        (taken, unreadable + self.append(&mut lines, level, logger))
+    }
+
+    /// Every queued record appended, until the queue is empty: `(written, failed)`. What a flush with no
+    /// serving writer (its thread gone) runs on the caller's thread.
+    pub(super) fn write_all(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
+        let (mut written, mut failed) = (0, 0);
+        loop {
+            let (n, bad) = py.detach(|| self.drain_entries(true, level, logger));
+            let (m, unwritten) = self.drain_objects(py, level, logger);
+            written += n + m - bad - unwritten;
+            failed += bad + unwritten;
+            if n == 0 && m == 0 {
+                self.notify_drained();
+                return (written, failed);
+            }
+        }
+    }
+
+    /// The writer thread's whole life: serve the queue until it is closed and empty.
+    pub(super) fn serve_file(&self, py: Python<'_>, level: &str, logger: &str, linger: Duration) {
+        loop {
+            let closed = py.detach(|| self.serve_entries(level, logger, linger));
+            let (taken, failed) = self.drain_objects(py, level, logger);
+            self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            if taken > 0 {
+                self.notify_drained();
+            } else if closed {
+                return;
+            }
+        }
+    }
+
+    /// Serve requests' records without the interpreter until the front holds a hand-built record (false) or
+    /// the queue is closed and empty (true).
+    fn serve_entries(&self, level: &str, logger: &str, linger: Duration) -> bool {
+        let w = &self.writer;
+        loop {
+            {
+                let mut items = self.items.lock();
+                while items.is_empty() && !self.closing.load(Ordering::Relaxed) {
+                    w.sleeping.store(true, Ordering::Relaxed);
+                    w.wake.wait_for(&mut items, IDLE);
+                    w.sleeping.store(false, Ordering::Relaxed);
+                }
+                if items.is_empty() {
+                    return true; // closed: nothing can arrive any more
+                }
+                let deadline = Instant::now() + linger;
+                while !w.hurry.load(Ordering::Relaxed) && !self.closing.load(Ordering::Relaxed) {
+                    if w.wake.wait_until(&mut items, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+            let chase = w.hurry.swap(false, Ordering::Relaxed) || self.closing.load(Ordering::Relaxed);
+            let (_, failed) = self.drain_entries(chase, level, logger);
+            w.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            self.notify_drained();
+            if matches!(self.items.lock().front(), Some(Item::Object(_))) {
+                return false;
+            }
+        }
+    }
+
+    /// Tell flushers to look again (under the queue's lock, so that none misses it between its look and its
+    /// wait).
+    fn notify_drained(&self) {
+        let _items = self.items.lock();
+        self.writer.drained.notify_all();
+    }
+
+    /// Wait until every record is written, at most `timeout`: true when none is left.
+    pub(super) fn wait_written(&self, timeout: Option<Duration>) -> bool {
+        self.hurry_writer();
+        let w = &self.writer;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut items = self.items.lock();
+        loop {
+            if items.is_empty() && self.in_flight.load(Ordering::Relaxed) == 0 {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if w.drained.wait_until(&mut items, d).timed_out() {
+                        return items.is_empty() && self.in_flight.load(Ordering::Relaxed) == 0;
+                    }
+                }
+                None => w.drained.wait(&mut items),
+            }
+        }
+    }
+}
