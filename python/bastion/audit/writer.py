@@ -39,8 +39,9 @@ __all__ = ["AuditLog", "JSONFormatter", "json_line"]
 # the writer sleeps this long at most when idle; emit wakes it sooner (the bound only covers a lost wake-up)
 _IDLE_WAIT = 1.0
 # Once woken, the writer lets records gather this long before it writes them (flush and close cut it short):
-# under load one wake-up then serves a whole batch, instead of a thread hand-over (and its GIL round trip)
-# for every request, which costs more than formatting the record.
+# under load one wake-up then serves a batch (hundreds of records at a few µs each), instead of a thread
+# hand-over for every request, which costs more than formatting the record. Short, so that the writer keeps
+# pace beside the request threads instead of leaving a backlog for the next flush.
 _LINGER = 0.002
 # the application's context fields (AuditContextFilter) and their names in the JSON output
 _CONTEXT_FIELDS = (
