@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::{cfg, secs, NS_PER_S};
 use crate::ratelimit::gcra::Outcome;
@@ -75,49 +75,83 @@ impl crate::auth::flow::Verdict for PyDecision {
 }
 
 /// A tier's `RateLimit-Policy` value, made once by the limiter: as `str` (WSGI, `headers()`) and as bytes
-/// (ASGI).
+/// (ASGI), and the header pair of each.
 pub(crate) struct PolicyValue {
     pub(super) text: Py<PyString>,
     pub(super) bytes: Py<PyBytes>,
+    /// `("RateLimit-Policy", text)`, and ASGI's `(b"ratelimit-policy", bytes)`.
+    wsgi_pair: Py<PyTuple>,
+    asgi_pair: Py<PyTuple>,
 }
 
 impl PolicyValue {
-    pub(super) fn new(py: Python<'_>, value: &str) -> Self {
-        PolicyValue {
-            text: PyString::new(py, value).unbind(),
-            bytes: PyBytes::new(py, value.as_bytes()).unbind(),
-        }
+    pub(super) fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
+        let text = PyString::new(py, value);
+        let bytes = PyBytes::new(py, value.as_bytes());
+        Ok(PolicyValue {
+            wsgi_pair: PyTuple::new(py, [pyo3::intern!(py, "RateLimit-Policy").as_any(), text.as_any()])?.unbind(),
+            asgi_pair: PyTuple::new(
+                py,
+                [
+                    asgi_name(py, &POLICY_NAME, b"ratelimit-policy").as_any(),
+                    bytes.as_any(),
+                ],
+            )?
+            .unbind(),
+            text: text.unbind(),
+            bytes: bytes.unbind(),
+        })
     }
 
     pub(super) fn clone_ref(&self, py: Python<'_>) -> Self {
         PolicyValue {
             text: self.text.clone_ref(py),
             bytes: self.bytes.clone_ref(py),
+            wsgi_pair: self.wsgi_pair.clone_ref(py),
+            asgi_pair: self.asgi_pair.clone_ref(py),
         }
     }
 }
 
+static POLICY_NAME: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
+static STATE_NAME: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
+
+/// An ASGI header name, made once.
+fn asgi_name<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyBytes>>, name: &[u8]) -> Bound<'py, PyBytes> {
+    cell.get_or_init(py, || PyBytes::new(py, name).unbind())
+        .bind(py)
+        .clone()
+}
+
 impl PyDecision {
     /// The RateLimit fields an admitted response carries (none for an unlimited tier): `(name, value)` str
-    /// pairs for WSGI, or ASGI's lowercase byte pairs (`asgi`), the names and a limiter's policy value made
-    /// once.
+    /// pairs for WSGI, or ASGI's lowercase byte pairs (`asgi`); the names and a limiter's policy pair made
+    /// once, the state written per request.
     pub(crate) fn success_headers<'py>(&self, py: Python<'py>, asgi: bool) -> PyResult<Bound<'py, PyList>> {
-        static POLICY: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
-        static STATE: PyOnceLock<Py<PyBytes>> = PyOnceLock::new();
         let out = PyList::empty(py);
-        let (policy, state) = self.fields(py)?;
-        let Some(state) = state else { return Ok(out) };
-        if asgi {
-            let policy = match &self.policy {
-                Some(p) => p.bytes.clone_ref(py).into_bound(py),
-                None => PyBytes::new(py, policy.to_str()?.as_bytes()),
-            };
-            let name = POLICY.get_or_init(py, || PyBytes::new(py, b"ratelimit-policy").unbind());
-            out.append((name.bind(py), policy))?;
-            let name = STATE.get_or_init(py, || PyBytes::new(py, b"ratelimit").unbind());
-            out.append((name.bind(py), PyBytes::new(py, state.as_bytes())))?;
+        let Some(state) = self.state(py)? else { return Ok(out) };
+        let policy = if let Some(p) = &self.policy {
+            let pair = if asgi { &p.asgi_pair } else { &p.wsgi_pair };
+            pair.clone_ref(py).into_bound(py)
         } else {
-            out.append((pyo3::intern!(py, "RateLimit-Policy"), policy))?;
+            let value = policy_value(self.tier.bind(py).to_str()?, &self.quotas[..self.core.len]);
+            if asgi {
+                (
+                    asgi_name(py, &POLICY_NAME, b"ratelimit-policy"),
+                    PyBytes::new(py, value.as_bytes()),
+                )
+                    .into_pyobject(py)?
+            } else {
+                (pyo3::intern!(py, "RateLimit-Policy"), value).into_pyobject(py)?
+            }
+        };
+        out.append(policy)?;
+        if asgi {
+            out.append((
+                asgi_name(py, &STATE_NAME, b"ratelimit"),
+                PyBytes::new(py, state.as_bytes()),
+            ))?;
+        } else {
             out.append((pyo3::intern!(py, "RateLimit"), state))?;
         }
         Ok(out)
@@ -142,28 +176,45 @@ impl PyDecision {
 
     /// The `RateLimit-Policy` and `RateLimit` values; no state (and no header) for an unlimited tier.
     fn fields<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyString>, Option<String>)> {
-        let tier = self.tier.bind(py).to_str()?;
+        let Some(state) = self.state(py)? else {
+            return Ok((PyString::new(py, ""), None));
+        };
+        let policy = match &self.policy {
+            Some(p) => p.text.clone_ref(py).into_bound(py),
+            None => PyString::new(
+                py,
+                &policy_value(self.tier.bind(py).to_str()?, &self.quotas[..self.core.len]),
+            ),
+        };
+        Ok((policy, Some(state)))
+    }
+
+    /// The `RateLimit` value (`"tier";r=<left>;t=<seconds to reset>`, a rate per item, named `"tier.<i>"` when
+    /// the tier has several); none for an unlimited tier.
+    fn state(&self, py: Python<'_>) -> PyResult<Option<String>> {
         let len = self.core.len;
         if len == 0 {
-            return Ok((PyString::new(py, ""), None));
+            return Ok(None);
         }
-        let mut state = String::with_capacity(48);
+        let tier = self.tier.bind(py).to_str()?;
+        let mut n = itoa::Buffer::new();
+        let mut state = String::with_capacity(24 + tier.len());
         for (i, (_, r)) in self.rate_slice().enumerate() {
             if i > 0 {
                 state.push_str(", ");
             }
-            let t = r.reset_after_ns.div_ceil(1_000_000_000);
-            if len == 1 {
-                let _ = write!(state, "\"{tier}\";r={};t={t}", r.remaining);
-            } else {
-                let _ = write!(state, "\"{tier}.{i}\";r={};t={t}", r.remaining);
+            state.push('"');
+            state.push_str(tier);
+            if len > 1 {
+                state.push('.');
+                state.push_str(n.format(i));
             }
+            state.push_str("\";r=");
+            state.push_str(n.format(r.remaining));
+            state.push_str(";t=");
+            state.push_str(n.format(r.reset_after_ns.div_ceil(1_000_000_000)));
         }
-        let policy = match &self.policy {
-            Some(p) => p.text.clone_ref(py).into_bound(py),
-            None => PyString::new(py, &policy_value(tier, &self.quotas[..len])),
-        };
-        Ok((policy, Some(state)))
+        Ok(Some(state))
     }
 
     /// `Retry-After`: whole seconds, at least 1.

@@ -256,9 +256,11 @@ impl PyRateLimiter {
             .zip(&quotas)
             .map(|(t, q)| {
                 let q = &q[..t.rates.len()];
-                (!q.is_empty()).then(|| PolicyValue::new(py, &policy_value(&t.name, q)))
+                (!q.is_empty())
+                    .then(|| PolicyValue::new(py, &policy_value(&t.name, q)))
+                    .transpose()
             })
-            .collect();
+            .collect::<PyResult<_>>()?;
         let core = Limiter::new(policy, max_keys)?;
         Ok(PyRateLimiter {
             core,
