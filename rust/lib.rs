@@ -24,9 +24,3 @@ mod py;
 pub mod fuzz_targets;
 
 pub use error::{Error, ErrorKind, Result};
-
-/// mimalloc for the extension's own allocations: records built on the request thread are freed on the audit
-/// writer's, which glibc's arenas serve through a lock both threads take (`docs/PERFORMANCE.md`).
-#[cfg(feature = "python")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

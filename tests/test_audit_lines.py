@@ -344,17 +344,19 @@ def test_records_taken_and_never_given_back_do_not_spin_the_writer() -> None:
 
 
 def test_the_file_writer_writes_without_being_flushed(tmp_path: Path) -> None:
-    """The path sink's thread lives in the core: a record wakes it, and it appends the record after the
-    linger with nobody calling flush (polled, never timed)."""
+    """The path sink's thread lives in the core and sleeps on an empty queue: a record wakes it, and it appends
+    the record after the linger with nobody calling flush. Waited for within 0.9 s, short of the 1 s a sleeping
+    writer looks again on its own: the record woke it."""
     import time
 
     path = tmp_path / "audit.jsonl"
     log = AuditLog(file=path)
     try:
+        time.sleep(0.2)  # the thread has started and found the queue empty
         log.request(None, None, "GET", "/unflushed", 200, "r1", None, 0.1, 0.0)
-        deadline = time.monotonic() + 10
-        while not path.read_text(encoding="utf-8") and time.monotonic() < deadline:
-            time.sleep(0.005)
+        deadline = time.monotonic() + 0.9
+        while (not path.read_text(encoding="utf-8") or len(log._queue)) and time.monotonic() < deadline:
+            time.sleep(0.002)
         assert [json.loads(line)["url.path"] for line in path.read_text(encoding="utf-8").splitlines()] == [
             "/unflushed"
         ]
@@ -387,9 +389,28 @@ def test_the_file_writer_keeps_the_order_of_requests_and_hand_built_records(tmp_
     assert log.dropped == 1
 
 
+def test_alternating_requests_and_hand_built_records_do_not_stall_the_file_writer(tmp_path: Path) -> None:
+    """Each run of hand-built records is read with the GIL, and the requests behind it are written at once:
+    the writer lingers only when it woke on an empty queue or caught up. Written in well under a tenth of a
+    second here; a linger after every hand-built record took seconds (1,000 records a second), past the 2 s
+    this flush waits."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(file=path, queue_size=100_000)
+    try:
+        for i in range(10_000):
+            log.request(None, None, "GET", f"/req/{i}", 200, f"r{i}", None, 0.1, 1_800_000_000.0)
+            log.emit(AuditRecord(f"hand{i}", "GET", f"/hand/{i}", timestamp=1_800_000_000.0))
+        assert log.flush(2)
+        paths = [json.loads(line)["url.path"] for line in path.read_text(encoding="utf-8").splitlines()]
+        assert paths == [p for i in range(10_000) for p in (f"/req/{i}", f"/hand/{i}")]
+        assert (log.dropped, log.failed) == (0, 0)
+    finally:
+        log.close()
+
+
 def test_records_the_file_refuses_are_counted_failed() -> None:
     """/dev/full takes the open and refuses every write (ENOSPC): each record is counted in ``failed``, flush
-    still returns (nothing is left to write), and the writer carries on."""
+    still returns (nothing is left to write), and the writer carries on with the next records."""
     if not os.path.exists("/dev/full"):  # Linux has it; the CI machine is Linux
         pytest.fail("/dev/full is missing")
     log = AuditLog(file="/dev/full")
@@ -399,6 +420,52 @@ def test_records_the_file_refuses_are_counted_failed() -> None:
         log.emit(AuditRecord("hand", "GET", "/h", timestamp=0.0))
         assert log.flush(10)
         assert log.failed == 6
+        log.request(None, None, "GET", "/after", 200, "r9", None, 0.1, 0.0)
+        assert log.flush(10)
+        assert log.failed == 7
+        assert log._thread.is_alive()
         assert log.dropped == 0
     finally:
         log.close()
+
+
+def test_close_returns_while_the_file_blocks_and_the_writer_finishes_later(tmp_path: Path) -> None:
+    """A FIFO whose reader reads nothing yet: the writer blocks in a write, and close(timeout) returns on
+    time instead of waiting for the file with the GIL held. Once the reader reads, the thread writes the rest,
+    closes the file and ends. Run apart, with a timeout: a hang would hold the test run."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    code = f"""
+import os, threading, time
+from bastion.audit import AuditLog
+reader = os.open({str(fifo)!r}, os.O_RDONLY | os.O_NONBLOCK)
+log = AuditLog(file={str(fifo)!r})
+for i in range(2000):  # far more than a pipe holds (64 KiB)
+    log.request(None, None, "GET", "/" + "x" * 100, 200, f"r{{i}}", None, 0.1, 0.0)
+assert not log.flush(0.3)  # the writer is stuck in a write
+log.close(timeout=0.3)
+print("closed", log._thread.is_alive())
+got = b""
+deadline = time.monotonic() + 30
+while log._thread.is_alive() and time.monotonic() < deadline:
+    try:
+        got += os.read(reader, 1 << 16)
+    except BlockingIOError:
+        time.sleep(0.001)
+log._thread.join(5)
+while True:  # what the pipe still holds
+    try:
+        chunk = os.read(reader, 1 << 16)
+    except BlockingIOError:
+        break
+    if not chunk:
+        break
+    got += chunk
+print("ended", not log._thread.is_alive(), got.count(b"\\n"), log.failed)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["closed", "True", "ended", "True", "2000", "0"]

@@ -7,15 +7,6 @@ contract.
 
 from __future__ import annotations
 
-import os as _os
-
-# The core allocates with mimalloc (rust/lib.rs). By default it commits its arenas ahead of use and holds
-# freed pages a while before it gives them back; committed as used and given back at once, a limiter's
-# tables cost what they hold (no old copy of a table that grew stays resident). Read when the core loads,
-# so set before it is imported; a value the environment already has wins.
-_os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-_os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
-
 from bastion import dangerous, errors
 from bastion._core import Decision, JWTSigner, JWTVerifier, Key, KeySet, Rate, RateLimiter, __version__
 from bastion.errors import (

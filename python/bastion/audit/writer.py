@@ -3,9 +3,10 @@
 The request path pays for one push onto the core's ``AuditQueue`` and nothing else: no formatting, no I/O —
 the middleware does not even build the :class:`AuditRecord`: the core's middleware glue queues what it knows
 as Rust data (:meth:`AuditLog.request` reads its arguments into the same), and the thread derives the record
-from it. A ``file=`` sink's lines are formatted with the interpreter released, so the writer holds the GIL
-only to write them. When the queue is full (the handlers cannot keep up, or one blocks) records are dropped
-and counted, never waited for.
+from it. A ``file=`` path is served by a thread that lives in the core (``AuditQueue.serve``): it sleeps,
+gathers, formats and appends with the interpreter released, and takes the GIL only to read a record built
+by hand; a stream's lines are formatted the same way and written here. When the queue is full (the
+handlers cannot keep up, or one blocks) records are dropped and counted, never waited for.
 
 Records go to a logger (the default: ``bastion.audit``, for the application's own handlers) or, with
 ``file=``, straight to a file or stream as JSON lines — the same lines :class:`JSONFormatter` writes, a
@@ -187,8 +188,9 @@ class AuditLog:
             self._thread.join(timeout)
         if not self._thread.is_alive():
             self._drain()  # what raced in between the thread's last look and _closing
-        if self._path is not None:
-            self._queue.close_file()
+            if self._path is not None:
+                self._queue.close_file()
+        # else the thread is still writing (a slow file): a path's serving thread closes its file when done
         _LIVE.discard(self)
 
     # ----------------------------------------------------------------------------------------------
@@ -232,10 +234,10 @@ class AuditLog:
         chased every record as it came would take the queue's lock and the records' memory from the request
         threads once per request. Hurried (flush, close), it goes on until the queue is empty."""
         queue = self._queue
-        # each pass stops when a call took nothing: records another caller holds (a concurrent drain) are its
-        if self._path is not None:  # every queued record, on this thread (the serving one is gone)
-            self._failed += queue.write(self._level_name, self.logger.name)[1]
+        if self._path is not None:  # every queued record, on this thread (the serving one is gone); the
+            queue.write(self._level_name, self.logger.name)  # core counts what it could not write
             return
+        # each pass stops when a call took nothing: records another caller holds (a concurrent drain) are its
         if self._file is not None:
             while queue:
                 taken = self._write_batch()

@@ -32,6 +32,8 @@ from bastion.audit import AuditLog
 from bastion.bench import NOT_INSTALLED, Case, Group, Row, fmt_ratio, fmt_time
 from bastion.bench.webapps import (
     REQUESTS_PER_CALL,
+    PassThroughMiddleware,
+    PassThroughWSGIMiddleware,
     PyJWTMiddleware,
     PyJWTWSGIMiddleware,
     asgi_batch,
@@ -59,6 +61,7 @@ BASTION_CACHED = "bastion, repeated HS256 token (cache_size=1024)"
 PYJWT = "PyJWT middleware (hand-written)"
 STARLETTE_AUTH = "Starlette AuthenticationMiddleware + PyJWT"
 FLASK_JWT = "flask-jwt-extended @jwt_required"
+FLOOR = "floor: pass-through middleware (no auth)"
 
 
 # -- the stacks ---------------------------------------------------------------------------------------------
@@ -78,6 +81,8 @@ class Stack:
     missing: str = ""
     is_bastion: bool = False
     is_baseline: bool = False
+    #: authenticates nothing (the floor): checked to answer 200, never to refuse
+    is_floor: bool = False
     settle: Callable[[], object] | None = None
 
     def status(self, token: str) -> int:
@@ -222,6 +227,7 @@ def stacks(quick: bool = False) -> list[Stack]:
     out.append(Stack(ASGI_RAW, "bare ASGI app", "asgi", bare_asgi, tokens.jwt, is_baseline=True))
     out += ours.stacks(ASGI_RAW, "asgi", bare_asgi, tokens, all_tokens=True)
     out.append(Stack(ASGI_RAW, PYJWT, "asgi", PyJWTMiddleware(bare_asgi, SECRET), tokens.jwt, tokens.bad_jwt))
+    out.append(Stack(ASGI_RAW, FLOOR, "asgi", PassThroughMiddleware(bare_asgi), tokens.jwt, is_floor=True))
 
     bare_star, guarded_star = _optional(starlette_apps)
     why = "" if bare_star is not None else NOT_INSTALLED
@@ -232,6 +238,7 @@ def stacks(quick: bool = False) -> list[Stack]:
     out.append(Stack(WSGI_RAW, "bare WSGI callable", "wsgi", bare_wsgi, tokens.jwt, is_baseline=True))
     out += ours.stacks(WSGI_RAW, "wsgi", bare_wsgi, tokens, all_tokens=True)
     out.append(Stack(WSGI_RAW, PYJWT, "wsgi", PyJWTWSGIMiddleware(bare_wsgi, SECRET), tokens.jwt, tokens.bad_jwt))
+    out.append(Stack(WSGI_RAW, FLOOR, "wsgi", PassThroughWSGIMiddleware(bare_wsgi), tokens.jwt, is_floor=True))
 
     bare_flask, guarded_flask = _optional(flask_apps)
     why = "" if bare_flask is not None else NOT_INSTALLED
@@ -242,11 +249,12 @@ def stacks(quick: bool = False) -> list[Stack]:
 
 
 def check(stack: Stack) -> None:
-    """Raise AssertionError unless ``stack`` admits its token with 200 and (bare apps aside) answers a token
-    signed with another key, or unknown to the store, with 401: a benchmark of refusals would be wrong."""
+    """Raise AssertionError unless ``stack`` admits its token with 200 and (bare apps and the floor aside)
+    answers a token signed with another key, or unknown to the store, with 401: a benchmark of refusals would
+    be wrong."""
     got = stack.status(stack.token)
     assert got == 200, f"{stack.group}: {stack.name}: the benchmark's token got {got}, not 200"
-    if not stack.is_baseline:
+    if not stack.is_baseline and not stack.is_floor:
         got = stack.status(stack.bad_token)
         assert got == 401, f"{stack.group}: {stack.name}: a bad token got {got}, not 401"
 
@@ -330,4 +338,24 @@ def footer(groups: Sequence[Group]) -> list[str]:
         "",
         "budgets (this run):",
         *(f"  {b.verdict(groups)}" for b in BUDGETS),
+        "",
+        "the floor (this run): a middleware that copies the scope and wraps send, authenticating nothing:",
+        *(f"  {line}" for line in _floors(groups)),
     ]
+
+
+def _floors(groups: Sequence[Group]) -> list[str]:
+    """Each raw group's floor over its bare app, and what bastion's rows cost above it."""
+    out = []
+    for kind, group in (("ASGI", ASGI_RAW), ("WSGI", WSGI_RAW)):
+        floor = _row(groups, group, FLOOR)
+        if floor is None or floor.overhead_s is None:
+            out.append(f"{kind}: not measured")
+            continue
+        above = []
+        for name, label in ((BASTION_HS256, "HS256"), (BASTION_OPAQUE, "opaque"), (BASTION_CACHED, "repeated token")):
+            row = _row(groups, group, name)
+            if row is not None and row.overhead_s is not None:
+                above.append(f"{label} {fmt_time(row.overhead_s - floor.overhead_s)}")
+        out.append(f"{kind}: {fmt_time(floor.overhead_s)} over the bare app; bastion above it: " + ", ".join(above))
+    return out

@@ -119,6 +119,48 @@ class PyJWTWSGIMiddleware:
         return self.app(environ, start_response)
 
 
+# -- the floor: a middleware that does what bastion's must, but authenticates nothing ------------------------
+
+
+class PassThroughMiddleware:
+    """What any ASGI middleware in bastion's place does before it authenticates anything: copy the scope and
+    give it a key, and wrap ``send`` to learn the response's status (what an audit record needs). Its overhead
+    over the bare app is the floor the interpreter sets for bastion's rows."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [0]
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self.app({**scope, "user": None}, receive, watching)
+
+
+class PassThroughWSGIMiddleware:
+    """The same floor for WSGI: a key in the environ, ``start_response`` wrapped to learn the status."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        status = [""]
+
+        def watching(line: str, headers: list[tuple[str, str]], exc_info: object = None) -> Callable[[bytes], None]:
+            status[0] = line
+            return start_response(line, headers, exc_info)  # type: ignore[no-any-return]
+
+        environ["floor.user"] = None
+        return self.app(environ, watching)
+
+
 # -- the drivers --------------------------------------------------------------------------------------------
 
 _LOOP: asyncio.AbstractEventLoop | None = None

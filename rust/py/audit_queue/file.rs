@@ -37,8 +37,10 @@ pub(super) struct FileWriter {
     sleeping: AtomicBool,
     /// A flush or a close waits: drain now, until empty.
     hurry: AtomicBool,
-    /// Records the serving writer could not read or write.
+    /// Records the file writer could not read or write.
     failed: AtomicU64,
+    /// The thread that served the queue has ended: flushers stop waiting for it.
+    gone: AtomicBool,
 }
 
 impl FileWriter {
@@ -74,8 +76,9 @@ impl PyAuditQueue {
         Ok(())
     }
 
-    pub(super) fn close_file(&self) {
-        self.writer.file.lock().take();
+    /// Close the file (later writes fail), with the GIL released: a writer stuck in a write holds the lock.
+    pub(super) fn close_file(&self, py: Python<'_>) {
+        py.detach(|| self.writer.file.lock().take());
     }
 
     /// Format `lines` and append them to the file, `CHUNK` lines per write: how many could not be written.
@@ -101,7 +104,8 @@ impl PyAuditQueue {
 
     /// Take requests' records from the front (stopping at a hand-built one), format and append them, with no
     /// interpreter: until the queue is empty when `chase`, else until a take comes back short (the writer has
-    /// caught up, and what arrives next gathers into the next batch). `(taken, could not be written)`.
+    /// caught up, and what arrives next gathers into the next batch). `(taken, could not be written)`; those
+    /// are counted in `failed` before they stop counting as in flight, so a flush never reads a low count.
     fn drain_entries(&self, chase: bool, level: &str, logger: &str) -> (usize, usize) {
         let (mut taken, mut bad) = (0, 0);
         loop {
@@ -110,7 +114,9 @@ impl PyAuditQueue {
                 return (taken, bad);
             }
             let _written = InFlight(self, lines.len()); // given back even if formatting panicked
-            bad += self.append(&mut lines, level, logger);
+            let failed = self.append(&mut lines, level, logger);
+            self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            bad += failed;
             taken += lines.len();
             if !chase && lines.len() < CHUNK {
                 return (taken, bad);
@@ -118,7 +124,8 @@ impl PyAuditQueue {
         }
     }
 
-    /// Take the hand-built records at the front, read them with the GIL, append them: `(taken, failed)`.
+    /// Take the hand-built records at the front, read them with the GIL and append them without it:
+    /// `(taken, could not be read or written)`, counted as `drain_entries` counts.
     fn drain_objects(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
         let objects = self.take_front(usize::MAX, |i| matches!(i, Item::Object(_)));
         if objects.is_empty() {
@@ -127,11 +134,13 @@ impl PyAuditQueue {
         let _written = InFlight(self, objects.len());
         let taken = objects.len();
         let (mut lines, unreadable) = Self::read(py, objects);
-        (taken, unreadable + self.append(&mut lines, level, logger))
+        let failed = unreadable + py.detach(|| self.append(&mut lines, level, logger));
+        self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+        (taken, failed)
     }
 
-    /// Every queued record appended, until the queue is empty: `(written, failed)`. What a flush with no
-    /// serving writer (its thread gone) runs on the caller's thread.
+    /// Every queued record appended, until the queue is empty: `(written, failed)` (the failures are counted
+    /// in `failed` too). What a flush with no serving writer (its thread gone) runs on the caller's thread.
     pub(super) fn write_all(&self, py: Python<'_>, level: &str, logger: &str) -> (usize, usize) {
         let (mut written, mut failed) = (0, 0);
         loop {
@@ -146,50 +155,68 @@ impl PyAuditQueue {
         }
     }
 
-    /// The writer thread's whole life: serve the queue until it is closed and empty.
+    /// The writer thread's whole life: serve the queue until it is closed and empty, then close the file.
     pub(super) fn serve_file(&self, py: Python<'_>, level: &str, logger: &str, linger: Duration) {
+        let _serving = Serving(self);
+        let mut gather = true;
         loop {
-            let closed = py.detach(|| self.serve_entries(level, logger, linger));
-            let (taken, failed) = self.drain_objects(py, level, logger);
-            self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            let closed = py.detach(|| self.serve_entries(level, logger, linger, gather));
+            let (taken, _) = self.drain_objects(py, level, logger);
             if taken > 0 {
                 self.notify_drained();
+                gather = false; // requests' records behind them are written at once, not after a linger
             } else if closed {
                 return;
+            } else {
+                gather = true;
             }
         }
     }
 
     /// Serve requests' records without the interpreter until the front holds a hand-built record (false) or
-    /// the queue is closed and empty (true).
-    fn serve_entries(&self, level: &str, logger: &str, linger: Duration) -> bool {
+    /// the queue is closed and empty (true). A batch gathers for `linger` once the writer woke on an empty
+    /// queue or caught up (`gather`: not when it comes back from hand-built records); a hurry (flush, close)
+    /// cuts the linger short and lasts until the queue is found empty.
+    fn serve_entries(&self, level: &str, logger: &str, linger: Duration, mut gather: bool) -> bool {
         let w = &self.writer;
         loop {
             {
                 let mut items = self.items.lock();
-                while items.is_empty() && !self.closing.load(Ordering::Relaxed) {
-                    w.sleeping.store(true, Ordering::Relaxed);
-                    w.wake.wait_for(&mut items, IDLE);
-                    w.sleeping.store(false, Ordering::Relaxed);
-                }
                 if items.is_empty() {
-                    return true; // closed: nothing can arrive any more
+                    w.hurry.store(false, Ordering::Relaxed); // caught up: what a flush waits for
+                    while items.is_empty() && !self.closing.load(Ordering::Relaxed) {
+                        w.sleeping.store(true, Ordering::Relaxed);
+                        w.wake.wait_for(&mut items, IDLE);
+                        w.sleeping.store(false, Ordering::Relaxed);
+                    }
+                    if items.is_empty() {
+                        return true; // closed: nothing can arrive any more
+                    }
+                    gather = true;
                 }
-                let deadline = Instant::now() + linger;
-                while !w.hurry.load(Ordering::Relaxed) && !self.closing.load(Ordering::Relaxed) {
-                    if w.wake.wait_until(&mut items, deadline).timed_out() {
-                        break;
+                if gather {
+                    if let Some(deadline) = Instant::now().checked_add(linger) {
+                        while !w.hurry.load(Ordering::Relaxed) && !self.closing.load(Ordering::Relaxed) {
+                            if w.wake.wait_until(&mut items, deadline).timed_out() {
+                                break;
+                            }
+                        }
                     }
                 }
             }
-            let chase = w.hurry.swap(false, Ordering::Relaxed) || self.closing.load(Ordering::Relaxed);
-            let (_, failed) = self.drain_entries(chase, level, logger);
-            w.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            let chase = w.hurry.load(Ordering::Relaxed) || self.closing.load(Ordering::Relaxed);
+            self.drain_entries(chase, level, logger);
             self.notify_drained();
             if matches!(self.items.lock().front(), Some(Item::Object(_))) {
                 return false;
             }
+            gather = true;
         }
+    }
+
+    /// Whether the thread that served the queue has ended.
+    pub(super) fn served_out(&self) -> bool {
+        self.writer.gone.load(Ordering::Relaxed)
     }
 
     /// Tell flushers to look again (under the queue's lock, so that none misses it between its look and its
@@ -199,15 +226,17 @@ impl PyAuditQueue {
         self.writer.drained.notify_all();
     }
 
-    /// Wait until every record is written, at most `timeout`: true when none is left.
+    /// Wait until every record is written, at most `timeout` (`None`: no bound): true when none is left.
+    /// Returns at once when no thread serves the queue any more (it ended, or panicked).
     pub(super) fn wait_written(&self, timeout: Option<Duration>) -> bool {
         self.hurry_writer();
         let w = &self.writer;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut items = self.items.lock();
         loop {
-            if items.is_empty() && self.in_flight.load(Ordering::Relaxed) == 0 {
-                return true;
+            let written = items.is_empty() && self.in_flight.load(Ordering::Relaxed) == 0;
+            if written || w.gone.load(Ordering::Relaxed) {
+                return written;
             }
             match deadline {
                 Some(d) => {
@@ -218,5 +247,19 @@ impl PyAuditQueue {
                 None => w.drained.wait(&mut items),
             }
         }
+    }
+}
+
+/// Held by the serving thread: when it ends (closed, or unwinding from a panic), the file is closed and
+/// flushers are told that no thread serves the queue any more.
+struct Serving<'a>(&'a PyAuditQueue);
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        let queue = self.0;
+        queue.writer.file.lock().take();
+        let _items = queue.items.lock();
+        queue.writer.gone.store(true, Ordering::Relaxed);
+        queue.writer.drained.notify_all();
     }
 }

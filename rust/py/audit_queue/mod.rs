@@ -4,17 +4,18 @@
 //!
 //! A request's record is queued as an owned [`Entry`] (the middlewares' glue builds it; a request tuple
 //! given to `put_request` is read into one), so the writer formats it with the interpreter released; a
-//! record built by hand (`AuditLog.emit`) is queued as the object. A file writer takes a batch with
-//! `lines` (formatted, counted as in flight until `done`); a logger writer reads with `peek` and removes
-//! with `pop` once written. Either way the queue's length counts what is not written yet, so an empty
-//! queue means every record is written (what `flush` waits for).
+//! record built by hand (`AuditLog.emit`) is queued as the object. A path's writer thread `serve`s the
+//! queue from the core (`file.rs`); a stream writer takes a batch with `lines` (formatted, counted as in
+//! flight until `done`); a logger writer reads with `peek` and removes with `pop` once written. Either way
+//! the queue's length counts what is not written yet, so an empty queue means every record is written
+//! (what `flush` waits for).
 
 mod file;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pyo3::intern;
@@ -227,14 +228,31 @@ impl PyAuditQueue {
     }
 
     /// Wait until every record is written by the thread that `serve`s the file, at most `timeout` seconds
-    /// (None: no bound), with the interpreter released: true when none is left.
+    /// (None: no bound), with the interpreter released (a signal still interrupts it): true when none is
+    /// left.
     #[pyo3(signature = (timeout))]
     fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        const SLICE: Duration = Duration::from_millis(50);
         let timeout = timeout
-            .map(|t| Duration::try_from_secs_f64(t.max(0.0)))
-            .transpose()
-            .map_err(|_| config_err("timeout must be seconds, or None"))?;
-        Ok(py.detach(|| self.wait_written(timeout)))
+            .map(|t| Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX))
+            .map(|t| Instant::now().checked_add(t));
+        loop {
+            let left = match timeout {
+                Some(Some(deadline)) => deadline.saturating_duration_since(Instant::now()),
+                _ => SLICE, // no bound (or one past the clock's end)
+            };
+            let slice = left.min(SLICE);
+            if py.detach(|| self.wait_written(Some(slice))) {
+                return Ok(true);
+            }
+            if self.served_out() {
+                return Ok(false); // no thread serves the queue any more: what is left stays
+            }
+            py.check_signals()?;
+            if slice == left && matches!(timeout, Some(Some(_))) {
+                return Ok(false);
+            }
+        }
     }
 
     /// Open `path` (a str, bytes or path-like, in the file system's encoding) for appending, created if
@@ -246,11 +264,11 @@ impl PyAuditQueue {
 
     /// Close the file `open` opened (later writes fail).
     #[pyo3(name = "close_file")]
-    fn close_file_py(&self) {
-        self.close_file();
+    fn close_file_py(&self, py: Python<'_>) {
+        self.close_file(py);
     }
 
-    /// Records the serving thread could not read or write.
+    /// Records the file writer could not read or write.
     #[getter]
     fn failed(&self) -> u64 {
         self.writer.failed()
