@@ -119,6 +119,7 @@ impl PyAuditQueue {
             items.push_back(item);
         }
         self.writer.queued();
+        self.writer.drop_returned();
         if self.idle.load(Ordering::Relaxed) {
             self.wake.bind(py).call_method0(intern!(py, "set"))?;
         }
