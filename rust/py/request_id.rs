@@ -30,9 +30,10 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A fresh request id: 32 hex digits. The low half is a bijection of the process's counter (never repeated
-/// within a process); both halves depend on the process's keys (other processes draw their own).
-pub(crate) fn new_request_id() -> PyResult<String> {
+/// A fresh request id: 32 hex digits, handed to `with` (written on the stack, no allocation). The low half
+/// is a bijection of the process's counter (never repeated within a process); both halves depend on the
+/// process's keys (other processes draw their own).
+pub(crate) fn new_request_id<T>(with: impl FnOnce(&str) -> T) -> PyResult<T> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut failed = None;
     ID_SEEDED.call_once(|| failed = reseed_ids().err());
@@ -42,13 +43,14 @@ pub(crate) fn new_request_id() -> PyResult<String> {
     let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
     let high = mix(n ^ ID_KEYS[0].load(Ordering::Relaxed));
     let low = mix(n.wrapping_add(ID_KEYS[1].load(Ordering::Relaxed)));
-    let mut out = String::with_capacity(32);
-    for word in [high, low] {
-        for shift in (0..16).rev() {
-            out.push(char::from(HEX[((word >> (shift * 4)) & 15) as usize]));
+    let mut out = [0u8; 32];
+    for (half, word) in out.chunks_exact_mut(16).zip([high, low]) {
+        for (i, digit) in half.iter_mut().enumerate() {
+            *digit = HEX[((word >> ((15 - i) * 4)) & 15) as usize];
         }
     }
-    Ok(out)
+    // hex digits only: always UTF-8
+    Ok(with(std::str::from_utf8(&out).unwrap_or_default()))
 }
 
 /// Draw new request-id keys: what a forked child calls (`os.register_at_fork`), so that it never repeats
@@ -62,7 +64,7 @@ fn _reseed_request_ids() -> PyResult<()> {
 #[pyfunction]
 #[pyo3(name = "new_request_id")]
 fn py_new_request_id() -> PyResult<String> {
-    new_request_id()
+    new_request_id(str::to_owned)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

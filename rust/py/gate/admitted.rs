@@ -125,11 +125,7 @@ impl PyAdmitted {
     fn unbind(&self, py: Python<'_>) -> PyResult<()> {
         let token = self.bound.lock().take();
         if let Some(token) = token {
-            self.gate
-                .get()
-                .var
-                .bind(py)
-                .call_method1(intern!(py, "reset"), (token,))?;
+            self.gate.get().var_reset.bind(py).call1((token,))?;
         }
         Ok(())
     }

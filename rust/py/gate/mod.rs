@@ -44,8 +44,9 @@ pub struct PyGate {
     trusting: bool,
     /// The WSGI environ key of the API-key header, if one is configured.
     api_key_environ: Option<Py<PyString>>,
-    /// The audit context's `ContextVar`.
-    var: Py<PyAny>,
+    /// The audit context's `ContextVar`'s bound `set` and `reset` (looked up once).
+    var_set: Py<PyAny>,
+    var_reset: Py<PyAny>,
     anonymous: Py<PyAny>,
     /// `bastion.audit.writer.AuditLog` (its queue is filled directly) and the function any other audit
     /// object's records go through (`Gate._emit`).
@@ -100,7 +101,7 @@ impl PyGate {
     ) -> PyResult<(Admission, Option<Py<PyList>>)> {
         let request_id = match request_id {
             Some(id) => id,
-            None => PyString::new(py, &new_request_id()?).into_any().unbind(),
+            None => new_request_id(|id| PyString::new(py, id))?.into_any().unbind(),
         };
         let (principal, decision, rule) = match outcome {
             Some(o) => {
@@ -124,7 +125,7 @@ impl PyGate {
             _ => None,
         };
         let bound = (principal.as_ref().map(|p| p.clone_ref(py)), request_id.clone_ref(py));
-        let bound = self.var.bind(py).call_method1(intern!(py, "set"), (bound,))?.unbind();
+        let bound = self.var_set.bind(py).call1((bound,))?.unbind();
         let context = Py::new(
             py,
             PyAuthContext {
@@ -172,7 +173,7 @@ impl PyGate {
         ratelimit_headers: bool,
         trusting: bool,
         api_key_environ: Option<Py<PyString>>,
-        var: Py<PyAny>,
+        var: &Bound<'_, PyAny>,
         anonymous: Py<PyAny>,
         audit_log_type: Py<PyAny>,
         emit: Py<PyAny>,
@@ -190,6 +191,8 @@ impl PyGate {
             let exempt = auth.cast::<PyString>().is_ok_and(|a| a == "none");
             routes.push((Arc::from(path.as_str()), exempt));
         }
+        let var_set = var.getattr(intern!(py, "set"))?.unbind();
+        let var_reset = var.getattr(intern!(py, "reset"))?.unbind();
         Ok(PyGate {
             auth,
             core,
@@ -198,7 +201,8 @@ impl PyGate {
             ratelimit_headers,
             trusting,
             api_key_environ,
-            var,
+            var_set,
+            var_reset,
             anonymous,
             audit_log_type,
             emit,
