@@ -624,7 +624,7 @@ def audit_values(request: tuple[Any, ...]) -> tuple[Any, ...]:
 def audit_timestamp(epoch: float) -> str:
     """``2026-12-02T05:40:01.123Z``: epoch seconds in UTC with milliseconds (truncated)."""
 
-# -- the audit queue (rust/py/audit_queue.rs) ------------------------------------------------------------
+# -- the audit queue (rust/py/audit_queue/) -------------------------------------------------------------
 __all__ += ["AuditQueue"]
 
 @final
@@ -675,7 +675,7 @@ class AuditQueue:
     def idle(self, idle: bool) -> None: ...
     def __len__(self) -> int: ...
 
-# -- the middlewares' glue (rust/py/gate.rs) ----------------------------------------------------------
+# -- the middlewares' glue (rust/py/gate/) -------------------------------------------------------------
 __all__ += ["Admitted", "AuthContext", "Credentials", "GateCore", "_Sending", "_Starting", "_reseed_request_ids"]
 __all__ += ["new_request_id"]
 

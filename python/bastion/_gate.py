@@ -134,7 +134,7 @@ class Gate:
         self.resolver = ClientResolver(trusted_proxies)
         self._trusting = bool(self.resolver.trusted_proxies)
         self.request_id_header = request_id_header
-        #: the per-request glue of the middlewares (``rust/py/gate.rs``): admission and the audit record
+        #: the per-request glue of the middlewares (``rust/py/gate/``): admission and the audit record
         self._glue = _core.GateCore(
             auth,
             self.rules,

@@ -1,5 +1,5 @@
 //! `_core.audit_lines` / `audit_values`: the audit line of `crate::audit` for the Python writer, and
-//! the conversions the audit queue (`audit_queue.rs`) makes.
+//! the conversions the audit queue (`audit_queue/`) makes.
 //!
 //! Three shapes of record reach here. A request as the Python shell queues it — `(outcome, rule,
 //! method, path, status, request_id, client_address, duration_ms, timestamp, reason)` — read into an

@@ -153,7 +153,7 @@ class AuditLog:
         """Queue the record of one request (the arguments of :meth:`AuditRecord.of_request`, which the writer
         thread calls): what the middlewares call once per request. Never blocks, never raises, like
         :meth:`emit`."""
-        # read by the core into Rust data at once (the middlewares' glue, rust/py/gate.rs, builds the same)
+        # read by the core into Rust data at once (the middlewares' glue, rust/py/gate/, builds the same)
         try:
             self._queue.put_request(
                 (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
