@@ -637,7 +637,8 @@ class AuditQueue:
     def put(self, record: object) -> None:
         """Queue a hand-built record (or count it dropped); set ``wake`` if the writer is idle."""
     def put_request(self, request: tuple[Any, ...]) -> None:
-        """Queue a request's record, given as ``AuditLog.request``'s arguments (read into Rust data now)."""
+        """Queue a request's record, given as ``AuditLog.request``'s arguments (read into Rust data now; values it
+        cannot read are counted in ``failed``)."""
     def peek(self, count: int) -> list[Any]:
         """The first ``count`` records (or fewer), left in the queue: a request's as ``(timestamp, *values)``."""
     def pop(self, count: int) -> None:
@@ -667,7 +668,7 @@ class AuditQueue:
         """Records refused because the queue was full or closed."""
     @property
     def failed(self) -> int:
-        """Records the serving thread could not read or write."""
+        """Records the core could not read (a request's values) or the file writer could not write."""
     @property
     def idle(self) -> bool:
         """Set by the writer while it sleeps."""

@@ -128,7 +128,8 @@ class AuditLog:
 
     @property
     def failed(self) -> int:
-        """Records that could not be written: a handler raised, or the file refused them (the writer carries on)."""
+        """Records that could not be written: a handler raised, the file refused them, or a request's values could
+        not be read (the writer carries on)."""
         return self._failed + self._queue.failed
 
     def emit(self, record: AuditRecord) -> None:
@@ -153,13 +154,11 @@ class AuditLog:
         """Queue the record of one request (the arguments of :meth:`AuditRecord.of_request`, which the writer
         thread calls): what the middlewares call once per request. Never blocks, never raises, like
         :meth:`emit`."""
-        # read by the core into Rust data at once (the middlewares' glue, rust/py/gate/, builds the same)
-        try:
-            self._queue.put_request(
-                (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
-            )
-        except Exception:  # values the core cannot read (a hand-made call): counted, never raised
-            self._failed += 1
+        # read by the core into Rust data at once (the middlewares' glue, rust/py/gate/, builds the same);
+        # values it cannot read (a hand-made call) are counted in `failed` by the core, never raised
+        self._queue.put_request(
+            (outcome, rule, method, path, status, request_id, client_address, duration_ms, timestamp, reason)
+        )
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every queued record is written, at most ``timeout`` seconds (default 5; None: no bound).

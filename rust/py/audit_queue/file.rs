@@ -37,7 +37,7 @@ pub(super) struct FileWriter {
     sleeping: AtomicBool,
     /// A flush or a close waits: drain now, until empty.
     hurry: AtomicBool,
-    /// Records the file writer could not read or write.
+    /// Records the core could not read (a request's values) or the file writer could not write.
     failed: AtomicU64,
     /// The thread that served the queue has ended: flushers stop waiting for it.
     gone: AtomicBool,
@@ -53,6 +53,10 @@ impl FileWriter {
         if self.sleeping.load(Ordering::Relaxed) {
             self.wake.notify_one();
         }
+    }
+
+    pub(super) fn count_failed(&self, n: usize) {
+        self.failed.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(super) fn failed(&self) -> u64 {
@@ -141,7 +145,7 @@ impl PyAuditQueue {
             }
             let written = InFlight(self, lines.len()); // given back even if formatting panicked
             let failed = self.append(&mut lines, level, logger);
-            self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+            self.writer.count_failed(failed);
             bad += failed;
             let n = lines.len();
             taken += n;
@@ -164,7 +168,7 @@ impl PyAuditQueue {
         let taken = objects.len();
         let (mut lines, unreadable) = Self::read(py, objects);
         let failed = unreadable + py.detach(|| self.append(&mut lines, level, logger));
-        self.writer.failed.fetch_add(failed as u64, Ordering::Relaxed);
+        self.writer.count_failed(failed);
         (taken, failed)
     }
 

@@ -153,9 +153,16 @@ impl PyAuditQueue {
         self.push(py, Item::Object(record))
     }
 
-    /// Queue the record of one request, given as the tuple `AuditLog.request` takes.
+    /// Queue the record of one request, given as the tuple `AuditLog.request` takes. Values the core cannot
+    /// read (a hand-made call) are counted in `failed`, never raised: an atomic count, as request threads
+    /// call this concurrently.
     fn put_request(&self, py: Python<'_>, request: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.put_entry(py, entry_of(request)?)
+        if let Ok(entry) = entry_of(request) {
+            self.put_entry(py, entry)
+        } else {
+            self.writer.count_failed(1);
+            Ok(())
+        }
     }
 
     /// The first `count` records (or fewer), left in the queue: a request's as `(timestamp, *values)`, a
@@ -269,7 +276,7 @@ impl PyAuditQueue {
         self.close_file(py);
     }
 
-    /// Records the file writer could not read or write.
+    /// Records the core could not read (a request's values) or the file writer could not write.
     #[getter]
     fn failed(&self) -> u64 {
         self.writer.failed()
