@@ -30,6 +30,20 @@ pub struct PyOutcome {
     pub(crate) need: Option<Py<PyAny>>,
 }
 
+impl PyOutcome {
+    /// Another `Outcome` holding the same objects.
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Self {
+        PyOutcome {
+            kind: self.kind,
+            principal: self.principal.as_ref().map(|p| p.clone_ref(py)),
+            decision: self.decision.as_ref().map(|d| d.clone_ref(py)),
+            error: self.error.as_ref().map(|e| e.clone_ref(py)),
+            rule: self.rule,
+            need: self.need.as_ref().map(|n| n.clone_ref(py)),
+        }
+    }
+}
+
 #[pymethods]
 impl PyOutcome {
     #[classattr]

@@ -30,7 +30,7 @@ pub struct PyAdmitted {
     #[pyo3(get)]
     context: Py<PyAuthContext>,
     status: Status,
-    outcome: Option<Py<PyOutcome>>,
+    outcome: Option<HeldOutcome>,
     method: Py<PyString>,
     path: Py<PyString>,
     started: Instant,
@@ -48,10 +48,34 @@ pub(super) struct Admission {
     pub bound: Py<PyAny>,
     /// The audit sink the record goes to, if any.
     pub sink: Option<Py<PyAny>>,
-    pub outcome: Option<Py<PyOutcome>>,
+    pub outcome: Option<HeldOutcome>,
     pub method: Py<PyString>,
     pub path: Py<PyString>,
     pub started: Instant,
+}
+
+/// The outcome an admission was made on: the core's own (the glue's fast path: no Python object made for
+/// it), or the `Outcome` the Python shell resolved.
+pub(super) enum HeldOutcome {
+    Owned(PyOutcome),
+    Shared(Py<PyOutcome>),
+}
+
+impl HeldOutcome {
+    pub(super) fn get(&self) -> &PyOutcome {
+        match self {
+            HeldOutcome::Owned(o) => o,
+            HeldOutcome::Shared(o) => o.get(),
+        }
+    }
+
+    /// As a Python `Outcome` (for an audit object that is not an `AuditLog`).
+    fn to_py(&self, py: Python<'_>) -> PyResult<Py<PyOutcome>> {
+        match self {
+            HeldOutcome::Owned(o) => Py::new(py, o.clone_ref(py)),
+            HeldOutcome::Shared(o) => Ok(o.clone_ref(py)),
+        }
+    }
 }
 
 impl PyAdmitted {
@@ -154,7 +178,7 @@ impl PyAdmitted {
         }
         // any other audit object: the request tuple `AuditLog.request` takes, through `Gate._emit`
         let item = (
-            self.outcome.as_ref().map(|o| o.clone_ref(py)),
+            self.outcome.as_ref().map(|o| o.to_py(py)).transpose()?,
             context.rule.as_ref().map(|r| r.clone_ref(py)),
             self.method.clone_ref(py),
             self.path.clone_ref(py),

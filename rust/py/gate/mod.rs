@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use self::admitted::{Admission, PyAdmitted};
+use self::admitted::{Admission, HeldOutcome, PyAdmitted};
 use self::respond::{PySending, PyStarting, Status};
 use super::args::config_err;
 use super::audit;
@@ -91,7 +91,7 @@ impl PyGate {
     fn admission(
         &self,
         py: Python<'_>,
-        outcome: Option<&Bound<'_, PyOutcome>>,
+        outcome: Option<HeldOutcome>,
         request_id: Option<Py<PyAny>>,
         address: Option<Py<PyAny>>,
         kind: Kind,
@@ -103,7 +103,7 @@ impl PyGate {
             Some(id) => id,
             None => new_request_id(|id| PyString::new(py, id))?.into_any().unbind(),
         };
-        let (principal, decision, rule) = match outcome {
+        let (principal, decision, rule) = match &outcome {
             Some(o) => {
                 let o = o.get();
                 (
@@ -142,7 +142,7 @@ impl PyGate {
             context,
             bound,
             sink: (!log.is_none()).then(|| log.unbind()),
-            outcome: outcome.map(|o| o.clone().unbind()),
+            outcome,
             method: method.unbind(),
             path: path.unbind(),
             started,
@@ -230,12 +230,13 @@ impl PyGate {
         if outcome.kind >= REFUSED || outcome.error.is_some() {
             return Ok(Py::new(py, outcome)?.into_any());
         }
-        let outcome = Bound::new(py, outcome)?;
         let address = match scope.get_item(intern!(py, "client"))? {
             Some(client) if !client.is_none() => Some(client.get_item(0)?.unbind()),
             _ => None,
         };
-        let admitted = admit_asgi(slf, scope, Some(&outcome), Some(send), None, address, started)?;
+        let outcome = Some(HeldOutcome::Owned(outcome));
+        let request = (method, path);
+        let admitted = admit_asgi(slf, scope, request, outcome, Some(send), None, address, started)?;
         Ok(admitted.into_any())
     }
 
@@ -252,7 +253,23 @@ impl PyGate {
         address: Option<Py<PyAny>>,
         waited: f64,
     ) -> PyResult<Py<PyAdmitted>> {
-        admit_asgi(slf, scope, outcome, send, Some(request_id), address, since(waited))
+        let py = slf.py();
+        let method = match send {
+            Some(_) => required(scope, intern!(py, "method"))?.cast_into::<PyString>()?,
+            None => PyString::new(py, "GET"),
+        };
+        let path = required(scope, intern!(py, "path"))?.cast_into::<PyString>()?;
+        let outcome = outcome.map(|o| HeldOutcome::Shared(o.clone().unbind()));
+        admit_asgi(
+            slf,
+            scope,
+            (method, path),
+            outcome,
+            send,
+            Some(request_id),
+            address,
+            since(waited),
+        )
     }
 
     /// A WSGI request: `Admitted` (the environ given its keys), the core's `Outcome` when it is refused or
@@ -290,9 +307,10 @@ impl PyGate {
         if outcome.kind >= REFUSED || outcome.error.is_some() {
             return Ok(Py::new(py, outcome)?.into_any());
         }
-        let outcome = Bound::new(py, outcome)?;
         let address = environ.get_item(intern!(py, "REMOTE_ADDR"))?.map(Bound::unbind);
-        let admitted = admit_wsgi(slf, environ, Some(&outcome), start_response, None, address, started)?;
+        let outcome = Some(HeldOutcome::Owned(outcome));
+        let request = (method, path);
+        let admitted = admit_wsgi(slf, environ, request, outcome, start_response, None, address, started)?;
         Ok(admitted.into_any())
     }
 
@@ -308,10 +326,12 @@ impl PyGate {
         address: Option<Py<PyAny>>,
         waited: f64,
     ) -> PyResult<Py<PyAdmitted>> {
+        let request = (wsgi_method(environ)?, wsgi_path(environ)?);
         admit_wsgi(
             slf,
             environ,
-            outcome,
+            request,
+            outcome.map(|o| HeldOutcome::Shared(o.clone().unbind())),
             start_response,
             Some(request_id),
             address,
@@ -357,10 +377,12 @@ fn wsgi_path<'py>(environ: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyString>
 
 /// The child scope (`user`, `auth`, `bastion` set on a copy) and the `send` the app gets; `send` None: a
 /// WebSocket, whose messages are passed as they are.
+#[allow(clippy::too_many_arguments)]
 fn admit_asgi(
     slf: &Bound<'_, PyGate>,
     scope: &Bound<'_, PyDict>,
-    outcome: Option<&Bound<'_, PyOutcome>>,
+    (method, path): (Bound<'_, PyString>, Bound<'_, PyString>),
+    outcome: Option<HeldOutcome>,
     send: Option<&Bound<'_, PyAny>>,
     request_id: Option<Py<PyAny>>,
     address: Option<Py<PyAny>>,
@@ -368,11 +390,6 @@ fn admit_asgi(
 ) -> PyResult<Py<PyAdmitted>> {
     let py = slf.py();
     let gate = slf.get();
-    let method = match send {
-        Some(_) => required(scope, intern!(py, "method"))?.cast_into::<PyString>()?,
-        None => PyString::new(py, "GET"),
-    };
-    let path = required(scope, intern!(py, "path"))?.cast_into::<PyString>()?;
     let (admission, extra) = gate.admission(py, outcome, request_id, address, Kind::Asgi, method, path, started)?;
     let child = scope.copy()?;
     let principal = admission.context.get().principal.as_ref().map(|p| p.clone_ref(py));
@@ -398,17 +415,18 @@ fn admit_asgi(
 
 /// The environ given its keys (`bastion.auth`, `bastion.principal`, `AUTH_TYPE`, `REMOTE_USER` unless the
 /// server set it) and the `start_response` the app gets.
+#[allow(clippy::too_many_arguments)]
 fn admit_wsgi(
     slf: &Bound<'_, PyGate>,
     environ: &Bound<'_, PyDict>,
-    outcome: Option<&Bound<'_, PyOutcome>>,
+    (method, path): (Bound<'_, PyString>, Bound<'_, PyString>),
+    outcome: Option<HeldOutcome>,
     start_response: &Bound<'_, PyAny>,
     request_id: Option<Py<PyAny>>,
     address: Option<Py<PyAny>>,
     started: Instant,
 ) -> PyResult<Py<PyAdmitted>> {
     let py = slf.py();
-    let (method, path) = (wsgi_method(environ)?, wsgi_path(environ)?);
     let gate = slf.get();
     let (admission, extra) = gate.admission(py, outcome, request_id, address, Kind::Wsgi, method, path, started)?;
     environ.set_item(intern!(py, "bastion.auth"), admission.context.clone_ref(py))?;
