@@ -186,6 +186,57 @@ def test_asgi_scope_keys_and_copy(auth: bastion.Authenticator, keys: Keys) -> No
     assert any(name == b"ratelimit" for name, _ in sent[0]["headers"])
 
 
+@pytest.mark.parametrize("container", [list, tuple])
+def test_the_apps_start_message_and_headers_are_copied_with_the_ratelimit_pairs_after_them(
+    auth: bastion.Authenticator, keys: Keys, container: type
+) -> None:
+    """The RateLimit fields go on a copy of the app's start message and of its headers (a list or a tuple, as
+    ASGI and WSGI allow): an app that sends one constant message per request never sees it grow."""
+    asgi_headers = container([(b"content-type", b"application/json"), (b"x-app", b"1")])
+    start = {"type": "http.response.start", "status": 200, "headers": asgi_headers}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    mw = bastion.asgi.AuthMiddleware(app, auth)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    for _ in range(2):
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/x",
+            "headers": [(b"authorization", f"Bearer {keys.token()}".encode())],
+        }
+        asyncio.run(mw(scope, receive, send))
+    assert start["headers"] is asgi_headers and len(asgi_headers) == 2
+    for message in (sent[0], sent[2]):
+        assert message is not start
+        names = [name for name, _ in message["headers"]]
+        assert names == [b"content-type", b"x-app", b"ratelimit-policy", b"ratelimit"]
+
+    wsgi_headers = container([("Content-Type", "application/json")])
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", wsgi_headers)
+        return [b"{}"]
+
+    wmw = bastion.wsgi.AuthMiddleware(wsgi_app, auth)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "HTTP_AUTHORIZATION": f"Bearer {keys.token()}"}
+    body = wmw(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+    assert list(body) == [b"{}"]
+    assert len(wsgi_headers) == 1
+    assert [name for name, _ in started[0][1]] == ["Content-Type", "RateLimit-Policy", "RateLimit"]
+
+
 def test_lifespan_and_other_scopes_pass_through(auth: bastion.Authenticator) -> None:
     got: list[str] = []
 

@@ -36,12 +36,9 @@ impl PySending {
                     copy
                 };
                 let headers = match copy.get_item(intern!(py, "headers"))? {
-                    Some(h) => list_of(&h)?,
-                    None => PyList::empty(py),
+                    Some(h) => with_extra(&h, extra.bind(py))?,
+                    None => extra.bind(py).get_slice(0, usize::MAX).into_any(),
                 };
-                for pair in extra.bind(py).iter() {
-                    headers.append(pair)?;
-                }
                 copy.set_item(intern!(py, "headers"), headers)?;
                 return Ok(self.send.bind(py).call1((copy,))?.unbind());
             }
@@ -50,16 +47,20 @@ impl PySending {
     }
 }
 
-/// `items` as a new list, in their order.
-fn list_of<'py>(items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-    if let Ok(list) = items.cast::<PyList>() {
-        return Ok(list.get_slice(0, list.len()));
+/// A new list of `headers` (the app's: a list, or any iterable of pairs), then `extra`: a list is joined in
+/// one allocation, the app's own never changed.
+fn with_extra<'py>(headers: &Bound<'py, PyAny>, extra: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(list) = headers.cast::<PyList>() {
+        return list.as_sequence().concat(extra.as_sequence()).map(Bound::into_any);
     }
-    let list = PyList::empty(items.py());
-    for item in items.try_iter()? {
+    let list = PyList::empty(headers.py());
+    for item in headers.try_iter()? {
         list.append(item?)?;
     }
-    Ok(list)
+    for pair in extra.iter() {
+        list.append(pair)?;
+    }
+    Ok(list.into_any())
 }
 
 /// The `start_response` an admitted WSGI app gets: the status learnt, the RateLimit fields added.
@@ -87,13 +88,7 @@ impl PyStarting {
             .unwrap_or(NO_RESPONSE);
         self.status.store(code, Ordering::Relaxed);
         let headers = match &self.extra {
-            Some(extra) => {
-                let list = list_of(&headers)?;
-                for pair in extra.bind(py).iter() {
-                    list.append(pair)?;
-                }
-                list.into_any()
-            }
+            Some(extra) => with_extra(&headers, extra.bind(py))?,
             None => headers,
         };
         let start = self.start_response.bind(py);
