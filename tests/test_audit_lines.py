@@ -278,6 +278,23 @@ def test_a_request_the_core_cannot_read_is_counted_not_raised() -> None:
         log.close()
 
 
+def test_a_keyboard_interrupt_while_a_request_is_read_propagates() -> None:
+    """Only an Exception from a request's values is counted: an interrupt raised while the core reads them
+    (here by a timestamp's ``__float__``) reaches the caller."""
+
+    class Interrupting:
+        def __float__(self) -> float:
+            raise KeyboardInterrupt
+
+    log = AuditLog("tests.audit_lines.interrupt")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            log.request(None, None, "GET", "/", 200, "r", None, 0.1, Interrupting())  # type: ignore[arg-type]
+        assert log.failed == 0
+    finally:
+        log.close()
+
+
 def test_records_taken_by_the_writer_count_as_queued_until_done() -> None:
     import threading
 

@@ -238,6 +238,83 @@ def test_the_apps_start_message_and_headers_are_copied_with_the_ratelimit_pairs_
     assert [name for name, _ in started[0][1]] == ["Content-Type", "RateLimit-Policy", "RateLimit"]
 
 
+def test_a_list_subclass_of_headers_is_read_item_by_item(auth: bastion.Authenticator, keys: Keys) -> None:
+    """The app's own list subclass is copied item by item: its ``__add__`` (or any method of its own) is never
+    what the server receives."""
+
+    class Headers(list[tuple[bytes, bytes]]):
+        def __add__(self, other: object) -> Any:
+            return "not headers"
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": Headers([(b"x-app", b"1")])})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "headers": [(b"authorization", f"Bearer {keys.token()}".encode())],
+    }
+    asyncio.run(bastion.asgi.AuthMiddleware(app, auth)(scope, receive, send))
+    assert type(sent[0]["headers"]) is list
+    assert [name for name, _ in sent[0]["headers"]] == [b"x-app", b"ratelimit-policy", b"ratelimit"]
+
+
+def test_an_audit_object_of_the_apps_own_gets_each_admitted_requests_record(
+    keys: Keys, store: bastion.TokenStore
+) -> None:
+    """An audit object with ``emit(record)`` only (not an AuditLog) gets an AuditRecord for a request the glue
+    admitted on its own, and for one the Python shell decided (a preflight), with the fields an AuditLog's
+    line has."""
+
+    class Sink:
+        def __init__(self) -> None:
+            self.records: list[bastion.audit.AuditRecord] = []
+
+        def emit(self, record: bastion.audit.AuditRecord) -> None:
+            self.records.append(record)
+
+    sink = Sink()
+    auth = make_auth(keys, store, bastion.RateLimiter(TIERS, default="default"), audit=sink)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    mw = bastion.asgi.AuthMiddleware(app, auth)
+    token = keys.token()
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"authorization", f"Bearer {token}".encode())]}
+    asyncio.run(mw(scope, receive, send))
+    preflight = {
+        "type": "http",
+        "method": "OPTIONS",
+        "path": "/x",
+        "headers": [(b"origin", b"https://app.example"), (b"access-control-request-method", b"GET")],
+    }
+    asyncio.run(mw(preflight, receive, send))
+    admitted, passed = sink.records
+    assert (admitted.method, admitted.path, admitted.status) == ("GET", "/x", 201)
+    assert (admitted.enduser_id, admitted.reason, admitted.token_type) == ("user_1", "authenticated", "jwt")
+    assert admitted.tier == "default"
+    assert (passed.method, passed.reason, passed.enduser_id) == ("OPTIONS", "preflight", None)
+    assert token not in repr(sink.records)
+
+
 def test_lifespan_and_other_scopes_pass_through(auth: bastion.Authenticator) -> None:
     got: list[str] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any
 
 import bastion
@@ -190,6 +191,13 @@ def test_multi_rate_tier_is_all_or_nothing() -> None:
     names = [h for h, _ in d.headers()]
     assert names[:2] == ["RateLimit-Policy", "RateLimit"]
     assert d.headers()[0][1] == '"daily.0";q=10;w=1, "daily.1";q=1000;w=86400'
+    state = d.headers()[1][1]
+    assert re.fullmatch(r'"daily\.0";r=\d+;t=\d+, "daily\.1";r=\d+;t=\d+', state), state
+    assert state.split(", ")[1].startswith(f'"daily.1";r={1000 - admitted - 1};t=')
+    assert d._asgi_success_headers() == [
+        (b"ratelimit-policy", d.headers()[0][1].encode()),
+        (b"ratelimit", state.encode()),
+    ]
     assert len(d.rates) == 2
     # exhaust the daily rate: a fresh second never helps once it is spent
     for _ in range(200):

@@ -41,8 +41,9 @@ pub(super) struct FileWriter {
     failed: AtomicU64,
     /// The thread that served the queue has ended: flushers stop waiting for it.
     gone: AtomicBool,
-    /// Written entries, handed back to be dropped by the thread that queues the next record (`returned`
-    /// says there are some): what a request allocated is freed by a request thread, not by this one.
+    /// Written entries, handed back to be dropped by the threads that queue the next records, a few per
+    /// record (`has_returned` says there are some): what a request allocated is freed by a request thread,
+    /// not by this one.
     returned: Mutex<Vec<Vec<Line>>>,
     has_returned: AtomicBool,
 }
@@ -72,19 +73,37 @@ impl FileWriter {
         self.has_returned.store(true, Ordering::Release);
     }
 
-    /// Drop what the writer handed back: a request thread after it queued a record, or the writer once no
-    /// request came for a while.
-    pub(super) fn drop_returned(&self) {
+    /// Drop a few of the entries the writer handed back: what a request thread does after it queues a
+    /// record. A few per record keep pace with the writer (it hands back one entry per record) while no one
+    /// request pays for a whole batch.
+    pub(super) fn drop_some_returned(&self) {
         if self.has_returned.load(Ordering::Acquire) {
-            let returned = {
-                let mut returned = self.returned.lock();
+            let mut returned = self.returned.lock();
+            for _ in 0..RETURNED_PER_RECORD {
+                let Some(batch) = returned.last_mut() else { break };
+                if batch.pop().is_none() {
+                    returned.pop();
+                }
+            }
+            if returned.is_empty() {
                 self.has_returned.store(false, Ordering::Relaxed);
-                std::mem::take(&mut *returned)
-            };
-            drop(returned);
+            }
         }
     }
+
+    /// Drop every entry handed back: the writer once no request came for a while, or as it ends.
+    fn drop_returned(&self) {
+        let returned = {
+            let mut returned = self.returned.lock();
+            self.has_returned.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *returned)
+        };
+        drop(returned);
+    }
 }
+
+/// Entries a request thread drops per record it queues.
+const RETURNED_PER_RECORD: usize = 4;
 
 impl PyAuditQueue {
     /// The queue closed, or a flush waits: the writer drains at once, until the queue is empty. Under the
@@ -183,6 +202,7 @@ impl PyAuditQueue {
             failed += bad + unwritten;
             if n == 0 && m == 0 {
                 self.notify_drained();
+                py.detach(|| self.writer.drop_returned()); // no writer thread runs to hand them to
                 return (written, failed);
             }
         }
@@ -295,6 +315,7 @@ impl Drop for Serving<'_> {
     fn drop(&mut self) {
         let queue = self.0;
         queue.writer.file.lock().take();
+        queue.writer.drop_returned();
         let _items = queue.items.lock();
         queue.writer.gone.store(true, Ordering::Relaxed);
         queue.writer.drained.notify_all();

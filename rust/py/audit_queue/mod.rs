@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use pyo3::exceptions::PyException;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -119,7 +120,7 @@ impl PyAuditQueue {
             items.push_back(item);
         }
         self.writer.queued();
-        self.writer.drop_returned();
+        self.writer.drop_some_returned();
         if self.idle.load(Ordering::Relaxed) {
             self.wake.bind(py).call_method0(intern!(py, "set"))?;
         }
@@ -154,14 +155,16 @@ impl PyAuditQueue {
     }
 
     /// Queue the record of one request, given as the tuple `AuditLog.request` takes. Values the core cannot
-    /// read (a hand-made call) are counted in `failed`, never raised: an atomic count, as request threads
-    /// call this concurrently.
+    /// read (a hand-made call: an `Exception`) are counted in `failed`, never raised: an atomic count, as
+    /// request threads call this concurrently. Anything else (`KeyboardInterrupt`, `SystemExit`) propagates.
     fn put_request(&self, py: Python<'_>, request: &Bound<'_, PyTuple>) -> PyResult<()> {
-        if let Ok(entry) = entry_of(request) {
-            self.put_entry(py, entry)
-        } else {
-            self.writer.count_failed(1);
-            Ok(())
+        match entry_of(request) {
+            Ok(entry) => self.put_entry(py, entry),
+            Err(e) if e.is_instance_of::<PyException>(py) => {
+                self.writer.count_failed(1);
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -47,10 +47,10 @@ impl PySending {
     }
 }
 
-/// A new list of `headers` (the app's: a list, or any iterable of pairs), then `extra`: a list is joined in
-/// one allocation, the app's own never changed.
+/// A new list of `headers` (the app's: a list, or any iterable of pairs), then `extra`: a plain list is joined
+/// in one allocation (a subclass is iterated: its own `__add__` is never called), the app's own never changed.
 fn with_extra<'py>(headers: &Bound<'py, PyAny>, extra: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(list) = headers.cast::<PyList>() {
+    if let Ok(list) = headers.cast_exact::<PyList>() {
         return list.as_sequence().concat(extra.as_sequence()).map(Bound::into_any);
     }
     let list = PyList::empty(headers.py());

@@ -58,7 +58,7 @@ pub struct PyDecision {
     /// Nanoseconds until the same request can succeed: the binding rate's wait, or longer when a
     /// decision built by hand says so.
     pub(super) retry_after_ns: u64,
-    /// The `RateLimit-Policy` value as `str` and as bytes, when the limiter made it once for the tier.
+    /// The `RateLimit-Policy` value and its header pairs, when the limiter made them once for the tier.
     pub(super) policy: Option<PolicyValue>,
 }
 
@@ -74,12 +74,11 @@ impl crate::auth::flow::Verdict for PyDecision {
     }
 }
 
-/// A tier's `RateLimit-Policy` value, made once by the limiter: as `str` (WSGI, `headers()`) and as bytes
-/// (ASGI), and the header pair of each.
+/// A tier's `RateLimit-Policy` value, made once by the limiter: as `str` (`headers()`), and the header pair
+/// of WSGI and of ASGI (the value as bytes there).
 pub(crate) struct PolicyValue {
     pub(super) text: Py<PyString>,
-    pub(super) bytes: Py<PyBytes>,
-    /// `("RateLimit-Policy", text)`, and ASGI's `(b"ratelimit-policy", bytes)`.
+    /// `("RateLimit-Policy", text)`, and ASGI's `(b"ratelimit-policy", <the value as bytes>)`.
     wsgi_pair: Py<PyTuple>,
     asgi_pair: Py<PyTuple>,
 }
@@ -87,26 +86,23 @@ pub(crate) struct PolicyValue {
 impl PolicyValue {
     pub(super) fn new(py: Python<'_>, value: &str) -> PyResult<Self> {
         let text = PyString::new(py, value);
-        let bytes = PyBytes::new(py, value.as_bytes());
         Ok(PolicyValue {
             wsgi_pair: PyTuple::new(py, [pyo3::intern!(py, "RateLimit-Policy").as_any(), text.as_any()])?.unbind(),
             asgi_pair: PyTuple::new(
                 py,
                 [
                     asgi_name(py, &POLICY_NAME, b"ratelimit-policy").as_any(),
-                    bytes.as_any(),
+                    PyBytes::new(py, value.as_bytes()).as_any(),
                 ],
             )?
             .unbind(),
             text: text.unbind(),
-            bytes: bytes.unbind(),
         })
     }
 
     pub(super) fn clone_ref(&self, py: Python<'_>) -> Self {
         PolicyValue {
             text: self.text.clone_ref(py),
-            bytes: self.bytes.clone_ref(py),
             wsgi_pair: self.wsgi_pair.clone_ref(py),
             asgi_pair: self.asgi_pair.clone_ref(py),
         }
